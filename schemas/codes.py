@@ -40,7 +40,7 @@ class CodeList:
 
     @property
     def by_code(self) -> dict[str, Code]:
-        return {c.code: c for c in self.codes}
+        return _index(self)
 
     def values(self) -> tuple[str, ...]:
         return tuple(c.code for c in self.codes)
@@ -49,10 +49,16 @@ class CodeList:
         return self.by_code[code].label(lang)
 
 
+@cache
+def _index(codes: CodeList) -> dict[str, Code]:
+    return {c.code: c for c in codes.codes}
+
+
 CODE_LIST_NAMES = (
     "regions", "industries", "occupations", "size_bands", "age_bands", "sexes", "education_levels",
     "skills", "qualifications", "sources", "vacancy_close_reasons", "application_outcomes",
     "employment_types", "wage_types", "separation_reasons", "claim_end_reasons", "application_channels",
+    "prohibited_job_terms",
 )
 
 
