@@ -1,0 +1,207 @@
+"""The ``lmis`` command line. Nothing imports this module."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lmis.settings import get_settings, settings_table
+
+app = typer.Typer(help="LMIS: real-time labour-market monitoring.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+stack_app = typer.Typer(help="The local Kafka broker (KRaft, loopback).", no_args_is_help=True)
+schemas_app = typer.Typer(help="Event schemas.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(schemas_app, name="schemas")
+console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- stack
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start the local Kafka broker, wait until healthy and create the topics."""
+    from lmis import stack
+
+    try:
+        stack.up(get_settings(), log=console.print)
+    except stack.StackError as exc:
+        _fail(str(exc))
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop the local Kafka broker cleanly."""
+    from lmis import stack
+
+    if not stack.down(get_settings(), log=console.print):
+        console.print("Kafka was not running")
+
+
+@stack_app.command("status")
+def stack_status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Is the broker running; topics, partitions and message counts."""
+    from lmis import stack
+
+    info = stack.status(get_settings())
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    console.print(f"Kafka at {info['bootstrap']}: " + (f"running (pid {info['pid']})" if info["running"]
+                                                       else "not running"))
+    for topic, t in info.get("topics", {}).items():
+        console.print(f"  {topic:<20} partitions={t['partitions']} messages={t['messages']}")
+    if "error" in info:
+        console.print(f"[red]{info['error']}[/]")
+    if not info["running"]:
+        raise typer.Exit(3)
+
+
+# ---------------------------------------------------------------- schemas
+@schemas_app.command("export")
+def schemas_export(check: bool = typer.Option(False, help="Only check that the files are up to date.")) -> None:
+    """Write JSON Schema for every event type under schemas/jsonschema/."""
+    from schemas.export import SCHEMA_DIR, export, stale_files
+
+    if check:
+        stale = stale_files()
+        if stale:
+            _fail(f"stale JSON Schema files: {', '.join(stale)}; run `lmis schemas export`")
+        console.print("JSON Schema files are up to date")
+        return
+    for path in export():
+        console.print(f"wrote {path.relative_to(SCHEMA_DIR.parent.parent)}")
+
+
+@schemas_app.command("validate")
+def schemas_validate(file: Path = typer.Argument(..., help="A JSON-lines file from `lmis simulate --out`.")) -> None:
+    """Validate every message of a simulated file; print the errors by reason."""
+    from collections import Counter
+
+    from schemas.codec import EventError, decode_event
+    from simulator.output import read_jsonl
+
+    reasons: Counter[str] = Counter()
+    good = 0
+    for m in read_jsonl(file):
+        try:
+            decode_event(m.value)
+            good += 1
+        except EventError as exc:
+            reasons[exc.reason] += 1
+    console.print(f"valid={good} invalid={sum(reasons.values())} {dict(reasons)}")
+
+
+# ---------------------------------------------------------------- simulator
+def _parse_speed(speed: str) -> float | None:
+    if speed == "max":
+        return None
+    try:
+        value = float(speed)
+    except ValueError:
+        raise typer.BadParameter("--speed takes a number (× wall time) or 'max'") from None
+    if value <= 0:
+        raise typer.BadParameter("--speed must be positive")
+    return value
+
+
+@app.command()
+def simulate(
+    seed: int = typer.Option(1, help="Random seed: the same seed gives the same bytes."),
+    start: str = typer.Option(..., help="First day, YYYY-MM-DD (Asia/Seoul)."),
+    days: int = typer.Option(7, min=1, help="Number of days."),
+    scale: float = typer.Option(0.01, help="1 = Korea's national flows; 0.01 = one hundredth."),
+    scenario: list[str] = typer.Option([], help="Scenario to inject (repeatable), or 'all'."),
+    speed: str = typer.Option("max", help="Event time replayed at N × wall time, or 'max'."),
+    out: Path | None = typer.Option(None, help="Write JSON lines here."),
+    kafka: bool = typer.Option(False, "--kafka", help="Produce to Kafka (LMIS_KAFKA_BOOTSTRAP)."),
+    truth: Path | None = typer.Option(None, help="Write the exact expected counts here."),
+    count_only: bool = typer.Option(False, help="Print daily totals only (fast, national scale)."),
+) -> None:
+    """Generate a calibrated stream of labour-market events with injected scenarios."""
+    from simulator.engine import SimConfig, Simulator
+    from simulator.output import paced, send_kafka, write_jsonl
+
+    try:
+        cfg = SimConfig(seed=seed, start=date.fromisoformat(start), days=days, scale=scale,
+                        scenarios=tuple(scenario))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    sim = Simulator(cfg)
+    if count_only:
+        totals = sim.count_only()
+        report = {k: int(v.sum()) for k, v in sorted(totals.items()) if not k.startswith("stock.")}
+        report["stock.open_openings.mean"] = int(totals["stock.open_openings"].mean())
+        print(json.dumps(report, indent=2))
+        return
+    if (out is None) == (not kafka):
+        raise typer.BadParameter("give exactly one of --out FILE or --kafka")
+    pace = _parse_speed(speed)
+    first_ms = sim.t0_ms + sim.W * 86_400_000
+    total_ms = days * 86_400_000
+    with Progress(TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
+                  TextColumn("{task.fields[sent]} messages"), TimeElapsedColumn(), console=console,
+                  disable=not console.is_terminal) as progress:
+        task = progress.add_task("sim", total=days, sent=0)
+        count = [0]
+
+        def tick(m) -> None:
+            count[0] += 1
+            if count[0] % 2000 == 0:
+                done = min(days, max(0, (m.emit_ms - first_ms) * days // total_ms))
+                progress.update(task, completed=done, sent=count[0])
+
+        stream = paced(sim.messages(), pace)
+        if out is not None:
+            n = write_jsonl(stream, out, tick)
+        else:
+            n = send_kafka(stream, get_settings().kafka_client_options(), tick)
+        progress.update(task, completed=days, sent=n)
+    if truth is not None:
+        sim.truth.write(truth)
+    console.print(f"{n} messages → {out or get_settings().kafka_bootstrap}"
+                  + (f"; truth in {truth}" if truth else ""))
+
+
+# ---------------------------------------------------------------- ClickHouse
+@app.command()
+def migrate() -> None:
+    """Apply the ClickHouse migrations (idempotent)."""
+    from sinks.clickhouse import ClickHouseLocked, connect
+    from sinks.clickhouse import migrate as run
+
+    try:
+        client = connect(get_settings().clickhouse_url)
+    except ClickHouseLocked as exc:
+        _fail(str(exc))
+    applied = run(client)
+    console.print(f"applied migrations {applied}" if applied else "ClickHouse schema is up to date")
+
+
+@app.command("settings")
+def show_settings(markdown: bool = typer.Option(False, help="The README's table of LMIS_* variables.")) -> None:
+    """Show the effective settings (secrets hidden)."""
+    if markdown:
+        print(settings_table())
+        return
+    s = get_settings()
+    for name, value in s.model_dump().items():
+        print(f"LMIS_{name.upper()}={'***' if 'password' in name and value else value}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,67 @@
+"""All settings in one place, each with its environment variable and its meaning (``LMIS_*``)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LMIS_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Folder for local state: Kafka's log and the embedded ClickHouse.")
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers (host:port, comma separated).")
+    kafka_controller_port: int = Field(19093, description="Local broker only: the KRaft controller's loopback port.")
+    kafka_jars: Path = Field(Path.home() / ".cache" / "lmis" / "kafka-4.4.0",
+                             description="Local broker only: folder with the Kafka 4.4 jars (`make kafka-jars`).")
+    kafka_heap: str = Field("512m", description="Local broker only: JVM heap (-Xmx).")
+    kafka_security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
+    kafka_sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (secret: environment only).")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for TLS connections to Kafka.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions of each event topic (created by `lmis stack up`).")
+    topic_retention_hours: int = Field(24 * 30, description="Retention of the event topics, hours (-1: forever).")
+    dlq_retention_hours: int = Field(24 * 90, description="Retention of the dead-letter topic, hours.")
+    clickhouse_dsn: str | None = Field(
+        None, description="ClickHouse: `chdb:///abs/path` (embedded, default `<data_dir>/clickhouse`) or "
+                          "`http(s)://user:pass@host:8123/db`.")
+
+    @property
+    def clickhouse_url(self) -> str:
+        if self.clickhouse_dsn:
+            return self.clickhouse_dsn
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    def kafka_client_options(self) -> dict:
+        """Connection options for kafka-python and aiokafka clients (TLS/SASL passed through)."""
+        opts: dict = {"bootstrap_servers": self.kafka_bootstrap.split(","),
+                      "security_protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            opts["sasl_mechanism"] = self.kafka_sasl_mechanism
+            opts["sasl_plain_username"] = self.kafka_sasl_username
+            opts["sasl_plain_password"] = (self.kafka_sasl_password.get_secret_value()
+                                           if self.kafka_sasl_password else None)
+        if self.kafka_ssl_cafile:
+            opts["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        return opts
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the declarations above."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, f in Settings.model_fields.items():
+        default = f.default
+        if name == "kafka_jars":
+            default = "~/.cache/lmis/kafka-4.4.0"
+        shown = "" if default is None else f"`{default}`"
+        rows.append(f"| `LMIS_{name.upper()}` | {shown} | {f.description} |")
+    return "\n".join(rows)

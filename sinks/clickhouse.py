@@ -1,0 +1,103 @@
+"""The one way to ClickHouse: a clickhouse-connect ``Client`` for ``chdb://`` (embedded) or ``http(s)://``.
+
+Only one process may open a chDB folder; LMIS's worker owns it, and other commands go through the worker's
+HTTP API while it runs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+MIGRATIONS_TABLE = "lmis_migrations"
+
+
+class ClickHouseLocked(RuntimeError):
+    """The embedded ClickHouse folder is open in another process."""
+
+
+def connect(dsn: str) -> Client:
+    """A client for ``dsn``; creates the folder of an embedded ``chdb://`` store."""
+    if dsn.startswith("chdb://"):
+        path = dsn[len("chdb://"):]
+        if path:
+            Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            return clickhouse_connect.get_client(dsn=dsn)
+        except Exception as exc:
+            if _locked_elsewhere(Path(path)):
+                raise ClickHouseLocked(
+                    f"the embedded ClickHouse at {path} is open in another process (only one may open it); "
+                    "while `lmis worker` runs, use its HTTP API") from exc
+            raise
+    return clickhouse_connect.get_client(dsn=dsn, connect_timeout=10, send_receive_timeout=300)
+
+
+def _locked_elsewhere(folder: Path) -> bool:
+    """Whether another process holds the embedded server's lock on ``<folder>/status``."""
+    import fcntl
+
+    status = folder / "status"
+    if not status.exists():
+        return False
+    with open(status, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    def statements(self) -> list[str]:
+        body = "\n".join(line for line in self.sql.splitlines() if not line.strip().startswith("--"))
+        return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files("sinks").joinpath("migrations").iterdir():
+        m = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text("utf-8")))
+    found.sort(key=lambda x: x.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a version: {versions}")
+    return found
+
+
+def migrate(client: Client) -> list[int]:
+    """Apply the migrations not applied yet, in order; returns the versions applied now.
+
+    Each statement is idempotent (``IF NOT EXISTS``), so a migration interrupted half-way is re-run whole.
+    """
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version UInt32, name String, "
+        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    done = {row[0] for row in client.query(f"SELECT version FROM {MIGRATIONS_TABLE} FINAL").result_rows}
+    applied = []
+    for m in migrations():
+        if m.version in done:
+            continue
+        for stmt in m.statements():
+            client.command(stmt)
+        client.insert(MIGRATIONS_TABLE, [[m.version, m.name]], column_names=["version", "name"])
+        applied.append(m.version)
+    return applied
+
+
+def applied_versions(client: Client) -> list[int]:
+    return sorted(r[0] for r in client.query(f"SELECT version FROM {MIGRATIONS_TABLE} FINAL").result_rows)
