@@ -19,7 +19,7 @@ stack_app = typer.Typer(help="The local Kafka broker (KRaft, loopback).", no_arg
 schemas_app = typer.Typer(help="Event schemas.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -46,6 +46,15 @@ def stack_down() -> None:
 
     if not stack.down(get_settings(), log=console.print):
         console.print("Kafka was not running")
+
+
+@stack_app.command("topics")
+def stack_topics() -> None:
+    """Create the LMIS topics on LMIS_KAFKA_BOOTSTRAP if missing (any cluster, e.g. production)."""
+    from lmis import stack
+
+    for topic, partitions in stack.ensure_topics(get_settings()).items():
+        console.print(f"{topic}: {partitions} partitions")
 
 
 @stack_app.command("status")
@@ -186,6 +195,42 @@ def migrate() -> None:
         _fail(str(exc))
     applied = run(client)
     console.print(f"applied migrations {applied}" if applied else "ClickHouse schema is up to date")
+
+
+@app.command()
+def demo(
+    days: int = typer.Option(7, min=1, help="Simulated days."),
+    scale: float = typer.Option(0.01, help="Share of Korea's national flows."),
+    start: str = typer.Option("2026-03-02", help="First simulated day."),
+) -> None:
+    """The main job on the embedded default: broker up, schema migrated, a simulated week into Kafka."""
+    from lmis import stack
+    from sinks.clickhouse import ClickHouseLocked, connect
+    from sinks.clickhouse import migrate as run_migrations
+
+    s = get_settings()
+    if stack.running_pid(s) is None:
+        try:
+            stack.up(s, log=console.print)
+        except stack.StackError as exc:
+            _fail(str(exc))
+    try:
+        applied = run_migrations(connect(s.clickhouse_url))
+    except ClickHouseLocked as exc:
+        _fail(str(exc))
+    state = f"migrations {applied} applied" if applied else "up to date"
+    console.print(f"ClickHouse at {s.clickhouse_url}: {state}")
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    truth = s.data_dir / "demo-truth.json"
+    simulate(seed=1, start=start, days=days, scale=scale, scenario=["all"], speed="max", out=None, kafka=True,
+             truth=truth, count_only=False)
+    info = stack.status(s)
+    console.print("\n[bold]Where to look[/]")
+    for topic, t in info.get("topics", {}).items():
+        console.print(f"  Kafka topic {topic:<20} {t['messages']:>8} messages   (`lmis stack status`)")
+    console.print(f"  Expected counts (the simulator's truth): {truth}")
+    console.print(f"  Embedded ClickHouse: {s.clickhouse_url}")
+    console.print("  Stop the broker with `lmis stack down`.")
 
 
 @app.command("settings")

@@ -63,20 +63,22 @@ def event_topics() -> list[str]:
 def fetch_jars(s: Settings) -> Path:
     """Download Kafka and a logging binding from Maven Central into the jar cache (idempotent)."""
     target = s.kafka_jars
-    if any(target.glob("kafka_2.13-*.jar")):
+    if (target / ".complete").exists():
         return target
     if not shutil.which("mvn"):
         raise StackError("Kafka's jars are missing and Maven (mvn) is not installed: apt-get install maven")
     target.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mvn", "-q", "-f", str(POM), "dependency:copy-dependencies", "-DincludeScope=runtime",
                     f"-DoutputDirectory={target}"], check=True)
+    (target / ".complete").touch()
     return target
 
 
 def _java() -> str:
     java = shutil.which("java")
     if not java:
-        raise StackError("Java is not installed; Kafka 4.4 needs Java 17 or newer: apt-get install openjdk-17-jre-headless")
+        raise StackError("Java is not installed; Kafka 4.4 needs Java 17 or newer: "
+                         "apt-get install openjdk-17-jre-headless")
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
     try:
         major = int(out.split('"')[1].split(".")[0])

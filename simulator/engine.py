@@ -490,7 +490,8 @@ class Simulator:
             payload = {"vacancy_id": vid, "employer_id": eid, "region": REGIONS[region[k]],
                        "industry": INDUSTRIES[ind[k]], "occupation": occ_code, "size_band": sizes[size[k]],
                        "title": title, "openings": int(v["openings"][k]), "employment_type": etypes[etype[k]],
-                       "wage_type": wt, "wage_amount": amount, "work_hours_per_week": int(d.pick([40, 40, 40, 35, 44, 20])),
+                       "wage_type": wt, "wage_amount": amount,
+                       "work_hours_per_week": int(d.pick([40, 40, 40, 35, 44, 20])),
                        "deadline": self.dates[deadline_day].isoformat(),
                        "education_required": d.pick(["none", "none", "high", "college", "university"]),
                        "experience_years_required": int(d.choice([0, 0, 0, 1, 2, 3, 5])),
@@ -681,7 +682,7 @@ class Simulator:
         if not 0 <= rel < self.plan.layoff_spread_days:
             return
         rng = self._rng(day, "layoff")
-        total = max(20, round(self.plan.layoff_workers * self.cfg.scale))
+        total = max(60, round(self.plan.layoff_workers * self.cfg.scale))
         n = total // self.plan.layoff_spread_days + (1 if rel < total % self.plan.layoff_spread_days else 0)
         occs = rng.choice(["74", "75", "85", "93", "23", "31"], size=n, p=[0.3, 0.2, 0.2, 0.15, 0.1, 0.05])
         cells = [(self.plan.layoff_region, self.plan.layoff_industry, str(o)) for o in occs]

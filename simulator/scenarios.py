@@ -22,7 +22,7 @@ class ScenarioPlan:
     layoff_region: str = "48"
     layoff_industry: str = "C"
     layoff_employer: str = "E5b1f0c0a5e5e1d00"
-    layoff_workers: int = 1500  # at scale 1; at least 20 at any scale so that it shows
+    layoff_workers: int = 1500  # at scale 1; at least 60 at any scale so that it shows
     layoff_spread_days: int = 5
     shock_day: int = 7
     shock_days: int = 30

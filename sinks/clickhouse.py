@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -36,6 +37,15 @@ def connect(dsn: str) -> Client:
                     "while `lmis worker` runs, use its HTTP API") from exc
             raise
     return clickhouse_connect.get_client(dsn=dsn, connect_timeout=10, send_receive_timeout=300)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A time read back from a ``DateTime64(3, 'UTC')`` column, made tz-aware.
+
+    clickhouse-connect returns naive datetimes when the column's zone is the server's (UTC here); they are
+    UTC instants.
+    """
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _locked_elsewhere(folder: Path) -> bool:

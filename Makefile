@@ -1,0 +1,50 @@
+# LMIS: `make demo` and `make test` are the whole set-up; both are idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
+KAFKA_JARS ?= $(HOME)/.cache/lmis/kafka-4.4.0
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps python-deps kafka-jars test lint demo lock clean
+
+setup: system-deps python-deps kafka-jars
+
+# Java runs the Kafka broker; Maven fetches its jars from Maven Central.
+system-deps:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven; }
+
+python-deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	rm -f $(VENV)/.deps-* && touch $@
+
+kafka-jars: $(KAFKA_JARS)/.complete
+
+$(KAFKA_JARS)/.complete: stack/kafka-pom.xml
+	mkdir -p $(KAFKA_JARS)
+	mvn -q -f stack/kafka-pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(KAFKA_JARS)
+	touch $@
+
+lint: python-deps
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/lmis demo
+
+# Re-resolve the pinned Python dependencies after editing pyproject.toml.
+lock: python-deps
+	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11 -q
+
+clean:
+	-$(BIN)/lmis stack down
+	rm -rf data test-artifacts

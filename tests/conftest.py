@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def run_lmis(*args: str, env: dict | None = None, timeout: float = 600,
+             check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real ``lmis`` command in a subprocess (each process may own one embedded ClickHouse)."""
+    full_env = {**os.environ, **(env or {})}
+    res = subprocess.run([sys.executable, "-m", "lmis.cli", *args], capture_output=True, text=True,
+                         env=full_env, timeout=timeout, cwd=ROOT)
+    if check and res.returncode != 0:
+        raise AssertionError(f"lmis {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+@pytest.fixture(scope="session")
+def month_run(tmp_path_factory):
+    """A simulated month at small scale with every scenario: (messages file, truth, simulator)."""
+    from simulator.engine import SimConfig, Simulator
+    from simulator.output import write_jsonl
+
+    folder = tmp_path_factory.mktemp("month")
+    sim = Simulator(SimConfig(seed=11, start=date(2026, 3, 2), days=28, scale=0.01, scenarios=("all",)))
+    path = folder / "events.jsonl"
+    write_jsonl(sim.messages(), path)
+    return path, sim.truth.to_dict(), sim

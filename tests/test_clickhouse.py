@@ -1,0 +1,65 @@
+"""ClickHouse through one clickhouse-connect client, on the embedded engine (chdb://)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from tests.conftest import ROOT, run_lmis
+
+
+def test_migrations_apply_twice_without_error(tmp_path):
+    env = {"LMIS_DATA_DIR": str(tmp_path)}
+    first = run_lmis("migrate", env=env)
+    assert "applied migrations [1" in first.stderr
+    second = run_lmis("migrate", env=env)
+    assert "up to date" in second.stderr
+
+
+def python(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+def test_times_are_stored_in_utc_and_come_back_tz_aware(tmp_path):
+    res = python(f"""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+        from sinks.clickhouse import as_utc, connect, migrate
+        c = connect("chdb://{tmp_path}/ch")
+        migrate(c)
+        seoul = datetime(2026, 3, 2, 0, 30, tzinfo=ZoneInfo("Asia/Seoul"))
+        c.insert("events", [["0" * 32, "seeker.registered", 1, seoul, "worknet", "S1", "11", "", "31", "",
+                             "15-29", "F", "{{}}", "lmis.seekers", 0, 7]],
+                 column_names=["event_id", "event_type", "schema_version", "occurred_at", "source", "entity_id",
+                               "region", "industry", "occupation", "size_band", "age_band", "sex", "payload",
+                               "topic", "partition", "offset"])
+        ts, day, shown = c.query(
+            "SELECT occurred_at, day, toTimeZone(occurred_at, 'Asia/Seoul') FROM events").result_rows[0]
+        ts = as_utc(ts)
+        assert ts.utcoffset().total_seconds() == 0 and ts == seoul, (ts, seoul)
+        assert shown.tzinfo is not None and shown.hour == 0 and shown.minute == 30, shown  # presented in Seoul
+        assert str(day) == "2026-03-02", day  # the Asia/Seoul day, though it is still 1 March in UTC
+        print("ok")
+    """)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr
+
+
+def test_a_second_process_gets_a_clear_error(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from sinks.clickhouse import connect
+        client = connect("chdb://{tmp_path}/ch")
+        client.query("SELECT 1")
+        print("open", flush=True)
+        time.sleep(60)
+    """)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        res = run_lmis("migrate", env={"LMIS_CLICKHOUSE_DSN": f"chdb://{tmp_path}/ch"}, check=False)
+        assert res.returncode == 1
+        assert "open in another process" in res.stderr
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,0 +1,77 @@
+"""Project rules: CLI help everywhere, settings documented, the data's path respected by imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lmis.cli import app
+from lmis.settings import settings_table
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("schemas", "simulator", "streams", "sinks", "dashboards", "alerts", "lmis")
+
+
+def commands(typer_app, prefix=()):
+    import typer.main
+
+    group = typer.main.get_command(typer_app)
+    stack = [(prefix, group)]
+    while stack:
+        path, cmd = stack.pop()
+        yield path
+        for name, sub in getattr(cmd, "commands", {}).items():
+            stack.append(((*path, name), sub))
+
+
+@pytest.mark.parametrize("path", list(commands(app)), ids=lambda p: " ".join(p) or "lmis")
+def test_every_command_has_help(path):
+    res = CliRunner().invoke(app, [*path, "--help"])
+    assert res.exit_code == 0, res.output
+    assert "Usage" in res.output
+
+
+def test_readme_documents_every_setting():
+    assert settings_table() in (ROOT / "README.md").read_text("utf-8"), "run `lmis settings --markdown`"
+
+
+def imports_of(package: str) -> dict[str, set[str]]:
+    out = {}
+    for py in (ROOT / package).rglob("*.py"):
+        tree = ast.parse(py.read_text("utf-8"))
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        out[str(py.relative_to(ROOT))] = names & set(PACKAGES) - {package}
+    return out
+
+
+ALLOWED = {
+    "schemas": set(),
+    "simulator": {"schemas"},
+    "sinks": {"schemas"},
+    "streams": {"schemas", "sinks"},
+    "dashboards": {"schemas", "sinks"},
+    "alerts": {"schemas", "sinks"},
+    "lmis": {"schemas", "simulator", "streams", "sinks", "dashboards", "alerts"},
+}
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_dependencies_follow_the_datas_path(package):
+    for path, used in imports_of(package).items():
+        assert used <= ALLOWED[package], f"{path} imports {used - ALLOWED[package]}"
+
+
+def test_nothing_imports_the_cli():
+    for package in PACKAGES:
+        for py in (ROOT / package).rglob("*.py"):
+            if py.name == "cli.py":
+                continue
+            assert "lmis.cli" not in py.read_text("utf-8"), py
