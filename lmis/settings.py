@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (secret: environment only).")
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for TLS connections to Kafka.")
     topic_partitions: int = Field(4, ge=1, description="Partitions of each event topic (created by `lmis stack up`).")
-    topic_retention_hours: int = Field(24 * 30, description="Retention of the event topics, hours (-1: forever).")
+    topic_retention_hours: int = Field(
+        -1, description="Retention of the event topics, hours (-1: forever). Kafka counts it from record timestamps, "
+                        "which are the sources' emission times: a replayed past would be deleted at once.")
     dlq_retention_hours: int = Field(24 * 90, description="Retention of the dead-letter topic, hours.")
     clickhouse_dsn: str | None = Field(
         None, description="ClickHouse: `chdb:///abs/path` (embedded, default `<data_dir>/clickhouse`) or "

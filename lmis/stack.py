@@ -151,6 +151,8 @@ def write_properties(s: Settings) -> Layout:
         "default.replication.factor=1",
         "group.initial.rebalance.delay.ms=0",
         "auto.create.topics.enable=false",
+        # Record timestamps are the sources' emission times; a simulated stream may lie ahead of the clock.
+        "log.message.timestamp.after.max.ms=9223372036854775807",
         f"log.retention.ms={retention_ms}",
         "",
     ]))

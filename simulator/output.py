@@ -1,7 +1,9 @@
 """Where a simulated stream goes: a JSON-lines file, or Kafka; paced in event time or as fast as possible.
 
-A line of the file is ``{"topic": ..., "key": ..., "value": "<the message exactly as sent>"}``, so that
-broken messages (a scenario) survive the round trip byte for byte and the file can be replayed to Kafka.
+A line of the file is ``{"topic", "key", "timestamp", "value"}``: ``value`` is the message exactly as sent (so
+broken messages survive byte for byte) and ``timestamp`` (ms) is when the source emitted it. In Kafka the
+emission time is the record's timestamp: the pipeline measures lateness as emission minus occurrence, which
+is deterministic, so a replay at full speed decides exactly as live did.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def write_jsonl(messages: Iterable[Message], path: Path, on_message: Callable[[M
     n = 0
     with open(path, "wb") as f:
         for m in messages:
-            f.write(orjson.dumps({"topic": m.topic, "key": m.key, "value": m.value.decode("utf-8", "replace")}))
+            f.write(orjson.dumps({"topic": m.topic, "key": m.key, "timestamp": m.emit_ms,
+                                  "value": m.value.decode("utf-8", "replace")}))
             f.write(b"\n")
             n += 1
             if on_message:
@@ -48,7 +51,7 @@ def read_jsonl(path: Path) -> Iterator[Message]:
     with open(path, "rb") as f:
         for i, line in enumerate(f):
             doc = orjson.loads(line)
-            yield Message(i, i, doc["topic"], doc["key"], doc["value"].encode("utf-8"))
+            yield Message(doc.get("timestamp", i), i, doc["topic"], doc["key"], doc["value"].encode("utf-8"))
 
 
 def send_kafka(messages: Iterable[Message], client_options: dict,
@@ -63,7 +66,7 @@ def send_kafka(messages: Iterable[Message], client_options: dict,
     errors: list[BaseException] = []
     try:
         for m in messages:
-            fut = producer.send(m.topic, key=m.key.encode(), value=m.value)
+            fut = producer.send(m.topic, key=m.key.encode(), value=m.value, timestamp_ms=m.emit_ms)
             fut.add_errback(errors.append)
             n += 1
             if on_message:

@@ -104,10 +104,12 @@ def test_weekly_seasonal_and_holiday_shapes(national_year):
     assert acq[firsts].mean() > 1.5 * acq[weekdays].mean(), "insured jobs start on the 1st"
 
 
-def recount(path: Path, lateness=timedelta(hours=72)):
-    """Count a simulated file the way a correct pipeline must: valid, once, not too late, not future."""
+def recount(path: Path, lateness=timedelta(hours=72), skew=timedelta(hours=1)):
+    """Count a simulated file the way a correct pipeline must: valid, once, not too late, not future.
+
+    Lateness and the future are judged against the emission time (the Kafka record timestamp).
+    """
     seen: set[str] = set()
-    newest: datetime | None = None
     counts: dict[str, Counter] = defaultdict(Counter)
     too_late, future, invalid, dupes = [], [], 0, 0
     for m in read_jsonl(path):
@@ -116,17 +118,17 @@ def recount(path: Path, lateness=timedelta(hours=72)):
         except EventError:
             invalid += 1
             continue
+        emitted = datetime.fromtimestamp(m.emit_ms / 1000, SEOUL)
+        if e.occurred_at > emitted + skew:
+            future.append(e.event_id)
+            continue
+        if e.occurred_at < emitted - lateness:
+            too_late.append(e.event_id)
+            continue
         if e.event_id in seen:
             dupes += 1
             continue
-        if newest is not None and e.occurred_at > newest + timedelta(days=7):
-            future.append(e.event_id)
-            continue
-        if newest is not None and e.occurred_at < newest - lateness:
-            too_late.append(e.event_id)
-            continue
         seen.add(e.event_id)
-        newest = e.occurred_at if newest is None else max(newest, e.occurred_at)
         day = e.occurred_at.astimezone(SEOUL).date().isoformat()
         counts[e.event_type][(day, cell_of(e.payload.model_dump()))] += 1
     return counts, too_late, future, invalid, dupes

@@ -43,11 +43,12 @@ def test_up_produce_10000_consume_them_all_back_down(stack_env):
                                  consumer_timeout_ms=15_000, group_id=None)
         got = []
         for record in consumer:
-            got.append((record.topic, record.key.decode(), record.value))
+            got.append((record.topic, record.key.decode(), record.value, record.timestamp))
             if len(got) == len(sent):
                 break
         consumer.close()
-        assert Counter(got) == Counter((m.topic, m.key, m.value) for m in sent)
+        # Every message back, byte for byte, with its emission time as the record timestamp.
+        assert Counter(got) == Counter((m.topic, m.key, m.value, m.emit_ms) for m in sent)
 
         status = json.loads(run_lmis("stack", "status", "--json", env=stack_env).stdout)
         assert status["running"]
