@@ -58,7 +58,7 @@ CODE_LIST_NAMES = (
     "regions", "industries", "occupations", "size_bands", "age_bands", "sexes", "education_levels",
     "skills", "qualifications", "sources", "vacancy_close_reasons", "application_outcomes",
     "employment_types", "wage_types", "separation_reasons", "claim_end_reasons", "application_channels",
-    "prohibited_job_terms",
+    "prohibited_job_terms", "minimum_wage",
 )
 
 
@@ -87,3 +87,15 @@ def education_rank(code: str) -> int:
 
 def region_coordinates() -> dict[str, tuple[float, float]]:
     return {c.code: (c.extra["lat"], c.extra["lon"]) for c in code_list("regions")}
+
+
+def minimum_wage(year: int) -> int:
+    """The statutory hourly minimum wage (KRW) in force in ``year``."""
+    table = {int(c.code): int(c.extra["hourly"]) for c in code_list("minimum_wage")}
+    known = [y for y in table if y <= year] or [min(table)]
+    return table[max(known)]
+
+
+def wage_hours() -> dict[str, int]:
+    """Hours per wage period, to turn a wage into an hourly one (monthly: 209 h with paid weekly rest)."""
+    return {c.code: int(c.extra["hours"]) for c in code_list("wage_types")}

@@ -26,7 +26,6 @@ POSTED_SHARE = 0.60
 # Shares of all submissions; cross-portal duplicates are spawned by clean submissions (see engine).
 REJECT_SHARES = {"below_min_wage": 0.12, "missing_fields": 0.10, "prohibited_job": 0.05}
 DUPLICATE_SHARE = 0.13  # the same vacancy posted again on another portal, merged by the review
-MIN_WAGE_2026 = 10_320  # KRW an hour
 OPENINGS_DIST = ((1, 0.80), (2, 0.12), (3, 0.04), (4, 0.02), (5, 0.02))
 
 # ---- vacancy lifetime ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 
 from schemas.calendar import SEOUL, is_working_day
-from schemas.codes import code_list, occupation_sub_majors, region_coordinates
+from schemas.codes import code_list, minimum_wage, occupation_sub_majors, region_coordinates
 from schemas.events import topic_of
 from simulator import calibration as cal
 from simulator._hidden import haversine_km, suitability
@@ -472,9 +472,11 @@ class Simulator:
             occ_code = OCCUPATIONS[occ[k]]
             review = REVIEW_CLASSES[v["review"][k]]
             hourly = HOURLY_BASE[occ_code[0]] * d.lognormal(0, 0.2)
+            floor_wage = minimum_wage(self.dates[day].year)
             if review == "below_min_wage":
-                hourly = cal.MIN_WAGE_2026 * d.uniform(0.75, 0.99)
-            hourly = max(hourly, cal.MIN_WAGE_2026 * 1.001) if review != "below_min_wage" else hourly
+                hourly = floor_wage * d.uniform(0.75, 0.99)
+            else:
+                hourly = max(hourly, floor_wage * 1.001)
             wt = wtypes[wtype[k]]
             unit = 10_000 if wt in ("monthly", "annual") else 100
             raw = hourly * WAGE_HOURS[wt]
@@ -514,7 +516,8 @@ class Simulator:
                 dpayload = {**payload, "vacancy_id": dup_id}
                 t_dup = self._time_in(dday, after=t_sub)
                 self._event("vacancy.submitted", t_dup, dsrc, dpayload, dup_id, birth=True, emitted=emitted)
-                self.truth.review(dday, "duplicate_posting", dpayload, emitted and not self._outage_drops(dsrc, t_dup))
+                self.truth.review(dday, "duplicate_posting", dpayload,
+                                  emitted and dday < self.n_days and not self._outage_drops(dsrc, t_dup))
             if v["update"][k]:
                 uday = day + int(v["update_offset"][k])
                 change = {"wage_amount": int(amount * 1.05 // unit * unit)}

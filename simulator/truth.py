@@ -43,7 +43,8 @@ class Truth:
         self.stocks: dict[str, Any] = {}
 
     def _add(self, measure: str, day: str, cell: str, n: int = 1) -> None:
-        self.counts[measure][day][cell] += n
+        if n:
+            self.counts[measure][day][cell] += n
 
     @staticmethod
     def _note(bucket: dict, event_id: str) -> None:

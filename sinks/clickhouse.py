@@ -22,21 +22,26 @@ class ClickHouseLocked(RuntimeError):
     """The embedded ClickHouse folder is open in another process."""
 
 
-def connect(dsn: str) -> Client:
-    """A client for ``dsn``; creates the folder of an embedded ``chdb://`` store."""
+def connect(dsn: str, database: str | None = None) -> Client:
+    """A client for ``dsn``; creates the folder of an embedded ``chdb://`` store and ``database`` if given."""
+    if database:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
+            raise ValueError(f"not a database name: {database!r}")
+        connect(dsn).command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    extra = {"database": database} if database else {}
     if dsn.startswith("chdb://"):
         path = dsn[len("chdb://"):]
         if path:
             Path(path).mkdir(parents=True, exist_ok=True)
         try:
-            return clickhouse_connect.get_client(dsn=dsn)
+            return clickhouse_connect.get_client(dsn=dsn, **extra)
         except Exception as exc:
             if _locked_elsewhere(Path(path)):
                 raise ClickHouseLocked(
                     f"the embedded ClickHouse at {path} is open in another process (only one may open it); "
                     "while `lmis worker` runs, use its HTTP API") from exc
             raise
-    return clickhouse_connect.get_client(dsn=dsn, connect_timeout=10, send_receive_timeout=300)
+    return clickhouse_connect.get_client(dsn=dsn, connect_timeout=10, send_receive_timeout=300, **extra)
 
 
 def as_utc(value: datetime) -> datetime:

@@ -1,6 +1,7 @@
--- Raw validated events, for drill-down. Times are stored in UTC; `day` is the Asia/Seoul day of
--- occurred_at, the bucket every aggregate uses. ReplacingMergeTree on event_id: a re-sent event
--- collapses to one row (counting never relies on that: aggregates are deduplicated upstream).
+-- Validated events, one row per Kafka offset (ReplacingMergeTree on the offset: a replay after a crash
+-- rewrites the same row). A source's re-sent duplicate is another offset with the same event_id: it is kept
+-- here for audit and counted once everywhere (LIMIT 1 BY event_id). Times are UTC; `day` and `hour` are
+-- the Asia/Seoul bucket of occurred_at (Korea keeps no daylight saving time, so hours align with UTC).
 CREATE TABLE IF NOT EXISTS events
 (
     event_id       FixedString(32),
@@ -8,29 +9,37 @@ CREATE TABLE IF NOT EXISTS events
     schema_version UInt16,
     occurred_at    DateTime64(3, 'UTC'),
     day            Date MATERIALIZED toDate(occurred_at, 'Asia/Seoul'),
+    hour           DateTime('UTC') MATERIALIZED toStartOfHour(occurred_at),
     source         LowCardinality(String),
     entity_id      String,
+    vacancy_id     String,
+    employer_id    String,
     region         LowCardinality(String),
     industry       LowCardinality(String),
     occupation     LowCardinality(String),
     size_band      LowCardinality(String),
     age_band       LowCardinality(String),
     sex            LowCardinality(String),
+    subtype        LowCardinality(String),
+    review_rule    LowCardinality(String),
+    title_key      String,
+    openings       UInt16,
+    deadline       Nullable(Date),
     payload        String CODEC(ZSTD(3)),
     topic          LowCardinality(String),
     partition      UInt16,
     offset         UInt64,
+    emitted_at     DateTime64(3, 'UTC'),
     stored_at      DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(day)
-ORDER BY (event_type, day, region, event_id)
-SETTINGS non_replicated_deduplication_window = 10000;
+ORDER BY (day, event_type, topic, partition, offset);
 
--- Messages that failed validation, with the reason and where they came from (personal data masked).
+-- Messages that failed validation or arrived too late, with the reason and where they came from
+-- (personal data masked). One row per offset.
 CREATE TABLE IF NOT EXISTS dead_letters
 (
-    received_at DateTime64(3, 'UTC') DEFAULT now64(3),
     topic       LowCardinality(String),
     partition   UInt16,
     offset      UInt64,
@@ -38,8 +47,12 @@ CREATE TABLE IF NOT EXISTS dead_letters
     field       String,
     value       String,
     rule        String,
-    raw         String CODEC(ZSTD(3))
+    event_id    String,
+    occurred_at Nullable(DateTime64(3, 'UTC')),
+    raw         String CODEC(ZSTD(3)),
+    emitted_at  DateTime64(3, 'UTC'),
+    received_at DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (topic, partition, offset)
-SETTINGS non_replicated_deduplication_window = 10000;
+SETTINGS non_replicated_deduplication_window = 1000;

@@ -1,0 +1,210 @@
+"""Exact measures, rebuilt per Asia/Seoul day from the stored events.
+
+Why rebuild instead of counting on insert: a bucket's numbers are then a pure function of the events
+stored for it -- counted once per ``event_id`` (re-sent duplicates and replays after a crash do not
+count twice), with the vacancy review applied in event-time order -- so they are exact after any crash or
+replay. A rollup writes every measure of a day under a new version and then records that version in
+``rollup_log``; readers use only the newest *recorded* version of each day, so a rollup cut short by a
+crash is invisible and simply redone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+FAR = "toDate('2149-06-06')"
+
+# One (measure, value) pair per count an event contributes to. Sub-measures carry a reason or outcome.
+MEASURES_OF_EVENT = """
+arrayConcat(
+    [(toString(event_type), toInt64(1))],
+    multiIf(
+        event_type = 'vacancy.submitted',
+            if(decision = 'posted', [('vacancy.posted', toInt64(1)), ('openings.posted', toInt64(openings))],
+               if(decision = '', [], [(concat('vacancy.rejected:', decision), toInt64(1))])),
+        event_type = 'vacancy.closed',
+            [(concat('vacancy.closed:', toString(subtype)), toInt64(1)), ('openings.filled', toInt64(openings))],
+        event_type IN ('application.outcome', 'ui.initial_claim', 'ui.claim_ended'),
+            [(concat(toString(event_type), ':', toString(subtype)), toInt64(1))],
+        CAST([], 'Array(Tuple(String, Int64))')))
+"""
+
+
+def _days(days: Iterable[date]) -> str:
+    return ", ".join(f"toDate('{d.isoformat()}')" for d in sorted(set(days))) or "toDate('1970-01-01')"
+
+
+def latest_versions(lo: str, hi: str) -> str:
+    """SQL: the newest complete rollup version of each day in [lo, hi]."""
+    return f"SELECT day, max(version) FROM rollup_log WHERE day BETWEEN {lo} AND {hi} GROUP BY day"
+
+
+def unique_events(where: str) -> str:
+    """SQL: stored events counted once per event_id (the first offset wins; all copies are identical)."""
+    return f"SELECT *, day, hour FROM events WHERE {where} ORDER BY topic, partition, offset LIMIT 1 BY event_id"
+
+
+@dataclass
+class RollupReport:
+    days: int
+    seconds: float
+    version: int
+
+
+class Rollup:
+    """Rebuilds the measures of the days touched by new events (and the days their changes reach)."""
+
+    def __init__(self, client, duplicate_window: timedelta = timedelta(days=7)):
+        self.client = client
+        self.window = duplicate_window
+        self.window_days = duplicate_window.days + (1 if duplicate_window.seconds else 0)
+
+    def _version(self) -> int:
+        # Strictly increasing across restarts: wall-clock nanoseconds.
+        return time.time_ns()
+
+    def event_days_range(self) -> tuple[date, date] | None:
+        lo, hi = self.client.query("SELECT min(day), max(day) FROM events").result_rows[0]
+        if not self.client.query("SELECT count() FROM events").result_rows[0][0]:
+            return None
+        return lo, hi
+
+    def dirty_since_last_rollup(self) -> set[date]:
+        """Days with events stored after the last completed rollup began (used at start-up)."""
+        rows = self.client.query("SELECT max(version) FROM rollup_log").result_rows
+        last = rows[0][0] if rows else 0
+        since = f"fromUnixTimestamp64Nano(toInt64({int(last)}), 'UTC') - INTERVAL 5 SECOND"
+        return {r[0] for r in self.client.query(
+            f"SELECT DISTINCT day FROM events WHERE stored_at >= {since}").result_rows}
+
+    def run(self, dirty: set[date]) -> RollupReport | None:
+        if not dirty:
+            return None
+        started = time.monotonic()
+        span = self.event_days_range()
+        if span is None:
+            return None
+        first_day, last_day = span
+        version = self._version()
+        # A submission's review can change the decisions of later submissions inside the window.
+        review_days = {d + timedelta(days=k) for d in dirty for k in range(self.window_days + 1)}
+        review_days = {d for d in review_days if d <= last_day}
+        self._reviews(review_days, version)
+        # Stocks of every day from the earliest change on depend on it.
+        stock_from = max(min(dirty), first_day)
+        stock_days = {stock_from + timedelta(days=k) for k in range((last_day - stock_from).days + 1)}
+        days = dirty | review_days | stock_days
+        self._flows(days, version)
+        self._hourly(days, version)
+        self._stocks(stock_from, last_day, version)
+        self.client.insert("rollup_log", [[d, version] for d in sorted(days)], column_names=["day", "version"])
+        return RollupReport(len(days), time.monotonic() - started, version)
+
+    def _reviews(self, days: set[date], version: int) -> None:
+        if not days:
+            return
+        lo = min(days) - timedelta(days=self.window_days + 1)
+        window_ms = int(self.window.total_seconds() * 1000)
+        self.client.command(f"""
+            INSERT INTO vacancy_reviews (day, event_id, vacancy_id, decision, version)
+            SELECT day, event_id, vacancy_id,
+                   if(review_rule != '', toString(review_rule),
+                      if(prev_at IS NOT NULL AND dateDiff('millisecond', prev_at, occurred_at) <= {window_ms},
+                         'duplicate_posting', 'posted')),
+                   {version}
+            FROM (
+                SELECT day, event_id, vacancy_id, review_rule, occurred_at,
+                       if(review_rule = '',
+                          lagInFrame(toNullable(occurred_at)) OVER (
+                              PARTITION BY review_rule = '', employer_id, title_key, region, occupation
+                              ORDER BY occurred_at, event_id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW),
+                          NULL) AS prev_at
+                FROM ({unique_events(f"event_type = 'vacancy.submitted' AND day BETWEEN "
+                                     f"toDate('{lo.isoformat()}') AND toDate('{max(days).isoformat()}')")})
+            )
+            WHERE day IN ({_days(days)})
+        """)
+
+    def _decisions(self, days: str) -> str:
+        return (f"SELECT event_id, argMax(decision, version) AS decision FROM vacancy_reviews "
+                f"WHERE day IN ({days}) GROUP BY event_id")
+
+    def _flows(self, days: set[date], version: int) -> None:
+        d = _days(days)
+        self.client.command(f"""
+            INSERT INTO daily_measures
+                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version)
+            SELECT day, m.1 AS measure, region, industry, occupation, age_band, sex, size_band, sum(m.2), {version}
+            FROM (
+                SELECT e.day AS day, e.event_type AS event_type, e.subtype AS subtype, e.openings AS openings,
+                       e.region AS region, e.industry AS industry, e.occupation AS occupation,
+                       e.age_band AS age_band, e.sex AS sex, e.size_band AS size_band, r.decision AS decision
+                FROM ({unique_events(f"day IN ({d})")}) AS e
+                LEFT JOIN ({self._decisions(d)}) AS r ON r.event_id = e.event_id
+            )
+            ARRAY JOIN {MEASURES_OF_EVENT} AS m
+            GROUP BY day, measure, region, industry, occupation, age_band, sex, size_band
+            SETTINGS join_use_nulls = 0
+        """)
+
+    def _hourly(self, days: set[date], version: int) -> None:
+        d = _days(days)
+        self.client.command(f"""
+            INSERT INTO hourly_measures
+                (hour, measure, region, industry, occupation, age_band, sex, size_band, value, version)
+            SELECT hour, m.1 AS measure, region, industry, occupation, age_band, sex, size_band, sum(m.2), {version}
+            FROM (
+                SELECT e.hour AS hour, e.event_type AS event_type, e.subtype AS subtype, e.openings AS openings,
+                       e.region AS region, e.industry AS industry, e.occupation AS occupation,
+                       e.age_band AS age_band, e.sex AS sex, e.size_band AS size_band, r.decision AS decision
+                FROM ({unique_events(f"day IN ({d})")}) AS e
+                LEFT JOIN ({self._decisions(d)}) AS r ON r.event_id = e.event_id
+            )
+            ARRAY JOIN {MEASURES_OF_EVENT} AS m
+            GROUP BY hour, measure, region, industry, occupation, age_band, sex, size_band
+            SETTINGS join_use_nulls = 0
+        """)
+
+    def _stocks(self, lo: date, hi: date, version: int) -> None:
+        """Open vacancies and openings at the end of each day in [lo, hi]: posted on or before the day and
+        not yet closed -- closed by an event or, in event time, at the end of the deadline day."""
+        lo_s, hi_s = f"toDate('{lo.isoformat()}')", f"toDate('{hi.isoformat()}')"
+        self.client.command(f"""
+            INSERT INTO daily_measures
+                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version)
+            SELECT d AS day, m.1 AS measure, region, industry, occupation, '', '', size_band, sum(m.2), {version}
+            FROM ({open_vacancies_sql()}) AS v
+            ARRAY JOIN arrayMap(i -> greatest(v.posted_day, {lo_s}) + i,
+                                range(toUInt32(greatest(0, dateDiff('day', greatest(v.posted_day, {lo_s}),
+                                                                    least(v.close_day, {hi_s} + 1)))))) AS d
+            ARRAY JOIN [('stock.open_vacancies', toInt64(1)), ('stock.open_openings', toInt64(v.openings))] AS m
+            WHERE v.close_day > {lo_s} AND v.posted_day <= {hi_s}
+            GROUP BY day, measure, region, industry, occupation, size_band
+        """)
+
+
+def open_vacancies_sql() -> str:
+    """SQL: every posted vacancy with its posting day, closing day (exclusive) and openings."""
+    return f"""
+        SELECT vacancy_id, region, industry, occupation, size_band, posted_day, close_day, openings,
+               closed_at, submitted_at, close_reason, filled
+        FROM (
+            SELECT vacancy_id, max(region) AS region, max(industry) AS industry, max(occupation) AS occupation,
+                   max(size_band) AS size_band, min(submitted_at) AS submitted_at, min(closed_at) AS closed_at,
+                   argMinIfMerge(submission_s) AS submission, argMaxIfMerge(openings_s) AS openings,
+                   argMaxIfMerge(deadline_s) AS deadline, argMinIfMerge(close_reason_s) AS close_reason,
+                   argMinIfMerge(filled_s) AS filled,
+                   toDate(submitted_at, 'Asia/Seoul') AS posted_day,
+                   least(if(closed_at IS NULL, {FAR}, toDate(closed_at, 'Asia/Seoul')),
+                         if(deadline IS NULL, {FAR}, assumeNotNull(deadline))) AS close_day
+            FROM vacancy_lifecycle
+            GROUP BY vacancy_id
+        )
+        WHERE submitted_at IS NOT NULL
+          AND submission IN (SELECT event_id FROM (
+                SELECT event_id, argMax(decision, version) AS decision FROM vacancy_reviews GROUP BY event_id)
+              WHERE decision = 'posted')
+    """

@@ -1,0 +1,130 @@
+"""The trend pipeline's processing step, independent of the broker (as in sentry-arroyo).
+
+``submit`` takes messages, ``checkpoint`` writes them through the sink and says which offsets may be
+committed, ``rollup`` rebuilds the measures of the days that changed. The worker drives it from Kafka; the
+tests drive it from memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from schemas.calendar import SEOUL
+from sinks.rollups import Rollup, RollupReport
+from sinks.sink import BatchingSink, ClickHouseTable, TopicPartition
+from streams.processing import (
+    DEAD_LETTER_COLUMNS,
+    EVENT_COLUMNS,
+    TOO_LATE,
+    Accepted,
+    DeadLetter,
+    Policy,
+    Record,
+    classify,
+)
+
+log = logging.getLogger("lmis.pipeline")
+FRESHNESS_SAMPLES = 5000
+
+
+@dataclass
+class TopicStats:
+    events: int = 0
+    dead_letters: int = 0
+    too_late: int = 0
+
+
+@dataclass
+class Checkpoint:
+    offsets: dict[TopicPartition, int]
+    dead_letters: list[DeadLetter]
+
+
+@dataclass
+class Stats:
+    by_topic: dict[str, TopicStats] = field(default_factory=lambda: defaultdict(TopicStats))
+    dead_by_reason: Counter = field(default_factory=Counter)
+    freshness: list[float] = field(default_factory=list)
+
+
+class TrendPipeline:
+    def __init__(self, client, policy: Policy = Policy(), max_rows: int = 20_000, max_seconds: float = 1.0,
+                 rollup: Rollup | None = None):
+        self.client = client
+        self.policy = policy
+        self.sink = BatchingSink({
+            "events": (ClickHouseTable(client, "events"), EVENT_COLUMNS),
+            "dead_letters": (ClickHouseTable(client, "dead_letters"), DEAD_LETTER_COLUMNS),
+        }, max_rows=max_rows, max_seconds=max_seconds)
+        self.rollup_job = rollup or Rollup(client)
+        self.dirty: set[date] = set()
+        self._pending_dirty: set[date] = set()
+        self._pending_dead: list[DeadLetter] = []
+        self._received: list[float] = []  # wall time each written event was received (sampled)
+        self._awaiting_rollup: list[float] = []
+        self.stats = Stats()
+        self._rand = random.Random(0)
+
+    def recover(self) -> set[date]:
+        """At start-up: days whose rollup may be incomplete (a crash between write and rollup)."""
+        days = self.rollup_job.dirty_since_last_rollup()
+        self.dirty |= days
+        return days
+
+    def submit(self, records: Iterable[Record], received_at: float | None = None) -> None:
+        received_at = time.time() if received_at is None else received_at
+        for record in records:
+            outcome = classify(record, self.policy)
+            tp = (record.topic, record.partition)
+            stats = self.stats.by_topic[record.topic]
+            if isinstance(outcome, Accepted):
+                self.sink.add("events", tp, record.offset, outcome.row)
+                self._pending_dirty.add(outcome.event.occurred_at.astimezone(SEOUL).date())
+                stats.events += 1
+                if len(self._received) < FRESHNESS_SAMPLES:
+                    self._received.append(received_at)
+            else:
+                self.sink.add("dead_letters", tp, record.offset, outcome.row)
+                self._pending_dead.append(outcome)
+                stats.dead_letters += 1
+                stats.too_late += outcome.reason == TOO_LATE
+                self.stats.dead_by_reason[outcome.reason] += 1
+            self.sink.consumed(tp, record.offset)
+
+    def due(self) -> bool:
+        return self.sink.due()
+
+    def checkpoint(self, should_stop: Callable[[], bool] = lambda: False) -> Checkpoint | None:
+        """Write what is buffered. The offsets (and dead letters to publish) once ClickHouse acknowledged."""
+        offsets = self.sink.flush(should_stop)
+        if offsets is None:
+            return None
+        dead, self._pending_dead = self._pending_dead, []
+        self.dirty |= self._pending_dirty
+        self._pending_dirty = set()
+        self._awaiting_rollup.extend(self._received)
+        self._received = []
+        return Checkpoint(offsets, dead)
+
+    def rollup(self) -> RollupReport | None:
+        if not self.dirty:
+            return None
+        dirty, self.dirty = self.dirty, set()
+        try:
+            report = self.rollup_job.run(dirty)
+        except Exception:
+            self.dirty |= dirty  # redone next time
+            raise
+        now = time.time()
+        waited = [now - t for t in self._awaiting_rollup]
+        self._awaiting_rollup = []
+        if waited:
+            self.stats.freshness.extend(waited if len(waited) <= 1000 else self._rand.sample(waited, 1000))
+            self.stats.freshness = self.stats.freshness[-FRESHNESS_SAMPLES:]
+        return report
