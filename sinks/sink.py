@@ -70,7 +70,7 @@ class ClickHouseTable:
                                settings={"insert_deduplication_token": batch.token()})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Backoff:
     first: float = 0.2
     factor: float = 2.0
