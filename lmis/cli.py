@@ -233,6 +233,59 @@ def demo(
     console.print("  Stop the broker with `lmis stack down`.")
 
 
+@app.command()
+def worker(loglevel: str = typer.Option("info", help="crit, error, warn, info or debug.")) -> None:
+    """Run the stream processors: Kafka → validation → ClickHouse, with the HTTP API."""
+    from lmis.worker import run
+
+    run(get_settings(), loglevel)
+
+
+@app.command()
+def indicators(
+    from_: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD (Asia/Seoul)."),
+    to: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD."),
+    by: str = typer.Option("day", help="day, then any of region, industry, occupation, age_band, sex, size_band."),
+    format: str = typer.Option("csv", "--format", help="csv or json."),
+) -> None:
+    """Exact counts and indicators; asks the running worker, else reads ClickHouse itself."""
+    import httpx
+
+    from dashboards.api import parse_by, rows_to_csv
+
+    if format not in ("csv", "json"):
+        raise typer.BadParameter("--format must be csv or json")
+    try:
+        lo, hi = date.fromisoformat(from_), date.fromisoformat(to)
+        dims = parse_by(by)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if lo > hi:
+        raise typer.BadParameter(f"--from {lo} is after --to {hi}")
+    s = get_settings()
+    headers = {"Authorization": f"Bearer {s.api_token.get_secret_value()}"} if s.api_token else {}
+    url = f"http://{s.web_host}:{s.web_port}/api/indicators"
+    try:
+        res = httpx.get(url, params={"from": from_, "to": to, "by": by, "format": format}, headers=headers,
+                        timeout=120)
+    except httpx.TransportError:
+        res = None
+    if res is not None:
+        if res.status_code != 200:
+            _fail(f"the worker's API answered {res.status_code}: {res.text}")
+        sys.stdout.write(res.text if format == "csv" else json.dumps(res.json()["rows"], ensure_ascii=False, indent=1))
+        return
+    from sinks.clickhouse import ClickHouseLocked, connect
+    from sinks.readers import indicator_table
+
+    try:
+        client = connect(s.clickhouse_url)
+    except ClickHouseLocked as exc:
+        _fail(f"{exc}; but the worker's API at {url} does not answer")
+    rows = indicator_table(client, lo, hi, dims)
+    sys.stdout.write(rows_to_csv(rows) if format == "csv" else json.dumps(rows, ensure_ascii=False, indent=1))
+
+
 @app.command("settings")
 def show_settings(markdown: bool = typer.Option(False, help="The README's table of LMIS_* variables.")) -> None:
     """Show the effective settings (secrets hidden)."""

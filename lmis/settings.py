@@ -28,6 +28,20 @@ class Settings(BaseSettings):
         -1, description="Retention of the event topics, hours (-1: forever). Kafka counts it from record timestamps, "
                         "which are the sources' emission times: a replayed past would be deleted at once.")
     dlq_retention_hours: int = Field(24 * 90, description="Retention of the dead-letter topic, hours.")
+    web_host: str = Field("127.0.0.1", description="The worker's HTTP server (API, board) binds here; loopback by default.")
+    web_port: int = Field(6066, description="The worker's HTTP port.")
+    api_token: SecretStr | None = Field(None, description="If set, the HTTP API requires `Authorization: Bearer <token>`.")
+    consumer_group: str = Field("lmis-trends", description="Kafka consumer group of the trend pipeline.")
+    allowed_lateness_hours: float = Field(72, description="Events later than this (emission − occurrence) are "
+                                          "dead-lettered as `too_late`; earlier ones update their past buckets.")
+    future_tolerance_minutes: float = Field(60, description="Events that claim to occur this long after they were "
+                                            "sent are dead-lettered as `future_occurred_at`.")
+    duplicate_posting_window_hours: float = Field(168, description="The vacancy review merges a submission with the "
+                                                  "same employer, title, region and occupation within this window.")
+    sink_max_rows: int = Field(20_000, description="Checkpoint after this many buffered messages ...")
+    sink_max_seconds: float = Field(1.0, description="... or after this many seconds, whichever comes first.")
+    rollup_interval_seconds: float = Field(1.0, description="How often changed days are rolled up.")
+    health_interval_seconds: float = Field(5.0, description="How often pipeline health is written.")
     clickhouse_dsn: str | None = Field(
         None, description="ClickHouse: `chdb:///abs/path` (embedded, default `<data_dir>/clickhouse`) or "
                           "`http(s)://user:pass@host:8123/db`.")
@@ -59,7 +73,7 @@ def get_settings() -> Settings:
 
 def settings_table() -> str:
     """The README's settings table, generated from the declarations above."""
-    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]  # noqa: E501
     for name, f in Settings.model_fields.items():
         default = f.default
         if name == "kafka_jars":

@@ -45,3 +45,80 @@ def duplicate_count(client) -> int:
     """Messages that repeated an already stored event_id (a replayed offset is not a duplicate)."""
     return int(client.query(
         "SELECT uniqExact(topic, partition, offset) - uniqExact(event_id) FROM events").result_rows[0][0])
+
+
+def _first_day(client) -> date | None:
+    rows = client.query("SELECT min(day), count() FROM rollup_log").result_rows
+    return rows[0][0] if rows and rows[0][1] else None
+
+
+def time_to_fill(client, lo: date, hi: date, by: tuple[str, ...]) -> dict[tuple, float]:
+    """Median days from posting to filling, per closing day and group (vacancies carry no age or sex)."""
+    from sinks.rollups import open_vacancies_sql
+
+    if any(d in ("age_band", "sex") for d in by):
+        return {}
+    dims = "".join(f", {d}" for d in by)
+    rows = client.query(f"""
+        SELECT toDate(closed_at, 'Asia/Seoul') AS day{dims},
+               median(dateDiff('second', submitted_at, closed_at) / 86400.0)
+        FROM ({open_vacancies_sql()})
+        WHERE close_reason = 'filled' AND closed_at IS NOT NULL AND day BETWEEN {_d(lo)} AND {_d(hi)}
+        GROUP BY day{dims}
+    """).result_rows
+    return {tuple(r[:-1]): float(r[-1]) for r in rows}
+
+
+TREND_SERIES = ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires", "insured_acquisitions",
+                "insured_losses")
+
+
+def indicator_table(client, lo: date, hi: date, by: tuple[str, ...] = ()) -> list[dict]:
+    """Counts and indicators per day in [lo, hi] and per group of ``by`` (see ``sinks.indicators``)."""
+    from datetime import timedelta
+
+    from sinks import indicators as ind
+
+    if lo > hi:
+        raise ValueError(f"--from {lo} is after --to {hi}")
+    lookback = max(364 + 6, ind.ACTIVE_SEEKER_DAYS - 1)
+    fetch_lo = lo - timedelta(days=lookback)
+    first = _first_day(client)
+    names = {v: k for k, v in ind.MEASURES.items()}
+    data: dict[tuple, dict[date, dict[str, int]]] = {}
+    for row in measure_rows(client, list(ind.MEASURES.values()), fetch_lo, hi, by):
+        day, group, measure, value = row[0], tuple(row[1:-2]), row[-2], row[-1]
+        data.setdefault(group, {}).setdefault(day, {})[names[measure]] = int(value)
+    fills = time_to_fill(client, lo, hi, by)
+    days = [fetch_lo + timedelta(days=i) for i in range((hi - fetch_lo).days + 1)]
+    out: list[dict] = []
+    for group in sorted(data):
+        by_day = data[group]
+
+        def series(name: str, by_day=by_day) -> list[int | None]:
+            return [None if first is None or d < first else by_day.get(d, {}).get(name, 0) for d in days]
+
+        columns = {name: series(name) for name in ind.MEASURES}
+        seekers = columns["new_job_seekers"]
+        window = ind.ACTIVE_SEEKER_DAYS
+        columns["active_job_seekers"] = [
+            None if i < window - 1 or any(v is None for v in seekers[i - window + 1: i + 1])
+            else sum(seekers[i - window + 1: i + 1]) for i in range(len(days))]
+        derived: dict[str, list] = {}
+        for name in TREND_SERIES:
+            ma = ind.moving_average(columns[name])
+            derived[f"{name}_ma7"] = ma
+            derived[f"{name}_ma7_wow"] = ind.week_on_week(ma)
+            derived[f"{name}_ma7_yoy"] = ind.year_on_year(ma)
+        for i, d in enumerate(days):
+            if d < lo:
+                continue
+            row = {"day": d.isoformat(), **dict(zip(by, group, strict=True))}
+            row.update({name: columns[name][i] for name in ind.MEASURES})
+            row["active_job_seekers"] = columns["active_job_seekers"][i]
+            for spec in ind.INDICATORS:
+                row[spec.name] = spec.function(*(row[k] for k in spec.inputs))
+            row["median_time_to_fill_days"] = fills.get((d, *group))
+            row.update({k: v[i] for k, v in derived.items()})
+            out.append(row)
+    return out

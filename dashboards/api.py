@@ -1,0 +1,99 @@
+"""The worker's read-only HTTP API (FastAPI): indicators and health, reading through ``sinks``.
+
+Served by the worker that owns ClickHouse (``lmis worker``), on loopback unless told otherwise, with an
+optional bearer token. ``/openapi.json`` documents it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from sinks.readers import DIMENSIONS, dead_letter_counts, duplicate_count, indicator_table
+
+MAX_DAYS = 800
+
+
+def parse_by(by: str) -> tuple[str, ...]:
+    parts = [p.strip() for p in by.split(",") if p.strip()]
+    if not parts or parts[0] != "day":
+        raise ValueError("`by` must start with `day`, e.g. day,region")
+    extra = tuple(parts[1:])
+    unknown = [p for p in extra if p not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"unknown breakdown {unknown[0]!r}; use day and any of {', '.join(DIMENSIONS)}")
+    if len(set(extra)) != len(extra):
+        raise ValueError("a breakdown is repeated in `by`")
+    return extra
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def create_api(client_factory: Callable[[], object], token: str | None = None,
+               health: Callable[[], dict] | None = None) -> FastAPI:
+    api = FastAPI(title="LMIS API", version="1", description="Exact employment-trend indicators (read-only).")
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lmis-api")
+    client = client_factory()
+
+    async def in_thread(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+    def authorised(request: Request) -> None:
+        if token is None:
+            return
+        header = request.headers.get("authorization", "")
+        if not secrets.compare_digest(header.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(status_code=401, detail="missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @api.get("/api/health", dependencies=[Depends(authorised)])
+    async def get_health() -> dict:
+        """Is the worker alive; the pipeline's counters."""
+        body = {"status": "ok"}
+        if health:
+            body.update(health())
+        body["dead_letters_by_reason"] = await in_thread(dead_letter_counts, client)
+        body["duplicates"] = await in_thread(duplicate_count, client)
+        return body
+
+    @api.get("/api/indicators", dependencies=[Depends(authorised)],
+             responses={400: {"description": "bad parameters"}})
+    async def get_indicators(
+        from_: Annotated[date, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")],
+        to: Annotated[date, Query(description="last day (Asia/Seoul), YYYY-MM-DD")],
+        by: Annotated[str, Query(description="day, then any of region, industry, occupation, age_band, sex, "
+                                             "size_band; comma separated")] = "day",
+        format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+    ):
+        """Counts and indicators per day and breakdown -- the same numbers as `lmis indicators`."""
+        try:
+            dims = parse_by(by)
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+        if from_ > to:
+            raise HTTPException(status_code=400, detail=f"`from` ({from_}) is after `to` ({to})")
+        if (to - from_).days >= MAX_DAYS:
+            raise HTTPException(status_code=400, detail=f"at most {MAX_DAYS} days per request")
+        rows = await in_thread(indicator_table, client, from_, to, dims)
+        if format == "csv":
+            return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
+        return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "by": ["day", *dims], "rows": rows})
+
+    return api

@@ -1,0 +1,46 @@
+"""Composition of ``lmis worker``: settings → ClickHouse (migrated) → pipeline → faust app with the API."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from dashboards.api import create_api
+from lmis.settings import Settings
+from sinks.clickhouse import connect, migrate
+from sinks.rollups import Rollup
+from streams.pipeline import TrendPipeline
+from streams.processing import Policy
+from streams.worker import WorkerConfig, build_app
+
+
+def build(settings: Settings):
+    client = connect(settings.clickhouse_url)
+    migrate(client)
+    policy = Policy(allowed_lateness=timedelta(hours=settings.allowed_lateness_hours),
+                    future_tolerance=timedelta(minutes=settings.future_tolerance_minutes))
+    pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
+                             rollup=Rollup(client, timedelta(hours=settings.duplicate_posting_window_hours)))
+    cfg = WorkerConfig(kafka_options=settings.kafka_client_options(), group_id=settings.consumer_group,
+                       web_host=settings.web_host, web_port=settings.web_port,
+                       rollup_interval_s=settings.rollup_interval_seconds,
+                       health_interval_s=settings.health_interval_seconds, max_poll_records=settings.sink_max_rows)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+
+    def health() -> dict:
+        stats = pipeline.stats
+        return {"events": {t: s.events for t, s in stats.by_topic.items()},
+                "dead_letters": dict(stats.dead_by_reason)}
+
+    # The API shares the worker's client: only one process may open an embedded ClickHouse folder.
+    api = create_api(lambda: client, token, health)
+    app = build_app(cfg, pipeline, api)
+    return app, pipeline
+
+
+def run(settings: Settings, loglevel: str = "info") -> None:
+    from faust.worker import Worker
+
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    app, _ = build(settings)
+    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
