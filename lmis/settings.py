@@ -28,9 +28,11 @@ class Settings(BaseSettings):
         -1, description="Retention of the event topics, hours (-1: forever). Kafka counts it from record timestamps, "
                         "which are the sources' emission times: a replayed past would be deleted at once.")
     dlq_retention_hours: int = Field(24 * 90, description="Retention of the dead-letter topic, hours.")
-    web_host: str = Field("127.0.0.1", description="The worker's HTTP server (API, board) binds here; loopback by default.")
+    web_host: str = Field("127.0.0.1",
+                          description="The worker's HTTP server (API, board) binds here; loopback by default.")
     web_port: int = Field(6066, description="The worker's HTTP port.")
-    api_token: SecretStr | None = Field(None, description="If set, the HTTP API requires `Authorization: Bearer <token>`.")
+    api_token: SecretStr | None = Field(
+        None, description="If set, the HTTP API requires `Authorization: Bearer <token>` (secret: environment only).")
     consumer_group: str = Field("lmis-trends", description="Kafka consumer group of the trend pipeline.")
     allowed_lateness_hours: float = Field(72, description="Events later than this (emission − occurrence) are "
                                           "dead-lettered as `too_late`; earlier ones update their past buckets.")

@@ -29,8 +29,12 @@ def build(settings: Settings):
 
     def health() -> dict:
         stats = pipeline.stats
+        ingest = app.ingest
         return {"events": {t: s.events for t, s in stats.by_topic.items()},
-                "dead_letters": dict(stats.dead_by_reason)}
+                "dead_letters": dict(stats.dead_by_reason),
+                "buffered_messages": pipeline.sink.pending(),
+                "days_awaiting_rollup": len(pipeline.dirty) + len(pipeline._pending_dirty),
+                "committed": {f"{t}/{p}": o for (t, p), o in sorted(ingest.committed.items())}}
 
     # The API shares the worker's client: only one process may open an embedded ClickHouse folder.
     api = create_api(lambda: client, token, health)

@@ -23,9 +23,11 @@ from typing import Any
 import faust
 import mode
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.events import DLQ_TOPIC, TOPICS
+from sinks.sink import Backoff
 from streams.pipeline import TrendPipeline
 from streams.processing import Record
 
@@ -71,6 +73,7 @@ class Ingest(mode.Service):
         self.producer: AIOKafkaProducer | None = None
         self.stopping = False
         self.last_checkpoint = time.time()
+        self.committed: dict[tuple[str, int], int] = {}
         self._health_mark = (time.time(), {})
 
     async def _in_pipeline_thread(self, fn, *args):
@@ -94,14 +97,44 @@ class Ingest(mode.Service):
     @mode.Service.task
     async def _consume(self) -> None:
         assert self.consumer is not None
-        while not self.should_stop and not self.stopping:
-            batches = await self.consumer.getmany(timeout_ms=100, max_records=self.cfg.max_poll_records)
-            records = [Record(tp.topic, tp.partition, m.offset, m.timestamp, m.key, m.value)
-                       for tp, messages in batches.items() for m in messages]
-            if records:
-                await self._in_pipeline_thread(self.pipeline.submit, records, time.time())
-            if self.pipeline.due():
-                await self.checkpoint()
+        try:
+            while not self.should_stop and not self.stopping:
+                try:
+                    batches = await self.consumer.getmany(timeout_ms=100, max_records=self.cfg.max_poll_records)
+                except KafkaError as exc:
+                    log.error("reading from Kafka failed, retrying: %s", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                records = [Record(tp.topic, tp.partition, m.offset, m.timestamp, m.key, m.value)
+                           for tp, messages in batches.items() for m in messages]
+                if records:
+                    await self._in_pipeline_thread(self.pipeline.submit, records, time.time())
+                if self.pipeline.due():
+                    await self.checkpoint()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Never limp on without ingesting: stop the worker (a supervisor restarts it; replays are exact).
+            log.exception("ingest failed")
+            await self.crash(exc)
+
+    async def _retrying(self, what: str, action) -> bool:
+        for delay in Backoff(first=0.5, cap=10.0).delays():
+            try:
+                await action()
+                return True
+            except asyncio.CancelledError:
+                raise
+            except CommitFailedError as exc:
+                # The group rebalanced: whoever owns the partitions now replays from the last commit.
+                log.warning("%s: %s", what, exc)
+                return False
+            except Exception as exc:  # noqa: BLE001
+                log.error("%s failed, retrying in %.1fs: %s", what, delay, exc)
+                if self.stopping:
+                    return False
+                await asyncio.sleep(delay)
+        return False  # pragma: no cover
 
     async def checkpoint(self, attempts: int | None = None) -> bool:
         tries = [0]
@@ -114,14 +147,21 @@ class Ingest(mode.Service):
         if cp is None:
             log.error("ClickHouse did not acknowledge the last batch; its offsets are NOT committed")
             return False
-        assert self.producer is not None and self.consumer is not None
-        if cp.dead_letters:
-            sends = [await self.producer.send(DLQ_TOPIC, key=d.key, value=d.message(),
-                                              timestamp_ms=d.record.timestamp_ms) for d in cp.dead_letters]
+        producer, consumer = self.producer, self.consumer
+        assert producer is not None and consumer is not None
+
+        async def publish_dead_letters() -> None:
+            sends = [await producer.send(DLQ_TOPIC, key=d.key, value=d.message(),
+                                         timestamp_ms=d.record.timestamp_ms) for d in cp.dead_letters]
             await asyncio.gather(*sends)
-        if cp.offsets:
-            await self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "")
-                                        for (t, p), o in cp.offsets.items()})
+
+        async def commit() -> None:
+            await consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in cp.offsets.items()})
+
+        if cp.dead_letters and not await self._retrying("publishing dead letters", publish_dead_letters):
+            return False  # not committed: the batch is replayed, its rows are idempotent
+        if cp.offsets and await self._retrying("committing offsets", commit):
+            self.committed.update(cp.offsets)
         self.last_checkpoint = time.time()
         return True
 
