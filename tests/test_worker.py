@@ -1,0 +1,295 @@
+"""`lmis worker` against the real Kafka broker: exact after SIGKILLs and a broker restart; bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from lmis.settings import Settings
+from simulator.engine import Message
+from simulator.output import read_jsonl, send_kafka
+from tests.conftest import ROOT, run_lmis
+
+pytestmark = pytest.mark.kafka
+
+KAFKA_PORT, CONTROLLER_PORT, WEB_PORT = 29192, 29193, 26066
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_workers():
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+
+
+@pytest.fixture()
+def env(tmp_path):
+    e = {"LMIS_DATA_DIR": str(tmp_path / "data"), "LMIS_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
+         "LMIS_KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT), "LMIS_WEB_PORT": str(WEB_PORT),
+         "LMIS_TOPIC_PARTITIONS": "3", "LMIS_HEALTH_INTERVAL_SECONDS": "1"}
+    run_lmis("stack", "up", env=e, timeout=300)
+    yield e
+    run_lmis("stack", "down", env=e, timeout=120, check=False)
+
+
+def settings_of(env: dict) -> Settings:
+    return Settings(data_dir=env["LMIS_DATA_DIR"], kafka_bootstrap=env["LMIS_KAFKA_BOOTSTRAP"])
+
+
+class Worker:
+    def __init__(self, env: dict, log: Path):
+        self.env, self.log, self.proc = env, log, None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "lmis.cli", "worker", "--loglevel", "warn"],
+                                     cwd=ROOT, env={**os.environ, **self.env}, stdout=open(self.log, "ab"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        STARTED.append(self.proc)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(120)
+
+    def health(self) -> dict | None:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{WEB_PORT}/api/health", timeout=5)
+            return r.json() if r.status_code == 200 else None
+        except httpx.TransportError:
+            return None
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.health() is None:
+            assert self.proc.poll() is None, f"worker exited:\n{self.log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "worker did not come up"
+            time.sleep(0.3)
+
+
+def end_and_committed(env: dict) -> tuple[dict, dict]:
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    opts = settings_of(env).kafka_client_options()
+    consumer = KafkaConsumer(**opts)
+    admin = KafkaAdminClient(**opts)
+    try:
+        tps = [TopicPartition(t, p) for t in ("lmis.vacancies", "lmis.applications", "lmis.seekers",
+                                              "lmis.ui-claims", "lmis.insurance")
+               for p in consumer.partitions_for_topic(t)]
+        ends = {(tp.topic, tp.partition): o for tp, o in consumer.end_offsets(tps).items()}
+        committed = {(tp.topic, tp.partition): meta.offset
+                     for tp, meta in admin.list_group_offsets("lmis-trends").get("lmis-trends", {}).items()}
+        return ends, committed
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def wait_drained(env: dict, worker: Worker, expected: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        ends, committed = end_and_committed(env)
+        health = worker.health()
+        if (sum(ends.values()) == expected and all(committed.get(tp, 0) >= o for tp, o in ends.items())
+                and health and health["buffered_messages"] == 0 and health["days_awaiting_rollup"] == 0):
+            return
+        assert worker.proc.poll() is None, f"worker exited:\n{worker.log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"not drained: ends={ends} committed={committed} health={health}"
+        time.sleep(0.5)
+
+
+def check_truth(env: dict, truth_path: Path) -> dict:
+    dsn = f"chdb://{Path(env['LMIS_DATA_DIR']).resolve() / 'clickhouse'}"
+    res = subprocess.run([sys.executable, "-m", "tests.truthcheck", dsn, str(truth_path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def dead_letter_messages(env: dict, expected: int) -> list[dict]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer("lmis.dlq", **settings_of(env).kafka_client_options(), auto_offset_reset="earliest",
+                             consumer_timeout_ms=10_000, group_id=None)
+    out = {}
+    for record in consumer:
+        out[record.key] = orjson.loads(record.value)  # keyed by source position: re-sends collapse
+        if len(out) >= expected:
+            break
+    consumer.close()
+    return list(out.values())
+
+
+def write_truth(tmp_path: Path, month_run) -> tuple[list[Message], Path]:
+    path, truth, _ = month_run
+    truth_path = tmp_path / "truth.json"
+    truth_path.write_text(json.dumps(truth))
+    return list(read_jsonl(path)), truth_path
+
+
+def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
+    messages, truth_path = write_truth(tmp_path, month_run)
+    send_kafka(messages, settings_of(env).kafka_client_options())
+    worker = Worker(env, tmp_path / "worker.log")
+    worker.start()
+    worker.wait_ready()
+    wait_drained(env, worker, len(messages))
+    assert worker.stop() == 0
+    result = check_truth(env, truth_path)
+    assert result["mismatches"] == {}, result
+    truth = month_run[1]
+    malformed = truth["anomalies"]["malformed"]["count"]
+    dlq = dead_letter_messages(env, malformed + truth["anomalies"]["late_beyond"]["count"])
+    reasons = Counter(m["reason"] for m in dlq)
+    expected = Counter()
+    for kind in truth["anomalies"]["malformed"]["by_kind"].values():
+        expected[kind["dead_letter_reason"]] += kind["count"]
+    expected["too_late"] = truth["anomalies"]["late_beyond"]["count"]
+    assert reasons == expected
+
+
+def test_exact_after_six_sigkills_and_a_broker_restart(env, tmp_path, month_run):
+    messages, truth_path = write_truth(tmp_path, month_run)
+    env = {**env, "LMIS_SINK_MAX_ROWS": "2500", "LMIS_SINK_MAX_SECONDS": "0.3"}
+    opts = settings_of(env).kafka_client_options()
+    chunks = [messages[i:i + 3000] for i in range(0, len(messages), 3000)]
+    producing = threading.Event()
+    producing.set()
+
+    def produce() -> None:
+        for chunk in chunks:
+            producing.wait()
+            send_kafka(chunk, opts)
+            time.sleep(0.4)
+
+    producer = threading.Thread(target=produce)
+    worker = Worker(env, tmp_path / "worker.log")
+    worker.start()
+    producer.start()
+    rng = random.Random(2026)
+    kills = 0
+    for round_no in range(6):
+        time.sleep(rng.uniform(1.0, 3.0))
+        if round_no == 3:
+            # The broker goes away under the running worker, and comes back.
+            producing.clear()
+            run_lmis("stack", "down", env=env, timeout=120)
+            time.sleep(2)
+            run_lmis("stack", "up", env=env, timeout=300)
+            producing.set()
+        worker.kill()
+        kills += 1
+        worker.start()
+    producer.join(600)
+    worker.wait_ready()
+    wait_drained(env, worker, len(messages), timeout=600)
+    assert worker.stop() == 0
+    assert kills >= 6
+    result = check_truth(env, truth_path)
+    assert result["mismatches"] == {}, result
+
+
+BAD_MESSAGES = {
+    "malformed_json": b'{"event_id": "00',
+    "empty": b"",
+    "not_utf8": b"\xff\xfe\xfa\x00",
+    "not_an_object": b"[1, 2, 3]",
+    "unknown_event_type": b'{"event_type": "vacancy.reposted", "schema_version": 1}',
+    "unsupported_schema_version": None,  # filled from a good event below
+    "missing_field": None,
+    "invalid_code": None,
+    "wrong_type": None,
+    "naive_timestamp": None,
+    "unknown_field": None,
+    "pii_in_title": None,
+    "future_occurred_at": None,
+    "too_late": None,
+}
+EXPECTED_REASON = {
+    "malformed_json": "malformed_json", "empty": "malformed_json", "not_utf8": "malformed_json",
+    "not_an_object": "not_an_object", "unknown_event_type": "unknown_event_type",
+    "unsupported_schema_version": "unsupported_schema_version", "missing_field": "missing_field",
+    "invalid_code": "invalid_field", "wrong_type": "invalid_field", "naive_timestamp": "invalid_field",
+    "unknown_field": "invalid_field", "pii_in_title": "pii_detected", "future_occurred_at": "future_occurred_at",
+    "too_late": "too_late",
+}
+
+
+def test_bad_input_suite(env, tmp_path):
+    good = {"event_id": "", "event_type": "vacancy.submitted", "schema_version": 1,
+            "occurred_at": "2026-03-02T10:00:00.000+09:00", "source": "worknet",
+            "payload": {"vacancy_id": "V0123456789abcdef", "employer_id": "E0123456789abcdef", "region": "48",
+                        "industry": "C", "occupation": "74", "size_band": "300+", "title": "선박 용접공 채용",
+                        "openings": 2, "employment_type": "permanent", "wage_type": "monthly",
+                        "wage_amount": 3_000_000, "work_hours_per_week": 40, "deadline": "2026-04-01"}}
+    sent_at = 1772413260000  # one minute after it happened
+
+    def variant(i: int, change) -> bytes:
+        doc = json.loads(json.dumps(good))
+        doc["event_id"] = f"{i:032x}"
+        doc["payload"]["vacancy_id"] = f"V{i:016x}"
+        change(doc)
+        return orjson.dumps(doc)
+
+    changes = {
+        "unsupported_schema_version": lambda d: d.update(schema_version=7),
+        "missing_field": lambda d: d["payload"].pop("region"),
+        "invalid_code": lambda d: d["payload"].update(region="99"),
+        "wrong_type": lambda d: d["payload"].update(openings="two"),
+        "naive_timestamp": lambda d: d.update(occurred_at="2026-03-02T10:00:00"),
+        "unknown_field": lambda d: d["payload"].update(contact_name="홍길동"),
+        "pii_in_title": lambda d: d["payload"].update(title="용접공 채용 문의 010-9876-5432"),
+        "future_occurred_at": lambda d: d.update(occurred_at="2026-03-09T10:00:00.000+09:00"),
+        "too_late": lambda d: d.update(occurred_at="2026-02-20T10:00:00.000+09:00"),
+    }
+    bad = dict(BAD_MESSAGES)
+    for n, (kind, change) in enumerate(changes.items()):
+        bad[kind] = variant(10_000 + n, change)
+    messages, expected_good = [], 0
+    for i in range(300):
+        messages.append(Message(sent_at, i, "lmis.vacancies", f"V{i:016x}", variant(i, lambda d: None)))
+        expected_good += 1
+        kind = list(bad)[i % len(bad)]
+        messages.append(Message(sent_at, i, "lmis.vacancies", f"bad-{i}", bad[kind]))
+    send_kafka(messages, settings_of(env).kafka_client_options())
+    worker = Worker(env, tmp_path / "worker.log")
+    worker.start()
+    worker.wait_ready()
+    wait_drained(env, worker, len(messages))
+    health = worker.health()
+    assert health["status"] == "ok"
+    got = Counter()
+    for m in dead_letter_messages(env, 300):
+        got[m["reason"]] += 1
+        assert m["source_topic"] == "lmis.vacancies" and m["source_offset"] >= 0
+        assert "010-9876-5432" not in m["original"], "personal data must be masked in the dead-letter topic"
+    expected = Counter()
+    for i in range(300):
+        expected[EXPECTED_REASON[list(bad)[i % len(bad)]]] += 1
+    assert got == expected
+    assert len(bad) >= 10
+    rows = httpx.get(f"http://127.0.0.1:{WEB_PORT}/api/indicators",
+                     params={"from": "2026-03-02", "to": "2026-03-02"}).json()["rows"]
+    assert rows[0]["vacancies_submitted"] == expected_good
+    assert worker.stop() == 0
