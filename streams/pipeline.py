@@ -13,9 +13,8 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
-from schemas.calendar import SEOUL
 from sinks.rollups import Rollup, RollupReport
 from sinks.sink import BatchingSink, ClickHouseTable, TopicPartition
 from streams.processing import (
@@ -30,6 +29,9 @@ from streams.processing import (
 )
 
 log = logging.getLogger("lmis.pipeline")
+KST_MS = 9 * 3_600_000  # Korea keeps UTC+9 all year
+DAY_MS = 86_400_000
+EPOCH_DAY = date(1970, 1, 1)
 FRESHNESS_SAMPLES = 5000
 
 
@@ -85,7 +87,7 @@ class TrendPipeline:
             stats = self.stats.by_topic[record.topic]
             if isinstance(outcome, Accepted):
                 self.sink.add("events", tp, record.offset, outcome.row)
-                self._pending_dirty.add(outcome.event.occurred_at.astimezone(SEOUL).date())
+                self._pending_dirty.add((outcome.row[3] + KST_MS) // DAY_MS)  # Asia/Seoul day number
                 stats.events += 1
                 if len(self._received) < FRESHNESS_SAMPLES:
                     self._received.append(received_at)
@@ -106,7 +108,7 @@ class TrendPipeline:
         if offsets is None:
             return None
         dead, self._pending_dead = self._pending_dead, []
-        self.dirty |= self._pending_dirty
+        self.dirty |= {EPOCH_DAY + timedelta(days=n) for n in self._pending_dirty}
         self._pending_dirty = set()
         self._awaiting_rollup.extend(self._received)
         self._received = []

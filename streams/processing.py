@@ -16,7 +16,7 @@ import orjson
 from schemas.calendar import SEOUL
 from schemas.codec import EventError, decode_event
 from schemas.codes import code_list, minimum_wage, wage_hours
-from schemas.events import Event
+from schemas.events import KEY_FIELD, Event
 from schemas.pii import redact
 
 TOO_LATE = "too_late"
@@ -25,7 +25,7 @@ FUTURE = "future_occurred_at"
 EVENT_COLUMNS = (
     "event_id", "event_type", "schema_version", "occurred_at", "source", "entity_id", "vacancy_id", "employer_id",
     "region", "industry", "occupation", "size_band", "age_band", "sex", "subtype", "review_rule", "title_key",
-    "openings", "deadline", "payload", "topic", "partition", "offset", "emitted_at",
+    "openings", "deadline", "message", "topic", "partition", "offset", "emitted_at",
 )
 DEAD_LETTER_COLUMNS = (
     "topic", "partition", "offset", "reason", "field", "value", "rule", "event_id", "occurred_at", "raw", "emitted_at",
@@ -56,6 +56,14 @@ class Policy:
     allowed_lateness: timedelta = timedelta(hours=72)
     future_tolerance: timedelta = timedelta(hours=1)
 
+    @property
+    def allowed_lateness_ms(self) -> int:
+        return int(self.allowed_lateness.total_seconds() * 1000)
+
+    @property
+    def future_tolerance_ms(self) -> int:
+        return int(self.future_tolerance.total_seconds() * 1000)
+
 
 @dataclass(frozen=True)
 class Accepted:
@@ -77,8 +85,9 @@ class DeadLetter:
     @property
     def row(self) -> tuple:
         raw = redact(self.record.value.decode("utf-8", "replace"))
+        occurred = None if self.occurred_at is None else epoch_ms(self.occurred_at)
         return (self.record.topic, self.record.partition, self.record.offset, self.reason, self.field, self.value,
-                self.rule, self.event_id, self.occurred_at, raw, _ms(self.record.timestamp_ms))
+                self.rule, self.event_id, occurred, raw, self.record.timestamp_ms)
 
     def message(self) -> bytes:
         """The dead-letter topic's message: the reason, where it came from, the original (PII masked)."""
@@ -97,6 +106,12 @@ class DeadLetter:
 
 def _ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def epoch_ms(ts: datetime) -> int:
+    """Milliseconds since the epoch (ClickHouse's DateTime64(3) ticks); exact for millisecond times, since a
+    double holds today's epoch milliseconds to about 1e-4 ms."""
+    return round(ts.timestamp() * 1000)
 
 
 def review_rule(event: Event) -> str:
@@ -122,7 +137,7 @@ def title_key(title: str) -> str:
     return _SPACES.sub(" ", title.strip().lower())
 
 
-def to_row(event: Event, record: Record) -> tuple:
+def to_row(event: Event, record: Record, occurred_ms: int | None = None) -> tuple:
     p = event.payload  # type: ignore[attr-defined]
     etype = event.event_type  # type: ignore[attr-defined]
     get = p.__dict__.get
@@ -132,15 +147,18 @@ def to_row(event: Event, record: Record) -> tuple:
         openings = get("openings") or 0
     elif etype == "vacancy.closed":
         openings = p.openings_filled
+    # Times as DateTime64(3) ticks and the message as received: no per-row conversions on insert.
     return (
-        event.event_id, etype, event.schema_version, event.occurred_at, event.source, event.entity_id,
+        event.event_id, etype, event.schema_version,
+        epoch_ms(event.occurred_at) if occurred_ms is None else occurred_ms, event.source,
+        getattr(p, KEY_FIELD[etype]),
         get("vacancy_id") or "", get("employer_id") or "", p.region, get("industry") or "", p.occupation,
         get("size_band") or "", get("age_band") or "", get("sex") or "",
         get(subtype_field) if subtype_field else "",
         review_rule(event) if etype == "vacancy.submitted" else "",
         title_key(p.title) if etype == "vacancy.submitted" else "",
-        openings, get("deadline"), p.model_dump_json(exclude_none=True), record.topic, record.partition,
-        record.offset, _ms(record.timestamp_ms),
+        openings, get("deadline"), record.value.decode(), record.topic, record.partition, record.offset,
+        record.timestamp_ms,
     )
 
 
@@ -150,16 +168,16 @@ def classify(record: Record, policy: Policy = Policy()) -> Accepted | DeadLetter
         event = decode_event(record.value)
     except EventError as exc:
         return DeadLetter(record, exc.reason, exc.field, exc.value, exc.rule)
-    emitted = _ms(record.timestamp_ms)
-    if event.occurred_at > emitted + policy.future_tolerance:
+    occurred = epoch_ms(event.occurred_at)
+    if occurred > record.timestamp_ms + policy.future_tolerance_ms:
         return DeadLetter(record, FUTURE, "occurred_at", event.occurred_at.isoformat(),
-                          f"more than {policy.future_tolerance} after the message was sent ({emitted.isoformat()})",
-                          event.event_id, event.occurred_at)
-    if event.occurred_at < emitted - policy.allowed_lateness:
+                          f"more than {policy.future_tolerance} after the message was sent "
+                          f"({_ms(record.timestamp_ms).isoformat()})", event.event_id, event.occurred_at)
+    if occurred < record.timestamp_ms - policy.allowed_lateness_ms:
         return DeadLetter(record, TOO_LATE, "occurred_at", event.occurred_at.isoformat(),
                           f"arrived more than the allowed lateness ({policy.allowed_lateness}) after it happened",
                           event.event_id, event.occurred_at)
-    return Accepted(record, event, to_row(event, record))
+    return Accepted(record, event, to_row(event, record, occurred))
 
 
 @dataclass

@@ -33,7 +33,7 @@ def test_times_are_stored_in_utc_and_come_back_tz_aware(tmp_path):
         c.insert("events", [["0" * 32, "seeker.registered", 1, seoul, "worknet", "S1", "11", "", "31", "",
                              "15-29", "F", "{{}}", "lmis.seekers", 0, 7]],
                  column_names=["event_id", "event_type", "schema_version", "occurred_at", "source", "entity_id",
-                               "region", "industry", "occupation", "size_band", "age_band", "sex", "payload",
+                               "region", "industry", "occupation", "size_band", "age_band", "sex", "message",
                                "topic", "partition", "offset"])
         ts, day, shown = c.query(
             "SELECT occurred_at, day, toTimeZone(occurred_at, 'Asia/Seoul') FROM events").result_rows[0]

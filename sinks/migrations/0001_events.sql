@@ -1,4 +1,4 @@
--- Validated events, one row per Kafka offset (ReplacingMergeTree on the offset: a replay after a crash
+-- Validated events (`message`: the event exactly as received), one row per Kafka offset (ReplacingMergeTree on the offset: a replay after a crash
 -- rewrites the same row). A source's re-sent duplicate is another offset with the same event_id: it is kept
 -- here for audit and counted once everywhere (LIMIT 1 BY event_id). Times are UTC; `day` and `hour` are
 -- the Asia/Seoul bucket of occurred_at (Korea keeps no daylight saving time, so hours align with UTC).
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS events
     title_key      String,
     openings       UInt16,
     deadline       Nullable(Date),
-    payload        String CODEC(ZSTD(3)),
+    message        String CODEC(ZSTD(3)),
     topic          LowCardinality(String),
     partition      UInt16,
     offset         UInt64,
