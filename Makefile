@@ -7,7 +7,7 @@ DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml requirements.lock | sha1s
 KAFKA_JARS ?= $(HOME)/.cache/lmis/kafka-4.4.0
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps python-deps kafka-jars test lint demo lock clean
+.PHONY: setup system-deps python-deps kafka-jars test lint demo bench lock clean
 
 setup: system-deps python-deps kafka-jars
 
@@ -40,6 +40,10 @@ test: setup lint
 
 demo: setup
 	$(BIN)/lmis demo
+
+# Benchmarks print their figures on the last line (see docs/benchmarks.md).
+bench: setup
+	$(BIN)/lmis bench pipeline --profile
 
 # Re-resolve the pinned Python dependencies after editing pyproject.toml.
 lock: python-deps

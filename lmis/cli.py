@@ -17,6 +17,8 @@ app = typer.Typer(help="LMIS: real-time labour-market monitoring.", no_args_is_h
                   pretty_exceptions_enable=False)
 stack_app = typer.Typer(help="The local Kafka broker (KRaft, loopback).", no_args_is_help=True)
 schemas_app = typer.Typer(help="Event schemas.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: each prints its figures on its last line.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
 console = Console(stderr=True, soft_wrap=True)
@@ -284,6 +286,25 @@ def indicators(
         _fail(f"{exc}; but the worker's API at {url} does not answer")
     rows = indicator_table(client, lo, hi, dims)
     sys.stdout.write(rows_to_csv(rows) if format == "csv" else json.dumps(rows, ensure_ascii=False, indent=1))
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    scale: float = typer.Option(0.5, help="Share of national flows for the backlog."),
+    days: int = typer.Option(3, help="Simulated days in the backlog."),
+    live_seconds: int = typer.Option(60, help="Seconds at the national live rate (freshness)."),
+    profile: bool = typer.Option(False, help="Also print where the time goes (in-process, cProfile)."),
+) -> None:
+    """Simulator → Kafka → worker → ClickHouse: throughput, freshness, memory, exactness."""
+    from lmis.bench import profile_pipeline, run_pipeline_bench
+
+    if profile:
+        console.print(profile_pipeline())
+    result = run_pipeline_bench(get_settings(), scale=scale, days=days, live_seconds=live_seconds,
+                                log=console.print)
+    console.print(f"{result.messages} messages drained in {result.seconds:.1f}s; "
+                  f"{result.live_events} live-rate messages")
+    print(result.line())
 
 
 @app.command("settings")

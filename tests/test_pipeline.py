@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 
+from lmis.truthcheck import compare
 from sinks.clickhouse import connect, migrate
 from sinks.readers import dead_letter_counts, duplicate_count
 from streams.pipeline import TrendPipeline
 from streams.processing import Record
-from tests.truthcheck import compare
 
 
 @pytest.fixture(scope="session")

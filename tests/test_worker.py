@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +15,8 @@ import httpx
 import orjson
 import pytest
 
+from lmis import procs
+from lmis.procs import WorkerProcess
 from lmis.settings import Settings
 from simulator.engine import Message
 from simulator.output import read_jsonl, send_kafka
@@ -54,74 +54,20 @@ def settings_of(env: dict) -> Settings:
     return Settings(data_dir=env["LMIS_DATA_DIR"], kafka_bootstrap=env["LMIS_KAFKA_BOOTSTRAP"])
 
 
-class Worker:
-    def __init__(self, env: dict, log: Path):
-        self.env, self.log, self.proc = env, log, None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "lmis.cli", "worker", "--loglevel", "warn"],
-                                     cwd=ROOT, env={**os.environ, **self.env}, stdout=open(self.log, "ab"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+class Worker(WorkerProcess):
+    def start(self) -> Worker:
+        super().start()
         STARTED.append(self.proc)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(120)
-
-    def health(self) -> dict | None:
-        try:
-            r = httpx.get(f"http://127.0.0.1:{WEB_PORT}/api/health", timeout=5)
-            return r.json() if r.status_code == 200 else None
-        except httpx.TransportError:
-            return None
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while self.health() is None:
-            assert self.proc.poll() is None, f"worker exited:\n{self.log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "worker did not come up"
-            time.sleep(0.3)
-
-
-def end_and_committed(env: dict) -> tuple[dict, dict]:
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
-    opts = settings_of(env).kafka_client_options()
-    consumer = KafkaConsumer(**opts)
-    admin = KafkaAdminClient(**opts)
-    try:
-        tps = [TopicPartition(t, p) for t in ("lmis.vacancies", "lmis.applications", "lmis.seekers",
-                                              "lmis.ui-claims", "lmis.insurance")
-               for p in consumer.partitions_for_topic(t)]
-        ends = {(tp.topic, tp.partition): o for tp, o in consumer.end_offsets(tps).items()}
-        committed = {(tp.topic, tp.partition): meta.offset
-                     for tp, meta in admin.list_group_offsets("lmis-trends").get("lmis-trends", {}).items()}
-        return ends, committed
-    finally:
-        consumer.close()
-        admin.close()
+        return self
 
 
 def wait_drained(env: dict, worker: Worker, expected: int, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        ends, committed = end_and_committed(env)
-        health = worker.health()
-        if (sum(ends.values()) == expected and all(committed.get(tp, 0) >= o for tp, o in ends.items())
-                and health and health["buffered_messages"] == 0 and health["days_awaiting_rollup"] == 0):
-            return
-        assert worker.proc.poll() is None, f"worker exited:\n{worker.log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"not drained: ends={ends} committed={committed} health={health}"
-        time.sleep(0.5)
+    procs.wait_drained(settings_of(env), worker, expected, timeout)
 
 
 def check_truth(env: dict, truth_path: Path) -> dict:
     dsn = f"chdb://{Path(env['LMIS_DATA_DIR']).resolve() / 'clickhouse'}"
-    res = subprocess.run([sys.executable, "-m", "tests.truthcheck", dsn, str(truth_path)], cwd=ROOT,
+    res = subprocess.run([sys.executable, "-m", "lmis.truthcheck", dsn, str(truth_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])

@@ -31,7 +31,7 @@ def compare(client, truth: dict) -> dict:
     return {"measures": len(truth["counts"]), "mismatches": mismatches}
 
 
-if __name__ == "__main__":  # python -m tests.truthcheck DSN TRUTH.json
+if __name__ == "__main__":  # python -m lmis.truthcheck DSN TRUTH.json
     from sinks.clickhouse import connect
 
     print(json.dumps(compare(connect(sys.argv[1]), json.loads(open(sys.argv[2]).read()))))

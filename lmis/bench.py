@@ -1,0 +1,140 @@
+"""``lmis bench pipeline``: simulator → Kafka → worker → ClickHouse, measured end to end.
+
+Phase 1 (throughput, exactness): a simulated backlog with every scenario is produced to a broker of the
+bench's own, then a fresh worker drains it; events/s = messages ÷ (drained − worker ready). The result is
+compared with the simulator's truth. Phase 2 (freshness): national events at the live rate (scale 1,
+speed 1) for a minute; freshness = received by the worker → visible in the rolled-up measures.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from lmis import stack
+from lmis.procs import ROOT, WorkerProcess, wait_drained
+from lmis.settings import Settings
+from simulator.engine import SimConfig, Simulator
+from simulator.output import paced, send_kafka
+
+
+@dataclass
+class PipelineBench:
+    events_per_s: float
+    freshness_p50_s: float
+    freshness_p99_s: float
+    rss_mb: float
+    exact: bool
+    messages: int
+    seconds: float
+    live_events: int
+
+    def line(self) -> str:
+        return (f"events_per_s={self.events_per_s:.0f} freshness_p50_s={self.freshness_p50_s:.2f} "
+                f"freshness_p99_s={self.freshness_p99_s:.2f} rss_mb={self.rss_mb:.0f} "
+                f"exact={'true' if self.exact else 'false'}")
+
+
+def _query(dsn: str, sql: str) -> list:
+    code = ("import json,sys; from sinks.clickhouse import connect; "
+            "print(json.dumps(connect(sys.argv[1]).query(sys.argv[2]).result_rows, default=str))")
+    res = subprocess.run([sys.executable, "-c", code, dsn, sql], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_seconds: int = 60,
+                       log=print) -> PipelineBench:
+    folder = (base.data_dir / "bench").resolve()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    env = {"LMIS_DATA_DIR": str(folder), "LMIS_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
+           "LMIS_KAFKA_CONTROLLER_PORT": "39093", "LMIS_WEB_PORT": "36066", "LMIS_HEALTH_INTERVAL_SECONDS": "2",
+           "LMIS_TOPIC_PARTITIONS": "4"}
+    s = Settings(data_dir=folder, kafka_bootstrap=env["LMIS_KAFKA_BOOTSTRAP"], kafka_controller_port=39093,
+                 topic_partitions=4)
+    start = date(2026, 3, 2)
+    log(f"simulating {days} day(s) at scale {scale} with every scenario ...")
+    sim = Simulator(SimConfig(seed=1, start=start, days=days, scale=scale, scenarios=("all",), warmup_days=30))
+    messages = list(sim.messages())
+    truth_path = folder / "truth.json"
+    sim.truth.write(truth_path)
+    stack.up(s, log=log)
+    worker = WorkerProcess(env, folder / "worker.log")
+    try:
+        log(f"producing {len(messages)} messages ...")
+        send_kafka(messages, s.kafka_client_options())
+        worker.start()
+        worker.wait_ready()
+        ready = time.monotonic()
+        log("worker ready; draining the backlog ...")
+        drained = wait_drained(s, worker, len(messages), timeout=3600, poll=0.1)
+        seconds = drained - ready
+        rss = worker.peak_rss_mb()
+        worker.stop()
+        dsn = f"chdb://{folder / 'clickhouse'}"
+        check = subprocess.run([sys.executable, "-m", "lmis.truthcheck", dsn, str(truth_path)], cwd=ROOT,
+                               capture_output=True, text=True, timeout=600)
+        exact = check.returncode == 0 and json.loads(check.stdout.splitlines()[-1])["mismatches"] == {}
+        if not exact:
+            log(f"NOT exact: {check.stdout[-2000:]} {check.stderr[-2000:]}")
+        # Phase 2: live rate, from 10:00 KST of the next day, one simulated second per second.
+        live_day = start + timedelta(days=days)
+        live = Simulator(SimConfig(seed=2, start=live_day, days=1, scale=1.0, warmup_days=0))
+        t0 = live.t0_ms + 10 * 3_600_000
+        window = [m for m in live.messages() if t0 <= m.emit_ms < t0 + live_seconds * 1000]
+        worker.start()
+        worker.wait_ready()
+        live_started = time.time()
+        log(f"live rate: {len(window)} messages over {live_seconds}s ...")
+        send_kafka(paced(window, 1.0), s.kafka_client_options())
+        time.sleep(6)
+        rss = max(rss, worker.peak_rss_mb())
+        worker.stop()
+        rows = _query(dsn, "SELECT freshness_p50_s, freshness_p99_s FROM pipeline_health "
+                           f"WHERE ts >= fromUnixTimestamp64Milli({int(live_started * 1000)}) AND events > 0")
+        p50s = sorted(r[0] for r in rows) or [0.0]
+        p99 = max((r[1] for r in rows), default=0.0)
+        return PipelineBench(len(messages) / seconds, p50s[len(p50s) // 2], p99, rss, exact, len(messages),
+                             seconds, len(window))
+    finally:
+        worker.kill()
+        stack.down(s, log=log)
+
+
+def profile_pipeline(scale: float = 0.01, days: int = 28, top: int = 18) -> str:
+    """Where the time goes: the pipeline step in-process (no Kafka), under cProfile."""
+    import cProfile
+    import io
+    import pstats
+    import tempfile
+    import uuid
+
+    from sinks.clickhouse import connect, migrate
+    from streams.pipeline import TrendPipeline
+    from streams.processing import Record
+
+    sim = Simulator(SimConfig(seed=11, start=date(2026, 3, 2), days=days, scale=scale, scenarios=("all",)))
+    records = [Record(m.topic, 0, i, m.emit_ms, m.key.encode(), m.value) for i, m in enumerate(sim.messages())]
+    client = connect(f"chdb://{tempfile.mkdtemp(prefix='lmis-prof-')}", database=f"p_{uuid.uuid4().hex[:8]}")
+    migrate(client)
+    pipeline = TrendPipeline(client)
+
+    def run() -> None:
+        for i in range(0, len(records), 20_000):
+            pipeline.submit(records[i:i + 20_000])
+            pipeline.checkpoint()
+        pipeline.rollup()
+
+    started = time.perf_counter()
+    run_profile = cProfile.Profile()
+    run_profile.runcall(run)
+    elapsed = time.perf_counter() - started
+    out = io.StringIO()
+    pstats.Stats(run_profile, stream=out).sort_stats("tottime").print_stats(top)
+    return f"{len(records)} messages in {elapsed:.2f}s under cProfile\n{out.getvalue()}"

@@ -1,0 +1,102 @@
+"""Running ``lmis worker`` as a child process and watching it drain a topic backlog (bench and tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from lmis.settings import Settings
+from schemas.events import TOPICS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log: Path, loglevel: str = "warn"):
+        self.env, self.log, self.loglevel = env, log, loglevel
+        self.proc: subprocess.Popen | None = None
+        self.port = int(env.get("LMIS_WEB_PORT", "6066"))
+
+    def start(self) -> WorkerProcess:
+        self.proc = subprocess.Popen([sys.executable, "-m", "lmis.cli", "worker", "--loglevel", self.loglevel],
+                                     cwd=ROOT, env={**os.environ, **self.env}, stdout=open(self.log, "ab"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout: float = 120) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def peak_rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def health(self) -> dict | None:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{self.port}/api/health", timeout=5)
+            return r.json() if r.status_code == 200 else None
+        except httpx.TransportError:
+            return None
+
+    def tail(self, n: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-n:]
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.health() is None:
+            if not self.alive():
+                raise RuntimeError(f"worker exited:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("worker did not come up")
+            time.sleep(0.2)
+
+
+def end_and_committed(settings: Settings, group: str = "lmis-trends") -> tuple[dict, dict]:
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    opts = settings.kafka_client_options()
+    consumer = KafkaConsumer(**opts)
+    admin = KafkaAdminClient(**opts)
+    try:
+        tps = [TopicPartition(t, p) for t in TOPICS.values() for p in consumer.partitions_for_topic(t) or ()]
+        ends = {(tp.topic, tp.partition): o for tp, o in consumer.end_offsets(tps).items()}
+        committed = {(tp.topic, tp.partition): meta.offset
+                     for tp, meta in admin.list_group_offsets(group).get(group, {}).items()}
+        return ends, committed
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def wait_drained(settings: Settings, worker: WorkerProcess, expected: int, timeout: float = 600,
+                 poll: float = 0.25) -> float:
+    """Wait until every message is committed and rolled up; returns the time (monotonic) it happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ends, committed = end_and_committed(settings)
+        health = worker.health()
+        if (sum(ends.values()) >= expected and all(committed.get(tp, 0) >= o for tp, o in ends.items())
+                and health and health["buffered_messages"] == 0 and health["days_awaiting_rollup"] == 0):
+            return time.monotonic()
+        if not worker.alive():
+            raise RuntimeError(f"worker exited:\n{worker.tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not drained: ends={ends} committed={committed} health={health}")
+        time.sleep(poll)
