@@ -151,8 +151,9 @@ class Ingest(mode.Service):
         assert producer is not None and consumer is not None
 
         async def publish_dead_letters() -> None:
-            sends = [await producer.send(DLQ_TOPIC, key=d.key, value=d.message(),
-                                         timestamp_ms=d.record.timestamp_ms) for d in cp.dead_letters]
+            # Timestamped now (the original's emission time is in the body): the topic's retention counts
+            # from record timestamps, and a replayed past would otherwise expire at once.
+            sends = [await producer.send(DLQ_TOPIC, key=d.key, value=d.message()) for d in cp.dead_letters]
             await asyncio.gather(*sends)
 
         async def commit() -> None:
