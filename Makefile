@@ -7,14 +7,16 @@ DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml requirements.lock | sha1s
 KAFKA_JARS ?= $(HOME)/.cache/lmis/kafka-4.4.0
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps python-deps kafka-jars test lint demo bench lock clean
+.PHONY: setup system-deps python-deps kafka-jars board-assets test lint demo bench lock clean
 
-setup: system-deps python-deps kafka-jars
+setup: system-deps python-deps kafka-jars board-assets
 
-# Java runs the Kafka broker; Maven fetches its jars from Maven Central.
+# Java runs the Kafka broker; Maven fetches its jars; Node bundles the board; Debian's chromium tests it.
 system-deps:
-	@command -v java >/dev/null && command -v mvn >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven; }
+	@command -v java >/dev/null && command -v mvn >/dev/null && command -v npm >/dev/null \
+	  && command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK" || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    openjdk-17-jre-headless maven nodejs npm chromium fonts-noto-cjk; }
 
 python-deps: $(DEPS_STAMP)
 
@@ -31,6 +33,12 @@ $(KAFKA_JARS)/.complete: stack/kafka-pom.xml
 	mkdir -p $(KAFKA_JARS)
 	mvn -q -f stack/kafka-pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(KAFKA_JARS)
 	touch $@
+
+# The embedded board's JavaScript: chart library from npm, bundled at build time (no CDN).
+board-assets: dashboards/web/dist/board.js
+
+dashboards/web/dist/board.js: dashboards/web/src/board.js dashboards/web/package.json dashboards/web/package-lock.json
+	cd dashboards/web && npm ci --no-audit --no-fund && npm run build
 
 lint: python-deps
 	$(BIN)/ruff check .

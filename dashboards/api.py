@@ -13,12 +13,17 @@ import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 
+from dashboards import panels
+from dashboards.boards import BOARDS, labels
 from sinks.readers import DIMENSIONS, dead_letter_counts, duplicate_count, indicator_table
+
+WEB = Path(__file__).resolve().parent / "web"
 
 MAX_DAYS = 800
 
@@ -95,5 +100,68 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         if format == "csv":
             return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
         return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "by": ["day", *dims], "rows": rows})
+
+    def boards_doc() -> dict:
+        out = []
+        for b in BOARDS:
+            variables = []
+            for v in b.variables:
+                options = [{"value": r[0], "label_ko": r[1], "label_en": r[2]}
+                           for r in client.query(v.options_sql).result_rows]
+                variables.append({"name": v.name, "ko": v.ko, "en": v.en, "options": options})
+            out.append({"uid": b.uid, "ko": b.ko, "en": b.en, "default_days": b.default_days,
+                        "refresh_seconds": max(5, b.refresh_seconds), "variables": variables,
+                        "panels": [{"id": p.id, "ko": p.ko, "en": p.en, "kind": p.kind, "format": p.format,
+                                    "width": p.width, "label_column": p.label_column,
+                                    "columns": [{"name": n, "kind": k} for n, k in p.columns]} for p in b.panels]})
+        return {"boards": out, "latest_day": panels.latest_day(client).isoformat()}
+
+    @api.get("/api/boards", dependencies=[Depends(authorised)])
+    async def get_boards() -> dict:
+        """The boards, their variables (with options) and panels; the latest day with data."""
+        return await in_thread(boards_doc)
+
+    @api.get("/api/labels", dependencies=[Depends(authorised)])
+    async def get_labels(lang: Annotated[Literal["ko", "en"], Query(description="ko or en")] = "ko") -> dict:
+        """Korean or English labels of every code a panel shows."""
+        return {"lang": lang, "labels": labels(lang)}
+
+    @api.get("/api/boards/{board_uid}/panels/{panel_id}", dependencies=[Depends(authorised)],
+             responses={400: {"description": "bad parameters"}, 404: {"description": "no such board or panel"}})
+    async def get_panel(
+        board_uid: str, panel_id: str,
+        from_: Annotated[date, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")],
+        to: Annotated[date, Query(description="last day (Asia/Seoul), YYYY-MM-DD")],
+        region: Annotated[str, Query(description="시도 codes, comma separated; empty: all")] = "",
+        industry: Annotated[str, Query(description="KSIC sections, comma separated; empty: all")] = "",
+        occupation: Annotated[str, Query(description="KSCO sub-major groups, comma separated; empty: all")] = "",
+    ) -> dict:
+        """One panel's data: its SQL run with the plugin's macros for this range and these variables.
+        Counts of persons below 3 come back as null (suppressed)."""
+        try:
+            board, panel = panels.find(board_uid, panel_id)
+        except panels.PanelError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        if (to - from_).days >= MAX_DAYS:
+            raise HTTPException(status_code=400, detail=f"at most {MAX_DAYS} days per request")
+        variables = {"region": region, "industry": industry, "occupation": occupation}
+        chosen = {k: [x for x in v.split(",") if x] for k, v in variables.items()
+                  if any(var.name == k for var in board.variables)}
+        try:
+            return await in_thread(panels.run, client, board, panel, from_, to, chosen)
+        except panels.PanelError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+
+    @api.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def board_page() -> HTMLResponse:
+        return HTMLResponse((WEB / "index.html").read_text("utf-8"))
+
+    @api.get("/static/board.js", include_in_schema=False)
+    async def board_js():
+        bundle = WEB / "dist" / "board.js"
+        if not bundle.exists():
+            return PlainTextResponse("document.body.textContent = 'The board is not built: run make board-assets';",
+                                     media_type="text/javascript")
+        return FileResponse(bundle, media_type="text/javascript")
 
     return api

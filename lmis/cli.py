@@ -17,6 +17,9 @@ app = typer.Typer(help="LMIS: real-time labour-market monitoring.", no_args_is_h
                   pretty_exceptions_enable=False)
 stack_app = typer.Typer(help="The local Kafka broker (KRaft, loopback).", no_args_is_help=True)
 schemas_app = typer.Typer(help="Event schemas.", no_args_is_help=True)
+board_app = typer.Typer(help="The status boards: Grafana export and push, a read-only board server.",
+                        no_args_is_help=True)
+app.add_typer(board_app, name="dashboards")
 bench_app = typer.Typer(help="Benchmarks: each prints its figures on its last line.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(stack_app, name="stack")
@@ -286,6 +289,47 @@ def indicators(
         _fail(f"{exc}; but the worker's API at {url} does not answer")
     rows = indicator_table(client, lo, hi, dims)
     sys.stdout.write(rows_to_csv(rows) if format == "csv" else json.dumps(rows, ensure_ascii=False, indent=1))
+
+
+@board_app.command("export")
+def dashboards_export(out: Path = typer.Option(..., help="Folder for the Grafana provisioning files.")) -> None:
+    """Write a Grafana provisioning folder: data source, dashboard provider, dashboard JSON."""
+    from dashboards.grafana import export_provisioning
+
+    for path in export_provisioning(out):
+        console.print(f"wrote {path}")
+
+
+@board_app.command("push")
+def dashboards_push(
+    url: str = typer.Option(..., help="Grafana's URL, e.g. https://grafana.example.go.kr"),
+    token: str = typer.Option(..., envvar="GRAFANA_TOKEN", help="A service-account token (or GRAFANA_TOKEN)."),
+    folder: str = typer.Option("LMIS", help="Folder title (its UID is stable: lmis)."),
+) -> None:
+    """Create or update the folder and dashboards through Grafana's HTTP API (idempotent)."""
+    from dashboards.grafana import push
+
+    for uid, outcome in push(url, token, folder).items():
+        console.print(f"{uid}: {outcome}")
+
+
+@board_app.command("serve")
+def dashboards_serve() -> None:
+    """Serve the board and the read-only API from ClickHouse without ingesting (e.g. a ClickHouse server,
+    or an embedded store no worker has open)."""
+    import uvicorn
+
+    from dashboards.api import create_api
+    from sinks.clickhouse import ClickHouseLocked, connect
+
+    s = get_settings()
+    try:
+        client = connect(s.clickhouse_url)
+    except ClickHouseLocked as exc:
+        _fail(f"{exc}; the worker already serves the board at http://{s.web_host}:{s.web_port}/")
+    token = s.api_token.get_secret_value() if s.api_token else None
+    console.print(f"board at http://{s.web_host}:{s.web_port}/")
+    uvicorn.run(create_api(lambda: client, token), host=s.web_host, port=s.web_port, log_level="warning")
 
 
 @bench_app.command("pipeline")

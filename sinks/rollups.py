@@ -100,6 +100,7 @@ class Rollup:
         self._flows(days, version)
         self._hourly(days, version)
         self._stocks(stock_from, last_day, version)
+        self._by_region(days, version)
         self.client.insert("rollup_log", [[d, version] for d in sorted(days)], column_names=["day", "version"])
         return RollupReport(len(days), time.monotonic() - started, version)
 
@@ -166,6 +167,15 @@ class Rollup:
             ARRAY JOIN {MEASURES_OF_EVENT} AS m
             GROUP BY hour, measure, region, industry, occupation, age_band, sex, size_band
             SETTINGS join_use_nulls = 0
+        """)
+
+    def _by_region(self, days: set[date], version: int) -> None:
+        self.client.command(f"""
+            INSERT INTO daily_region_measures (day, measure, region, value, version)
+            SELECT day, measure, region, sum(value), {version}
+            FROM daily_measures
+            WHERE day IN ({_days(days)}) AND version = {version}
+            GROUP BY day, measure, region
         """)
 
     def _stocks(self, lo: date, hi: date, version: int) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -34,3 +35,20 @@ def month_run(tmp_path_factory):
     path = folder / "events.jsonl"
     write_jsonl(sim.messages(), path)
     return path, sim.truth.to_dict(), sim
+
+
+@pytest.fixture(scope="session")
+def engine_dsn(tmp_path_factory):
+    # One embedded engine per test process; each test gets a database of its own in it.
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+@pytest.fixture()
+def client(engine_dsn):
+    from sinks.clickhouse import connect, migrate
+
+    c = connect(engine_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
+    migrate(c)
+    return c
+
+

@@ -9,23 +9,9 @@ import uuid
 import pytest
 
 from lmis.truthcheck import compare
-from sinks.clickhouse import connect, migrate
 from sinks.readers import dead_letter_counts, duplicate_count
 from streams.pipeline import TrendPipeline
 from streams.processing import Record
-
-
-@pytest.fixture(scope="session")
-def engine_dsn(tmp_path_factory):
-    # One embedded engine per test process; each test gets a database of its own in it.
-    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
-
-
-@pytest.fixture()
-def client(engine_dsn):
-    c = connect(engine_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
-    migrate(c)
-    return c
 
 
 def as_records(messages, partitions: int = 3) -> list[Record]:

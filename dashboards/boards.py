@@ -1,0 +1,322 @@
+"""The status boards, defined once as data: boards, variables, panels and their ClickHouse SQL.
+
+The SQL is written for the Grafana ClickHouse data source plugin (grafana-clickhouse-datasource): its
+macros (``$__timeFilter``, ``$__fromTime``, ``$__toTime``, ``$__timeInterval``, ``$__interval_s``,
+``$__conditionalAll``) and Grafana's ``${var:singlequote}`` variable format. ``dashboards.macros`` expands
+them exactly as the plugin does, so the embedded board and the contract tests run the very same SQL.
+Adding a panel is adding one ``Panel`` to a board's tuple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from schemas.codes import code_list
+from sinks.indicators import MEASURES
+
+SEOUL_DAY_FROM = "toDate($__fromTime, 'Asia/Seoul')"
+SEOUL_DAY_TO = "toDate($__toTime, 'Asia/Seoul')"
+DAY_RANGE = f"day BETWEEN {SEOUL_DAY_FROM} AND {SEOUL_DAY_TO}"
+PERSON_MEASURES = {
+    "application.submitted", "application.outcome:interview", "application.outcome:hired",
+    "seeker.registered", "ui.initial_claim", "ui.continued_claim", "ui.claim_ended",
+    "insurance.acquisition", "insurance.loss",
+}
+SMALL_CELL = 3  # counts of persons below this are suppressed on every published output
+
+
+def suppress(expr: str) -> str:
+    """SQL: a count of persons, NULL (shown as suppressed) when it is 1 or 2."""
+    return f"if(({expr}) > 0 AND ({expr}) < {SMALL_CELL}, NULL, ({expr}))"
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    ko: str
+    en: str
+    options_sql: str  # returns (value, label_ko, label_en)
+    multi: bool = True
+    include_all: bool = True
+
+
+@dataclass(frozen=True)
+class Panel:
+    id: str
+    ko: str
+    en: str
+    kind: Literal["stat", "timeseries", "table", "bar", "grid"]
+    sql: str
+    format: Literal["time_series", "table"]
+    columns: tuple[tuple[str, str], ...]  # (name, kind): kind is time, string, number
+    unit: str = "none"
+    width: int = 12
+    height: int = 8
+    description: str = ""
+    label_column: str | None = None  # a column of codes to show with their labels
+
+
+@dataclass(frozen=True)
+class Board:
+    uid: str
+    ko: str
+    en: str
+    panels: tuple[Panel, ...]
+    variables: tuple[Variable, ...] = ()
+    default_days: int = 30
+    refresh_seconds: int = 5
+    tags: tuple[str, ...] = field(default=("lmis",))
+
+
+def _codes(name: str, filt=lambda c: True) -> str:
+    rows = ", ".join(f"('{c.code}', '{c.ko}', '{c.en}')" for c in code_list(name) if filt(c))
+    return f"SELECT c.1 AS value, c.2 AS label_ko, c.3 AS label_en FROM (SELECT arrayJoin([{rows}]) AS c)"
+
+
+REGION_VAR = Variable("region", "시도", "Region", _codes("regions"))
+INDUSTRY_VAR = Variable("industry", "산업", "Industry", _codes("industries"))
+OCCUPATION_VAR = Variable("occupation", "직업", "Occupation",
+                          _codes("occupations", lambda c: c.extra.get("level") == "sub_major"))
+FILTERS = ("$__conditionalAll(region IN (${region:singlequote}), $region) "
+           "AND $__conditionalAll(industry IN (${industry:singlequote}), $industry) "
+           "AND $__conditionalAll(occupation IN (${occupation:singlequote}), $occupation)")
+
+HEADLINE = ("ui.initial_claim", "openings.posted", "seeker.registered", "application.outcome:hired",
+            "insurance.acquisition", "insurance.loss", "stock.open_openings")
+
+
+def _headline_sql() -> str:
+    keys = ", ".join(f"'{k}'" for k in HEADLINE)
+    days = "(d, d - 1, d - 7, d - 364)"
+    persons = ", ".join(f"'{k}'" for k in HEADLINE if k in PERSON_MEASURES)
+    counts = ",\n       ".join(
+        f"CAST(if(measure IN ({persons}) AND sumIf(value, day = {expr}) BETWEEN 1 AND {SMALL_CELL - 1}, NULL, "
+        f"sumIf(value, day = {expr})) AS Nullable(Float64)) AS {name}"
+        for name, expr in (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"),
+                           ("same_day_last_year", "d - 364")))
+    ratio = ",\n       ".join(
+        f"CAST(if(sumIf(value, measure = 'seeker.registered' AND day = {expr}) = 0, NULL, "
+        f"round(sumIf(value, measure = 'openings.posted' AND day = {expr}) / "
+        f"sumIf(value, measure = 'seeker.registered' AND day = {expr}), 3)) AS Nullable(Float64)) AS {name}"
+        for name, expr in (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"),
+                           ("same_day_last_year", "d - 364")))
+    stock_ratio = ",\n       ".join(
+        f"CAST(if(sumIf(value, measure = 'seeker.registered' AND day BETWEEN {expr} - 89 AND {expr}) = 0, NULL, "
+        f"round(sumIf(value, measure = 'stock.open_openings' AND day = {expr}) / "
+        f"sumIf(value, measure = 'seeker.registered' AND day BETWEEN {expr} - 89 AND {expr}), 3)) "
+        f"AS Nullable(Float64)) AS {name}"
+        for name, expr in (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"),
+                           ("same_day_last_year", "d - 364")))
+    return f"""
+WITH {SEOUL_DAY_TO} AS d
+SELECT indicator, today, yesterday, same_day_last_week, same_day_last_year FROM (
+SELECT measure AS indicator, indexOf([{keys}], measure) AS ord,
+       {counts}
+FROM measures_by_region WHERE measure IN ({keys}) AND day IN {days}
+GROUP BY measure
+UNION ALL
+SELECT 'ratio.offers_to_seekers' AS indicator, 100 AS ord,
+       {ratio}
+FROM measures_by_region WHERE measure IN ('openings.posted', 'seeker.registered') AND day IN {days}
+UNION ALL
+SELECT 'ratio.stock_offers_to_seekers' AS indicator, 101 AS ord,
+       {stock_ratio}
+FROM measures_by_region WHERE measure IN ('stock.open_openings', 'seeker.registered')
+  AND day BETWEEN d - 364 - 89 AND d
+) ORDER BY ord"""
+
+
+def _trend_sql(measure: str) -> str:
+    # 7-day moving average, this year and the same weekday a year earlier (364 days), as two series.
+    return f"""
+SELECT time, series, ma7 FROM (
+  SELECT toDateTime(day, 'Asia/Seoul') AS time, 'this_year' AS series,
+         avg(v) OVER (ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS ma7, day
+  FROM (SELECT day, sum(value) AS v FROM measures_by_region
+        WHERE measure = '{measure}' AND day BETWEEN {SEOUL_DAY_FROM} - 6 AND {SEOUL_DAY_TO} GROUP BY day)
+  UNION ALL
+  SELECT toDateTime(day + 364, 'Asia/Seoul') AS time, 'last_year' AS series,
+         avg(v) OVER (ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS ma7, day + 364 AS day
+  FROM (SELECT day, sum(value) AS v FROM measures_by_region
+        WHERE measure = '{measure}' AND day BETWEEN {SEOUL_DAY_FROM} - 370 AND {SEOUL_DAY_TO} - 364 GROUP BY day)
+) WHERE day BETWEEN {SEOUL_DAY_FROM} AND {SEOUL_DAY_TO}
+ORDER BY time, series"""
+
+
+REGIONS_SQL = f"""
+WITH {SEOUL_DAY_TO} AS d
+SELECT region,
+       {suppress("sumIf(value, measure = 'ui.initial_claim' AND day = d)")} AS ui_initial_claims,
+       {suppress("sumIf(value, measure = 'ui.initial_claim' AND day BETWEEN d - 6 AND d)")} AS ui_initial_claims_7d,
+       if(sumIf(value, measure = 'ui.initial_claim' AND day BETWEEN d - 13 AND d - 7) = 0, NULL,
+          round(100 * (sumIf(value, measure = 'ui.initial_claim' AND day BETWEEN d - 6 AND d)
+                       / sumIf(value, measure = 'ui.initial_claim' AND day BETWEEN d - 13 AND d - 7) - 1), 1))
+          AS ui_change_wow_pct,
+       sumIf(value, measure = 'openings.posted' AND day BETWEEN d - 6 AND d) AS openings_posted_7d,
+       {suppress("sumIf(value, measure = 'seeker.registered' AND day BETWEEN d - 6 AND d)")} AS new_job_seekers_7d,
+       if(sumIf(value, measure = 'seeker.registered' AND day BETWEEN d - 6 AND d) = 0, NULL,
+          round(sumIf(value, measure = 'openings.posted' AND day BETWEEN d - 6 AND d)
+                / sumIf(value, measure = 'seeker.registered' AND day BETWEEN d - 6 AND d), 3)) AS offers_to_seekers_7d,
+       sumIf(value, measure = 'stock.open_openings' AND day = d) AS open_openings
+FROM measures_by_region
+WHERE measure IN ('ui.initial_claim', 'openings.posted', 'seeker.registered', 'stock.open_openings')
+  AND day BETWEEN d - 13 AND d
+GROUP BY region ORDER BY region"""
+
+
+def _breakdown_sql(dimension: str, measures: tuple[str, ...]) -> str:
+    cols = ",\n       ".join(
+        (suppress(f"sumIf(value, measure = '{m}')") if m in PERSON_MEASURES else f"sumIf(value, measure = '{m}')")
+        + f" AS {name}" for name, m in ((n, MEASURES[n]) for n in measures))
+    keys = ", ".join(f"'{MEASURES[n]}'" for n in measures)
+    return f"""
+SELECT {dimension},
+       {cols}
+FROM measures_daily
+WHERE measure IN ({keys}) AND {DAY_RANGE} AND {dimension} != ''
+GROUP BY {dimension} ORDER BY {dimension}"""
+
+
+REVIEW_SQL = f"""
+SELECT replaceOne(measure, 'vacancy.rejected:', '') AS reason, sum(value) AS vacancies
+FROM measures_by_region
+WHERE (measure = 'vacancy.posted' OR startsWith(measure, 'vacancy.rejected:')) AND {DAY_RANGE}
+GROUP BY measure ORDER BY vacancies DESC"""
+
+
+def _region_series_sql() -> str:
+    keys = "'ui.initial_claim', 'openings.posted', 'seeker.registered', 'application.outcome:hired'"
+    return f"""
+SELECT toDateTime(day, 'Asia/Seoul') AS time, measure AS series, {suppress("sum(value)")} AS value
+FROM measures_daily
+WHERE measure IN ({keys}) AND {DAY_RANGE} AND {FILTERS}
+GROUP BY day, measure ORDER BY time, series"""
+
+
+NATIONAL = Board(
+    uid="lmis-national", ko="고용동향 모니터링 현황판", en="Employment trend monitoring board",
+    panels=(
+        Panel("headline", "오늘·어제·지난주·작년 같은 날", "Today, yesterday, a week and a year ago", "table",
+              _headline_sql(), "table",
+              (("indicator", "string"), ("today", "number"), ("yesterday", "number"),
+               ("same_day_last_week", "number"), ("same_day_last_year", "number")),
+              width=24, height=9, label_column="indicator",
+              description="Counts for the last day of the range; 구인배수 flow = openings ÷ new seekers, "
+                          "stock = open openings ÷ seekers registered in the last 90 days."),
+        Panel("trend_ui", "실업급여 신규신청 (7일 평균, 전년 대비)", "UI initial claims (7-day average, vs last year)",
+              "timeseries", _trend_sql("ui.initial_claim"), "time_series",
+              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series"),
+        Panel("trend_openings", "신규 구인인원 (7일 평균, 전년 대비)",
+              "New openings posted (7-day average, vs last year)",
+              "timeseries", _trend_sql("openings.posted"), "time_series",
+              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series"),
+        Panel("trend_seekers", "신규 구직자 (7일 평균, 전년 대비)", "New job seekers (7-day average, vs last year)",
+              "timeseries", _trend_sql("seeker.registered"), "time_series",
+              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series"),
+        Panel("trend_hires", "채용 (7일 평균, 전년 대비)", "Hires (7-day average, vs last year)",
+              "timeseries", _trend_sql("application.outcome:hired"), "time_series",
+              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series"),
+        Panel("regions", "17개 시도", "The 17 regions", "grid", REGIONS_SQL, "table",
+              (("region", "string"), ("ui_initial_claims", "number"), ("ui_initial_claims_7d", "number"),
+               ("ui_change_wow_pct", "number"), ("openings_posted_7d", "number"), ("new_job_seekers_7d", "number"),
+               ("offers_to_seekers_7d", "number"), ("open_openings", "number")),
+              width=24, height=12, label_column="region",
+              description="Colour: UI initial claims, last 7 days vs the 7 days before."),
+        Panel("industries", "산업별", "By industry", "bar",
+              _breakdown_sql("industry", ("ui_initial_claims", "openings_posted", "hires")), "table",
+              (("industry", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
+               ("hires", "number")), label_column="industry"),
+        Panel("occupations", "직업별", "By occupation", "bar",
+              _breakdown_sql("occupation", ("ui_initial_claims", "openings_posted", "hires")), "table",
+              (("occupation", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
+               ("hires", "number")), label_column="occupation"),
+        Panel("review", "구인 심사 결과", "Vacancy review outcomes", "bar", REVIEW_SQL, "table",
+              (("reason", "string"), ("vacancies", "number")), label_column="reason"),
+    ),
+)
+
+REGION = Board(
+    uid="lmis-region", ko="지역 상세", en="Region drill-down",
+    variables=(REGION_VAR, INDUSTRY_VAR, OCCUPATION_VAR),
+    panels=(
+        Panel("region_series", "일별 추이", "Daily counts", "timeseries", _region_series_sql(), "time_series",
+              (("time", "time"), ("series", "string"), ("value", "number")), width=24, label_column="series"),
+        Panel("region_industries", "산업별", "By industry", "bar",
+              _breakdown_sql("industry", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"))
+              .replace(f"AND {DAY_RANGE}", f"AND {DAY_RANGE} AND {FILTERS}"), "table",
+              (("industry", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
+               ("new_job_seekers", "number"), ("hires", "number")), label_column="industry"),
+        Panel("region_occupations", "직업별", "By occupation", "bar",
+              _breakdown_sql("occupation", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"))
+              .replace(f"AND {DAY_RANGE}", f"AND {DAY_RANGE} AND {FILTERS}"), "table",
+              (("occupation", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
+               ("new_job_seekers", "number"), ("hires", "number")), label_column="occupation"),
+    ),
+)
+
+PIPELINE = Board(
+    uid="lmis-pipeline", ko="파이프라인 상태", en="Pipeline health", default_days=2,
+    panels=(
+        Panel("lag", "토픽별 지연 (메시지)", "Lag by topic (messages)", "timeseries", """
+SELECT $__timeInterval(ts) AS time, topic AS series, max(lag) AS lag
+FROM pipeline_health WHERE $__timeFilter(ts)
+GROUP BY time, series ORDER BY time, series""", "time_series",
+              (("time", "time"), ("series", "string"), ("lag", "number"))),
+        Panel("rate", "처리량 (건/초)", "Events per second", "timeseries", """
+SELECT $__timeInterval(ts) AS time, topic AS series, sum(events) / $__interval_s AS events_per_s
+FROM pipeline_health WHERE $__timeFilter(ts)
+GROUP BY time, series ORDER BY time, series""", "time_series",
+              (("time", "time"), ("series", "string"), ("events_per_s", "number"))),
+        Panel("freshness", "반영 지연 p50/p99 (초)", "Freshness p50/p99 (s)", "timeseries", """
+SELECT $__timeInterval(ts) AS time, max(freshness_p50_s) AS p50, max(freshness_p99_s) AS p99
+FROM pipeline_health WHERE $__timeFilter(ts) AND events > 0
+GROUP BY time ORDER BY time""", "time_series",
+              (("time", "time"), ("p50", "number"), ("p99", "number"))),
+        Panel("dead_letters", "오류 메시지 사유별", "Dead letters by reason", "bar", """
+SELECT reason, uniqExact(topic, partition, offset) AS messages
+FROM dead_letters WHERE $__timeFilter(received_at)
+GROUP BY reason ORDER BY messages DESC""", "table",
+              (("reason", "string"), ("messages", "number")), label_column="reason"),
+        Panel("late_duplicates", "지연·중복 (발생일별)", "Late and duplicate events by day", "table", f"""
+SELECT day, sum(late) AS too_late, sum(dup) AS duplicates FROM (
+  SELECT toDate(occurred_at, 'Asia/Seoul') AS day, count() AS late, 0 AS dup
+  FROM dead_letters WHERE reason = 'too_late' AND occurred_at IS NOT NULL GROUP BY day
+  UNION ALL
+  SELECT day, 0, uniqExact(topic, partition, offset) - uniqExact(event_id) FROM events
+  WHERE {DAY_RANGE} GROUP BY day
+) WHERE {DAY_RANGE} GROUP BY day ORDER BY day""", "table",
+              (("day", "string"), ("too_late", "number"), ("duplicates", "number"))),
+    ),
+)
+
+BOARDS: tuple[Board, ...] = (NATIONAL, REGION, PIPELINE)
+BOARD_BY_UID = {b.uid: b for b in BOARDS}
+
+
+def labels(lang: str = "ko") -> dict[str, str]:
+    """Labels for every code a panel may show: measures, regions, industries, occupations, reasons."""
+    ko = lang == "ko"
+    out: dict[str, str] = {}
+    for name in ("regions", "industries", "occupations", "vacancy_close_reasons", "application_outcomes"):
+        for c in code_list(name):
+            out[c.code] = c.ko if ko else c.en
+    measure_labels = {
+        "ui.initial_claim": ("실업급여 신규신청", "UI initial claims"),
+        "openings.posted": ("신규 구인인원", "New openings posted"),
+        "seeker.registered": ("신규 구직자", "New job seekers"),
+        "application.outcome:hired": ("채용", "Hires"),
+        "insurance.acquisition": ("피보험자격 취득", "Insured acquisitions"),
+        "insurance.loss": ("피보험자격 상실", "Insured losses"),
+        "stock.open_openings": ("유효 구인인원", "Open openings"),
+        "ratio.offers_to_seekers": ("구인배수(유량)", "Offers-to-seekers ratio (flow)"),
+        "ratio.stock_offers_to_seekers": ("구인배수(저량)", "Offers-to-seekers ratio (stock)"),
+        "this_year": ("올해", "This year"), "last_year": ("작년 같은 날", "A year earlier"),
+        "posted": ("게시", "Posted"), "vacancy.posted": ("게시", "Posted"),
+        "below_min_wage": ("최저임금 미달", "Below minimum wage"),
+        "missing_fields": ("필수항목 누락", "Missing fields"),
+        "prohibited_job": ("금지 직종", "Prohibited job"), "duplicate_posting": ("중복 게시", "Duplicate posting"),
+    }
+    for key, (k, e) in measure_labels.items():
+        out[key] = k if ko else e
+    return out

@@ -1,0 +1,73 @@
+"""Running a panel's SQL for the embedded board and the API: macros expanded as the Grafana plugin does."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from dashboards.boards import BOARD_BY_UID, Board, Panel
+from dashboards.macros import ALL, QueryContext, expand
+from schemas.calendar import SEOUL
+from schemas.codes import code_list, occupation_sub_majors
+
+VARIABLE_CODES = {"region": code_list("regions").values(), "industry": code_list("industries").values(),
+                  "occupation": occupation_sub_majors()}
+
+
+class PanelError(ValueError):
+    """A bad request for a panel (unknown board, panel, variable value or range)."""
+
+
+def find(board_uid: str, panel_id: str) -> tuple[Board, Panel]:
+    board = BOARD_BY_UID.get(board_uid)
+    if board is None:
+        raise PanelError(f"unknown board {board_uid!r}")
+    for p in board.panels:
+        if p.id == panel_id:
+            return board, p
+    raise PanelError(f"board {board_uid!r} has no panel {panel_id!r}")
+
+
+def context(lo: date, hi: date, variables: dict[str, list[str]]) -> QueryContext:
+    if lo > hi:
+        raise PanelError(f"`from` ({lo}) is after `to` ({hi})")
+    for name, values in variables.items():
+        known = VARIABLE_CODES.get(name)
+        if known is None:
+            raise PanelError(f"unknown variable {name!r}")
+        bad = [v for v in values if v not in known]
+        if bad:
+            raise PanelError(f"{name}={bad[0]!r} is not a code of {name}")
+    start = datetime.combine(lo, time(0), SEOUL)
+    end = datetime.combine(hi, time(23, 59, 59), SEOUL)
+    interval = max(60, int((end - start).total_seconds() / 200))
+    return QueryContext(start, end, interval, {k: (v or [ALL]) for k, v in variables.items()})
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000) if value.tzinfo else int(value.replace(tzinfo=SEOUL).timestamp() * 1000)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def run(client, board: Board, panel: Panel, lo: date, hi: date, variables: dict[str, list[str]]) -> dict:
+    sql = expand(panel.sql, context(lo, hi, variables), VARIABLE_CODES)
+    result = client.query(sql)
+    if result.column_names:
+        columns = [{"name": n, "type": t.name} for n, t in zip(result.column_names, result.column_types, strict=True)]
+    else:  # an empty result from the embedded engine carries no header: ask ClickHouse for it
+        columns = [{"name": r[0], "type": r[1]} for r in client.query(f"DESCRIBE TABLE ({sql})").result_rows]
+    rows = [[_json(v) for v in row] for row in result.result_rows]
+    return {"board": board.uid, "panel": panel.id, "columns": columns, "rows": rows}
+
+
+def latest_day(client) -> date:
+    rows = client.query("SELECT max(day), count() FROM rollup_log").result_rows
+    return rows[0][0] if rows and rows[0][1] else date.today() - timedelta(days=1)

@@ -1,0 +1,207 @@
+// The embedded status board: renders the boards defined in dashboards/boards.py from the worker's API.
+// Same panels and SQL as Grafana; refreshes at most every 5 s; Korean labels with an English switch.
+import uPlot from "uplot";
+import uplotCss from "uplot/dist/uPlot.min.css";
+
+const STYLE = `
+:root { --bg:#0f1720; --card:#17212b; --fg:#e8eef4; --muted:#8da2b5; --up:#e5534b; --down:#3fb950; --accent:#4ea1ff; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--fg); font:18px/1.4 "Noto Sans CJK KR","Noto Sans KR",sans-serif; }
+header { padding:12px 20px; display:flex; flex-wrap:wrap; gap:12px 28px; align-items:center; background:#0b1118; }
+h1 { font-size:26px; margin:0; }
+nav a { color:var(--muted); margin-right:16px; text-decoration:none; font-size:18px; }
+nav a.active { color:var(--fg); border-bottom:3px solid var(--accent); }
+#controls { display:flex; flex-wrap:wrap; gap:12px; align-items:center; }
+input, select, button { font-size:16px; background:var(--card); color:var(--fg); border:1px solid #2c3a47; padding:4px 8px; }
+select[multiple] { height:2.2em; }
+#updated { color:var(--muted); font-size:14px; }
+main { display:grid; grid-template-columns:repeat(24, 1fr); gap:12px; padding:12px 20px; }
+.panel { background:var(--card); border-radius:6px; padding:10px 14px; overflow:auto; min-height:160px; }
+.panel h2 { font-size:19px; margin:0 0 8px; font-weight:600; }
+.panel .error { color:var(--up); }
+table { border-collapse:collapse; width:100%; font-size:17px; }
+th, td { padding:4px 8px; border-bottom:1px solid #24313d; text-align:right; }
+th:first-child, td:first-child { text-align:left; }
+th { color:var(--muted); font-weight:500; }
+.bars .row { display:grid; grid-template-columns:12em 1fr; gap:8px; align-items:center; margin:3px 0; font-size:15px; }
+.bars .bar { height:14px; background:var(--accent); margin:1px 0; }
+.bars .bar.b1 { background:#f0b429; } .bars .bar.b2 { background:#3fb950; } .bars .bar.b3 { background:#c678dd; }
+.grid { display:grid; grid-template-columns:repeat(5, 1fr); gap:8px; }
+.tile { border-radius:6px; padding:8px; min-height:84px; background:#24313d; }
+.tile b { display:block; font-size:17px; } .tile span { font-size:15px; color:#dfe7ee; display:block; }
+.legend { font-size:14px; color:var(--muted); }
+`;
+
+const I18N = {
+  ko: { from: "시작", to: "끝", all: "전체", suppressed: "<3", updated: "갱신", lang: "English",
+        error: "오류", wow: "전주 대비", claims: "실업급여 신청", openings: "구인" },
+  en: { from: "From", to: "To", all: "All", suppressed: "<3", updated: "Updated", lang: "한국어",
+        error: "Error", wow: "vs last week", claims: "UI claims", openings: "Openings" },
+};
+const GRID = { "28": [0, 0], "11": [1, 0], "51": [2, 0], "41": [1, 1], "43": [2, 1], "44": [0, 2], "36": [1, 2],
+  "30": [2, 2], "47": [3, 2], "52": [0, 3], "27": [3, 3], "31": [4, 3], "29": [0, 4], "46": [1, 4], "48": [2, 4],
+  "26": [3, 4], "50": [0, 5] };
+
+const params = new URLSearchParams(location.search);
+const state = {
+  lang: params.get("lang") || "ko",
+  board: params.get("board") || "lmis-national",
+  token: params.get("token") || sessionStorage.getItem("lmis-token") || "",
+  vars: {}, from: null, to: null, boards: [], labels: {}, charts: {},
+};
+if (state.token) sessionStorage.setItem("lmis-token", state.token);
+
+async function api(path) {
+  const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
+  const r = await fetch(path, { headers });
+  if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
+  return r.json();
+}
+const t = (k) => I18N[state.lang][k] || k;
+const label = (code) => (code == null ? "" : state.labels[code] || code);
+const fmt = (v) => (v === null ? t("suppressed") : typeof v === "number"
+  ? (Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 3 })) : String(v));
+
+function board() { return state.boards.find((b) => b.uid === state.board) || state.boards[0]; }
+
+function query(panel) {
+  const q = new URLSearchParams({ from: state.from, to: state.to });
+  for (const [name, values] of Object.entries(state.vars)) if (values.length) q.append(name, values.join(","));
+  return `/api/boards/${board().uid}/panels/${panel.id}?${q}`;
+}
+
+function renderTable(el, panel, data) {
+  const cols = data.columns.map((c) => c.name);
+  const head = cols.map((c, i) => `<th>${i === 0 ? "" : label(c)}</th>`).join("");
+  const rows = data.rows.map((r) => `<tr>${r.map((v, i) => `<td>${i === 0 && panel.label_column ? label(v) : fmt(v)}</td>`).join("")}</tr>`).join("");
+  el.innerHTML = `<table><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function renderBars(el, panel, data) {
+  const cols = data.columns.map((c) => c.name);
+  const max = cols.slice(1).map((_, j) => Math.max(1, ...data.rows.map((r) => r[j + 1] || 0)));
+  const legend = cols.slice(1).map((c, j) => `<span><span class="bar b${j}" style="display:inline-block;width:14px"></span> ${label(c)}</span>`).join(" &nbsp; ");
+  el.innerHTML = `<div class="legend">${legend}</div><div class="bars">` + data.rows.map((r) =>
+    `<div class="row"><span>${label(r[0])}</span><div>` + r.slice(1).map((v, j) =>
+      `<div class="bar b${j}" title="${label(cols[j + 1])}: ${fmt(v)}" style="width:${(100 * (v || 0)) / max[j]}%"></div>`).join("") +
+    `</div></div>`).join("") + `</div>`;
+}
+
+function renderGrid(el, panel, data) {
+  const cols = data.columns.map((c) => c.name);
+  const at = (r, name) => r[cols.indexOf(name)];
+  const tiles = data.rows.map((r) => {
+    const change = at(r, "ui_change_wow_pct");
+    const [x, y] = GRID[r[0]] || [4, 5];
+    const hue = change == null ? "#24313d" : change > 0
+      ? `rgba(229,83,75,${Math.min(0.9, 0.25 + Math.abs(change) / 60)})` : `rgba(63,185,80,${Math.min(0.9, 0.25 + Math.abs(change) / 60)})`;
+    return `<div class="tile" data-region="${r[0]}" style="grid-column:${x + 1};grid-row:${y + 1};background:${hue}">
+      <b>${label(r[0])}</b><span>${t("claims")} ${fmt(at(r, "ui_initial_claims_7d"))}</span>
+      <span>${t("wow")} ${change == null ? "—" : (change > 0 ? "+" : "") + change + "%"}</span>
+      <span>${t("openings")} ${fmt(at(r, "openings_posted_7d"))}</span></div>`;
+  }).join("");
+  el.innerHTML = `<div class="grid">${tiles}</div>`;
+}
+
+function renderSeries(el, panel, data) {
+  const cols = data.columns.map((c) => c.name);
+  const valueCols = cols.filter((c) => c !== "time" && c !== "series");
+  const times = [...new Set(data.rows.map((r) => r[0]))].sort((a, b) => a - b);
+  const index = new Map(times.map((x, i) => [x, i]));
+  const series = new Map();
+  for (const r of data.rows) {
+    const row = Object.fromEntries(cols.map((c, i) => [c, r[i]]));
+    for (const vc of valueCols) {
+      const key = cols.includes("series") ? row.series : vc;
+      if (!series.has(key)) series.set(key, new Array(times.length).fill(null));
+      series.get(key)[index.get(row.time)] = row[vc];
+    }
+  }
+  const palette = ["#4ea1ff", "#f0b429", "#3fb950", "#e5534b", "#c678dd", "#56d4dd"];
+  const opts = {
+    width: Math.max(300, el.clientWidth - 10), height: 260,
+    series: [{}, ...[...series.keys()].map((k, i) => ({ label: label(k), stroke: palette[i % palette.length], width: 2 }))],
+    axes: [{ stroke: "#8da2b5", grid: { stroke: "#24313d" } }, { stroke: "#8da2b5", grid: { stroke: "#24313d" } }],
+    legend: { show: true },
+  };
+  const aligned = [times.map((x) => x / 1000), ...series.values()];
+  el.innerHTML = "";
+  if (state.charts[panel.id]) state.charts[panel.id].destroy();
+  state.charts[panel.id] = new uPlot(opts, aligned, el);
+}
+
+const RENDER = { table: renderTable, stat: renderTable, bar: renderBars, grid: renderGrid, timeseries: renderSeries };
+
+async function refreshPanel(panel) {
+  const card = document.getElementById(`panel-${panel.id}`);
+  const body = card.querySelector(".body");
+  try {
+    const data = await api(query(panel));
+    RENDER[panel.kind](body, panel, data);
+    card.dataset.state = data.rows.length ? "ok" : "empty";
+    card.dataset.rows = String(data.rows.length);
+  } catch (e) {
+    body.innerHTML = `<p class="error">${t("error")}: ${e.message}</p>`;
+    card.dataset.state = "error";
+  }
+}
+
+function layout() {
+  const b = board();
+  document.title = state.lang === "ko" ? b.ko : b.en;
+  document.getElementById("title").textContent = state.lang === "ko" ? b.ko : b.en;
+  document.getElementById("lang").textContent = t("lang");
+  document.querySelectorAll("[data-i18n]").forEach((e) => (e.textContent = t(e.dataset.i18n)));
+  document.getElementById("boards").innerHTML = state.boards.map((x) =>
+    `<a href="?board=${x.uid}&lang=${state.lang}" class="${x.uid === b.uid ? "active" : ""}">${state.lang === "ko" ? x.ko : x.en}</a>`).join("");
+  document.getElementById("variables").innerHTML = b.variables.map((v) =>
+    `<label>${state.lang === "ko" ? v.ko : v.en} <select id="var-${v.name}" data-var="${v.name}">
+      <option value="">${t("all")}</option>${v.options.map((o) => `<option value="${o.value}" ${
+        (state.vars[v.name] || []).includes(o.value) ? "selected" : ""}>${state.lang === "ko" ? o.label_ko : o.label_en}</option>`).join("")}
+    </select></label>`).join(" ");
+  document.querySelectorAll("select[data-var]").forEach((s) => s.addEventListener("change", () => {
+    state.vars[s.dataset.var] = s.value ? [s.value] : [];
+    refreshAll();
+  }));
+  document.getElementById("panels").innerHTML = b.panels.map((p) =>
+    `<section class="panel" id="panel-${p.id}" data-kind="${p.kind}" data-state="loading" style="grid-column:span ${p.width}">
+       <h2>${state.lang === "ko" ? p.ko : p.en}</h2><div class="body"></div></section>`).join("");
+}
+
+async function refreshAll() {
+  await Promise.all(board().panels.map(refreshPanel));
+  document.getElementById("updated").textContent = `${t("updated")} ${new Date().toLocaleTimeString()}`;
+  document.body.dataset.ready = "true";
+}
+
+async function start() {
+  const style = document.createElement("style");
+  style.textContent = uplotCss + STYLE;
+  document.head.appendChild(style);
+  const meta = await api("/api/boards");
+  state.boards = meta.boards;
+  state.labels = (await api(`/api/labels?lang=${state.lang}`)).labels;
+  const b = board();
+  state.to = params.get("to") || meta.latest_day;
+  const from = new Date(`${state.to}T00:00:00Z`);
+  from.setUTCDate(from.getUTCDate() - (b.default_days - 1));
+  state.from = params.get("from") || from.toISOString().slice(0, 10);
+  for (const v of b.variables) state.vars[v.name] = (params.get(v.name) || "").split(",").filter(Boolean);
+  layout();
+  document.getElementById("from").value = state.from;
+  document.getElementById("to").value = state.to;
+  document.getElementById("from").addEventListener("change", (e) => { state.from = e.target.value; refreshAll(); });
+  document.getElementById("to").addEventListener("change", (e) => { state.to = e.target.value; refreshAll(); });
+  document.getElementById("lang").addEventListener("click", async () => {
+    state.lang = state.lang === "ko" ? "en" : "ko";
+    state.labels = (await api(`/api/labels?lang=${state.lang}`)).labels;
+    layout();
+    document.getElementById("from").value = state.from;
+    document.getElementById("to").value = state.to;
+    refreshAll();
+  });
+  await refreshAll();
+  setInterval(refreshAll, Math.max(5, b.refresh_seconds) * 1000);
+}
+
+start().catch((e) => { document.getElementById("panels").innerHTML = `<p class="error">${e.message}</p>`; });

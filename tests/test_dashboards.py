@@ -1,0 +1,229 @@
+"""Board definitions, rendered for Grafana and run on ClickHouse.
+
+No Grafana server runs on these machines: these are contract tests. Every panel's SQL runs on the real
+ClickHouse engine (chdb) over a simulated month with the plugin's macros expanded as the plugin expands
+them; the Grafana JSON loads back into grafana-foundation-sdk's models; the push is tested against a
+recording of Grafana's documented HTTP API (a recording, not Grafana).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import UTC, date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from dashboards import panels
+from dashboards.boards import BOARDS, NATIONAL, REGION, SMALL_CELL, labels
+from dashboards.grafana import DATASOURCE_UID, dashboard_json, export_provisioning, load_back, push
+from dashboards.macros import ALL, QueryContext, expand
+from streams.pipeline import TrendPipeline
+from tests.test_pipeline import as_records, run
+
+FROM, TO = date(2026, 3, 2), date(2026, 3, 29)
+
+
+@pytest.fixture(scope="module")
+def board_db(engine_dsn, month_run):
+    import uuid
+
+    from simulator.output import read_jsonl
+    from sinks.clickhouse import connect, migrate
+
+    client = connect(engine_dsn, database=f"b_{uuid.uuid4().hex[:10]}")
+    migrate(client)
+    run(TrendPipeline(client), as_records(read_jsonl(month_run[0])))
+    return client
+
+
+def kind_of(ch_type: str) -> str:
+    t = re.sub(r"^(Nullable|LowCardinality)\((.*)\)$", r"\2", ch_type)
+    t = re.sub(r"^(Nullable|LowCardinality)\((.*)\)$", r"\2", t)
+    if t.startswith("DateTime"):
+        return "time"
+    if re.match(r"^(U?Int|Float|Decimal)", t):
+        return "number"
+    return "string"  # String, Date, Nothing (an all-NULL column)
+
+
+def test_macros_expand_as_the_plugin_does():
+    ctx = QueryContext(datetime(2026, 3, 1, 15, tzinfo=UTC), datetime(2026, 3, 2, 15, tzinfo=UTC), 3600,
+                       {"region": ["11", "48"], "industry": [ALL]})
+    assert expand("$__timeFilter(ts)", ctx) == "ts >= toDateTime(1772377200) AND ts <= toDateTime(1772463600)"
+    assert expand("$__timeFilter_ms(ts)", ctx) == (
+        "ts >= fromUnixTimestamp64Milli(1772377200000) AND ts <= fromUnixTimestamp64Milli(1772463600000)")
+    assert expand("$__dateFilter(d)", ctx) == "d >= toDate('2026-03-01') AND d <= toDate('2026-03-02')"
+    assert expand("$__fromTime $__toTime", ctx) == "toDateTime(1772377200) toDateTime(1772463600)"
+    assert expand("$__timeInterval(ts)", ctx) == "toStartOfInterval(toDateTime(ts), INTERVAL 3600 second)"
+    assert expand("$__interval_s", ctx) == "3600"
+    assert expand("$__conditionalAll(r IN (${region:singlequote}), $region)", ctx) == "r IN ('11','48')"
+    assert expand("$__conditionalAll(i IN (${industry:singlequote}), $industry)", ctx) == "1=1"
+    assert expand("${region:singlequote}", QueryContext(ctx.time_from, ctx.time_to, 60,
+                                                          {"region": ["a'b"]})) == "'a\\'b'"
+    with pytest.raises(ValueError):
+        expand("$__unknownMacro(x)", ctx)
+
+
+@pytest.mark.parametrize(("board", "panel"), [(b, p) for b in BOARDS for p in b.panels],
+                         ids=[f"{b.uid}/{p.id}" for b in BOARDS for p in b.panels])
+def test_every_panel_runs_with_the_plugins_macros_and_returns_its_columns(board_db, board, panel):
+    variable_sets = [{}]
+    lo, hi = FROM, TO
+    if board.uid == "lmis-pipeline":  # health is written by a running worker, in processing time
+        lo = hi = datetime.now(UTC).date()
+        board_db.insert("pipeline_health", [[datetime.now(UTC), "lmis.seekers", 12, 500, 100.0, 3, 1, 0.4, 1.2]],
+                        column_names=["ts", "topic", "lag", "events", "events_per_s", "dead_letters", "too_late",
+                                      "freshness_p50_s", "freshness_p99_s"])
+    if board.variables:
+        variable_sets = [{}, {"region": ["48"]}, {"region": ["11", "41"], "industry": ["C"], "occupation": ["85"]}]
+    for variables in variable_sets:
+        data = panels.run(board_db, board, panel, lo, hi, variables)
+        names = [c["name"] for c in data["columns"]]
+        assert names == [n for n, _ in panel.columns], (panel.id, names)
+        kinds = [kind_of(c["type"]) for c in data["columns"]]
+        assert kinds == [k for _, k in panel.columns], (panel.id, [c["type"] for c in data["columns"]])
+        if panel.format == "time_series":
+            assert kinds[0] == "time", "a time-series panel's first column must be its time"
+        if panel.id != "late_duplicates":  # late and duplicate events are by event day, not processing day
+            assert data["rows"], f"{panel.id} returned no rows for {variables}"
+
+
+def test_the_drill_down_changes_the_numbers(board_db):
+    panel = REGION.panels[0]
+    everywhere = panels.run(board_db, REGION, panel, FROM, TO, {})
+    gyeongnam = panels.run(board_db, REGION, panel, FROM, TO, {"region": ["48"]})
+    total = sum(r[2] or 0 for r in everywhere["rows"])
+    part = sum(r[2] or 0 for r in gyeongnam["rows"])
+    assert 0 < part < total
+
+
+PERSON_COLUMNS = {"ui_initial_claims", "new_job_seekers", "hires", "value"}
+
+
+def test_small_cells_are_suppressed(board_db):
+    seen_suppressed = False
+    for variables in ({"region": ["36"]}, {"region": ["50"], "industry": ["A"]}):
+        for p in REGION.panels:
+            data = panels.run(board_db, REGION, p, FROM, TO, variables)
+            names = [c["name"] for c in data["columns"]]
+            for row in data["rows"]:
+                for name, value in zip(names, row, strict=True):
+                    if name not in PERSON_COLUMNS:
+                        continue
+                    assert value is None or not 0 < value < SMALL_CELL, (p.id, row)
+                    seen_suppressed |= value is None
+    assert seen_suppressed, "a small region's daily counts must include suppressed cells"
+
+
+def test_headline_matches_the_rollup(board_db):
+    data = panels.run(board_db, NATIONAL, NATIONAL.panels[0], FROM, TO, {})
+    rows = {r[0]: r[1:] for r in data["rows"]}
+    claims = board_db.query("SELECT sum(value) FROM measures_daily WHERE measure = 'ui.initial_claim' "
+                            "AND day = toDate('2026-03-29')").result_rows[0][0]
+    assert rows["ui.initial_claim"][0] == (None if 0 < claims < SMALL_CELL else claims)
+    assert "ratio.offers_to_seekers" in rows and "ratio.stock_offers_to_seekers" in rows
+
+
+def test_grafana_json_loads_back_into_the_sdk_and_uses_the_clickhouse_plugin():
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+    for board in BOARDS:
+        doc = dashboard_json(board)
+        assert doc["uid"] == board.uid and doc["timezone"] == "Asia/Seoul"
+        again = json.loads(JSONEncoder(sort_keys=True).encode(load_back(doc)))
+        assert again == doc
+        for panel, spec in zip(doc["panels"], board.panels, strict=True):
+            target = panel["targets"][0]
+            assert target["datasource"] == {"type": "grafana-clickhouse-datasource", "uid": DATASOURCE_UID}
+            assert target["editorType"] == "sql" and target["rawSql"] == spec.sql.strip()
+            assert target["format"] == (0 if spec.format == "time_series" else 1)
+            assert int(re.search(r"(\d+)s", doc["refresh"]).group(1)) >= 5
+
+
+def test_provisioning_folder(tmp_path):
+    export_provisioning(tmp_path)
+    ds = yaml.safe_load((tmp_path / "datasources" / "lmis.yaml").read_text())["datasources"][0]
+    assert ds["type"] == "grafana-clickhouse-datasource" and ds["jsonData"]["readOnly"] is True
+    assert ds["jsonData"]["username"] == "${CLICKHOUSE_READER_USER}"
+    assert ds["secureJsonData"]["password"] == "${CLICKHOUSE_READER_PASSWORD}", "secrets come from the environment"
+    provider = yaml.safe_load((tmp_path / "dashboards" / "lmis.yaml").read_text())["providers"][0]
+    assert provider["folderUid"] == "lmis"
+    files = sorted(p.name for p in (tmp_path / "dashboards" / "lmis").glob("*.json"))
+    assert files == sorted(f"{b.uid}.json" for b in BOARDS)
+
+
+class RecordedGrafana(BaseHTTPRequestHandler):
+    """A recording of Grafana's documented HTTP API (folders, dashboards by UID) -- not Grafana.
+
+    Responses follow the shapes in Grafana's API documentation (GET /api/folders/:uid → 404 then the
+    folder; POST /api/folders; GET /api/dashboards/uid/:uid → 404 or {dashboard, meta};
+    POST /api/dashboards/db → {id, uid, status, version}).
+    """
+
+    folders: dict = {}
+    dashboards: dict = {}
+    log: list = []
+
+    def _send(self, code: int, body: dict) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        type(self).log.append(("GET", self.path, self.headers.get("Authorization")))
+        if m := re.fullmatch(r"/api/folders/([\w-]+)", self.path):
+            f = self.folders.get(m.group(1))
+            return self._send(200, f) if f else self._send(404, {"message": "folder not found", "status": "not-found"})
+        if m := re.fullmatch(r"/api/dashboards/uid/([\w-]+)", self.path):
+            d = self.dashboards.get(m.group(1))
+            return self._send(200, d) if d else self._send(404, {"message": "Dashboard not found"})
+        self._send(404, {"message": "Not found"})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).log.append(("POST", self.path, self.headers.get("Authorization")))
+        if self.path == "/api/folders":
+            folder = {"id": 7, "uid": body["uid"], "title": body["title"], "version": 1}
+            self.folders[body["uid"]] = folder
+            return self._send(200, folder)
+        if self.path == "/api/dashboards/db":
+            d = dict(body["dashboard"])
+            old = self.dashboards.get(d["uid"])
+            version = (old["dashboard"]["version"] + 1) if old else 1
+            d.update(id=42, version=version)
+            self.dashboards[d["uid"]] = {"dashboard": d, "meta": {"folderUid": body["folderUid"], "version": version}}
+            return self._send(200, {"id": 42, "uid": d["uid"], "status": "success", "version": version,
+                                    "url": f"/d/{d['uid']}"})
+        self._send(404, {"message": "Not found"})
+
+
+def test_push_twice_against_a_recorded_grafana_api_changes_nothing_the_second_time():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RecordedGrafana)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        first = push(url, "glsa_test_token")
+        assert set(first.values()) == {"created"} and set(first) == {b.uid for b in BOARDS}
+        assert ("POST", "/api/folders", "Bearer glsa_test_token") in RecordedGrafana.log
+        posts_before = sum(1 for m, *_ in RecordedGrafana.log if m == "POST")
+        second = push(url, "glsa_test_token")
+        assert set(second.values()) == {"unchanged"}
+        assert sum(1 for m, *_ in RecordedGrafana.log if m == "POST") == posts_before
+    finally:
+        server.shutdown()
+
+
+def test_labels_in_korean_and_english():
+    ko, en = labels("ko"), labels("en")
+    assert ko["48"] == "경상남도" and en["48"] == "Gyeongnam"
+    assert ko["ui.initial_claim"] != en["ui.initial_claim"]
