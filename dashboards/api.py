@@ -26,6 +26,18 @@ from sinks.readers import DIMENSIONS, dead_letter_counts, duplicate_count, indic
 WEB = Path(__file__).resolve().parent / "web"
 
 MAX_DAYS = 800
+CSV_OR_JSON = {200: {"description": "rows", "content": {"application/json": {}, "text/csv": {}}},
+               400: {"description": "bad parameters"}}
+
+
+def check_range(lo: date, hi: date) -> None:
+    for d in (lo, hi):
+        if not 2000 <= d.year <= 2100:
+            raise HTTPException(status_code=400, detail=f"{d} is outside 2000-2100")
+    if lo > hi:
+        raise HTTPException(status_code=400, detail=f"`from` ({lo}) is after `to` ({hi})")
+    if (hi - lo).days >= MAX_DAYS:
+        raise HTTPException(status_code=400, detail=f"at most {MAX_DAYS} days per request")
 
 
 def parse_by(by: str) -> tuple[str, ...]:
@@ -78,8 +90,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         body["duplicates"] = await in_thread(duplicate_count, client)
         return body
 
-    @api.get("/api/indicators", dependencies=[Depends(authorised)],
-             responses={400: {"description": "bad parameters"}})
+    @api.get("/api/indicators", dependencies=[Depends(authorised)], responses=CSV_OR_JSON)
     async def get_indicators(
         from_: Annotated[date, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")],
         to: Annotated[date, Query(description="last day (Asia/Seoul), YYYY-MM-DD")],
@@ -92,10 +103,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
             dims = parse_by(by)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
-        if from_ > to:
-            raise HTTPException(status_code=400, detail=f"`from` ({from_}) is after `to` ({to})")
-        if (to - from_).days >= MAX_DAYS:
-            raise HTTPException(status_code=400, detail=f"at most {MAX_DAYS} days per request")
+        check_range(from_, to)
         rows = await in_thread(indicator_table, client, from_, to, dims)
         if format == "csv":
             return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
@@ -110,6 +118,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
                            for r in client.query(v.options_sql).result_rows]
                 variables.append({"name": v.name, "ko": v.ko, "en": v.en, "options": options})
             out.append({"uid": b.uid, "ko": b.ko, "en": b.en, "default_days": b.default_days,
+                        "time_basis": b.time_basis,
                         "refresh_seconds": max(5, b.refresh_seconds), "variables": variables,
                         "panels": [{"id": p.id, "ko": p.ko, "en": p.en, "kind": p.kind, "format": p.format,
                                     "width": p.width, "label_column": p.label_column,
@@ -142,8 +151,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
             board, panel = panels.find(board_uid, panel_id)
         except panels.PanelError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
-        if (to - from_).days >= MAX_DAYS:
-            raise HTTPException(status_code=400, detail=f"at most {MAX_DAYS} days per request")
+        check_range(from_, to)
         variables = {"region": region, "industry": industry, "occupation": occupation}
         chosen = {k: [x for x in v.split(",") if x] for k, v in variables.items()
                   if any(var.name == k for var in board.variables)}

@@ -67,6 +67,7 @@ class Board:
     default_days: int = 30
     refresh_seconds: int = 5
     tags: tuple[str, ...] = field(default=("lmis",))
+    time_basis: Literal["event", "processing"] = "event"  # processing: the range ends today, not at the data
 
 
 def _codes(name: str, filt=lambda c: True) -> str:
@@ -256,7 +257,7 @@ REGION = Board(
 )
 
 PIPELINE = Board(
-    uid="lmis-pipeline", ko="파이프라인 상태", en="Pipeline health", default_days=2,
+    uid="lmis-pipeline", ko="파이프라인 상태", en="Pipeline health", default_days=2, time_basis="processing",
     panels=(
         Panel("lag", "토픽별 지연 (메시지)", "Lag by topic (messages)", "timeseries", """
 SELECT $__timeInterval(ts) AS time, topic AS series, max(lag) AS lag
@@ -278,14 +279,15 @@ SELECT reason, uniqExact(topic, partition, offset) AS messages
 FROM dead_letters WHERE $__timeFilter(received_at)
 GROUP BY reason ORDER BY messages DESC""", "table",
               (("reason", "string"), ("messages", "number")), label_column="reason"),
-        Panel("late_duplicates", "지연·중복 (발생일별)", "Late and duplicate events by day", "table", f"""
+        Panel("late_duplicates", "지연·중복 (처리일별)", "Late and duplicate events by processing day", "table", """
 SELECT day, sum(late) AS too_late, sum(dup) AS duplicates FROM (
-  SELECT toDate(occurred_at, 'Asia/Seoul') AS day, count() AS late, 0 AS dup
-  FROM dead_letters WHERE reason = 'too_late' AND occurred_at IS NOT NULL GROUP BY day
+  SELECT toDate(received_at, 'Asia/Seoul') AS day, uniqExact(topic, partition, offset) AS late, 0 AS dup
+  FROM dead_letters WHERE reason = 'too_late' AND $__timeFilter(received_at) GROUP BY day
   UNION ALL
-  SELECT day, 0, uniqExact(topic, partition, offset) - uniqExact(event_id) FROM events
-  WHERE {DAY_RANGE} GROUP BY day
-) WHERE {DAY_RANGE} GROUP BY day ORDER BY day""", "table",
+  SELECT toDate(stored_at, 'Asia/Seoul') AS day, 0 AS late,
+         uniqExact(topic, partition, offset) - uniqExact(event_id) AS dup
+  FROM events WHERE $__timeFilter(stored_at) GROUP BY day
+) GROUP BY day ORDER BY day""", "table",
               (("day", "string"), ("too_late", "number"), ("duplicates", "number"))),
     ),
 )
@@ -294,29 +296,50 @@ BOARDS: tuple[Board, ...] = (NATIONAL, REGION, PIPELINE)
 BOARD_BY_UID = {b.uid: b for b in BOARDS}
 
 
-def labels(lang: str = "ko") -> dict[str, str]:
-    """Labels for every code a panel may show: measures, regions, industries, occupations, reasons."""
-    ko = lang == "ko"
-    out: dict[str, str] = {}
-    for name in ("regions", "industries", "occupations", "vacancy_close_reasons", "application_outcomes"):
-        for c in code_list(name):
-            out[c.code] = c.ko if ko else c.en
-    measure_labels = {
-        "ui.initial_claim": ("실업급여 신규신청", "UI initial claims"),
-        "openings.posted": ("신규 구인인원", "New openings posted"),
-        "seeker.registered": ("신규 구직자", "New job seekers"),
-        "application.outcome:hired": ("채용", "Hires"),
-        "insurance.acquisition": ("피보험자격 취득", "Insured acquisitions"),
-        "insurance.loss": ("피보험자격 상실", "Insured losses"),
-        "stock.open_openings": ("유효 구인인원", "Open openings"),
-        "ratio.offers_to_seekers": ("구인배수(유량)", "Offers-to-seekers ratio (flow)"),
-        "ratio.stock_offers_to_seekers": ("구인배수(저량)", "Offers-to-seekers ratio (stock)"),
-        "this_year": ("올해", "This year"), "last_year": ("작년 같은 날", "A year earlier"),
-        "posted": ("게시", "Posted"), "vacancy.posted": ("게시", "Posted"),
-        "below_min_wage": ("최저임금 미달", "Below minimum wage"),
-        "missing_fields": ("필수항목 누락", "Missing fields"),
-        "prohibited_job": ("금지 직종", "Prohibited job"), "duplicate_posting": ("중복 게시", "Duplicate posting"),
-    }
-    for key, (k, e) in measure_labels.items():
-        out[key] = k if ko else e
+COLUMN_LABELS = {
+    "today": ("오늘", "Today"), "yesterday": ("어제", "Yesterday"),
+    "same_day_last_week": ("지난주 같은 요일", "Same day last week"),
+    "same_day_last_year": ("작년 같은 요일", "Same day last year"),
+    "ui_initial_claims": ("실업급여 신규신청", "UI initial claims"),
+    "ui_initial_claims_7d": ("실업급여 신청(7일)", "UI claims (7 days)"),
+    "ui_change_wow_pct": ("전주 대비(%)", "vs last week (%)"),
+    "openings_posted": ("신규 구인인원", "Openings posted"),
+    "openings_posted_7d": ("구인인원(7일)", "Openings (7 days)"),
+    "new_job_seekers": ("신규 구직자", "New job seekers"), "new_job_seekers_7d": ("구직자(7일)", "Seekers (7 days)"),
+    "offers_to_seekers_7d": ("구인배수(7일)", "Offers-to-seekers (7 days)"),
+    "open_openings": ("유효 구인인원", "Open openings"),
+    "hires": ("채용", "Hires"), "vacancies": ("구인 건수", "Vacancies"), "messages": ("메시지", "Messages"),
+    "too_late": ("허용 지연 초과", "Too late"), "duplicates": ("중복", "Duplicates"),
+    "lag": ("지연", "Lag"), "events_per_s": ("건/초", "Events/s"), "p50": ("p50", "p50"), "p99": ("p99", "p99"),
+}
+MEASURE_LABELS = {
+    "ui.initial_claim": ("실업급여 신규신청", "UI initial claims"),
+    "openings.posted": ("신규 구인인원", "New openings posted"),
+    "seeker.registered": ("신규 구직자", "New job seekers"),
+    "application.outcome:hired": ("채용", "Hires"),
+    "insurance.acquisition": ("피보험자격 취득", "Insured acquisitions"),
+    "insurance.loss": ("피보험자격 상실", "Insured losses"),
+    "stock.open_openings": ("유효 구인인원", "Open openings"),
+    "ratio.offers_to_seekers": ("구인배수(유량)", "Offers-to-seekers ratio (flow)"),
+    "ratio.stock_offers_to_seekers": ("구인배수(저량)", "Offers-to-seekers ratio (stock)"),
+    "this_year": ("올해", "This year"), "last_year": ("작년 같은 요일", "A year earlier"),
+    "vacancy.posted": ("게시", "Posted"), "below_min_wage": ("최저임금 미달", "Below minimum wage"),
+    "missing_fields": ("필수항목 누락", "Missing fields"), "prohibited_job": ("금지 직종", "Prohibited job"),
+    "duplicate_posting": ("중복 게시", "Duplicate posting"),
+}
+LABEL_NAMESPACES = {"region": "regions", "industry": "industries", "occupation": "occupations"}
+
+
+def labels(lang: str = "ko") -> dict[str, dict[str, str]]:
+    """Labels by namespace: ``region``, ``industry``, ``occupation`` (codes overlap between these lists),
+    ``measure`` (measures, series, reasons) and ``column`` (column headers)."""
+    i = 0 if lang == "ko" else 1
+    out: dict[str, dict[str, str]] = {
+        ns: {c.code: (c.ko, c.en)[i] for c in code_list(name)} for ns, name in LABEL_NAMESPACES.items()}
+    out["measure"] = {k: v[i] for k, v in MEASURE_LABELS.items()}
+    out["column"] = {k: v[i] for k, v in COLUMN_LABELS.items()}
     return out
+
+
+def label_namespace(column: str | None) -> str:
+    return column if column in LABEL_NAMESPACES else "measure"

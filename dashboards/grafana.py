@@ -20,7 +20,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.boards import BOARDS, Board, Panel, labels
+from dashboards.boards import BOARDS, Board, Panel, label_namespace, labels
 
 DATASOURCE_UID = "lmis-clickhouse"
 DATASOURCE = model.DataSourceRef(type_val="grafana-clickhouse-datasource", uid=DATASOURCE_UID)
@@ -58,15 +58,19 @@ def _panel(p: Panel, x: int, y: int) -> cogbuilder.Builder:
         b = barchart.Panel()
     else:  # table and the region grid: a table coloured by change
         b = table.Panel()
+    columns = labels("ko")["column"]
     b = (b.title(p.ko).description(p.description or p.en).datasource(DATASOURCE).unit(p.unit)
          .grid_pos(model.GridPos(h=p.height, w=p.width, x=x, y=y))
          .with_target(ClickHouseQueryBuilder(ClickHouseQuery("A", p.sql, p.format)))
          .no_value("—"))
+    for name, _ in p.columns:  # Korean column headers
+        if name in columns:
+            b = b.override_by_name(name, [model.DynamicConfigValue(id_val="displayName", value=columns[name])])
     # Suppressed small cells come back as NULL: shown as "<3".
     mappings = [model.SpecialValueMap(options=model.DashboardSpecialValueMapOptions(
         match=model.SpecialValueMatch.NULL, result=model.ValueMappingResult(text="<3")))]
     if p.label_column:
-        names = labels("ko")
+        names = labels("ko")[label_namespace(p.label_column)]
         mappings.append(model.ValueMap(options={k: model.ValueMappingResult(text=v) for k, v in names.items()}))
     return b.mappings(mappings)
 

@@ -47,9 +47,25 @@ def stack_up() -> None:
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop the local Kafka broker cleanly."""
+    import os
+    import signal
+
     from lmis import stack
 
-    if not stack.down(get_settings(), log=console.print):
+    s = get_settings()
+    pid_file = s.data_dir / "worker.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text())
+        if stack._pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            import time
+
+            deadline = time.monotonic() + 60
+            while stack._pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            console.print(f"worker (pid {pid}) stopped")
+        pid_file.unlink()
+    if not stack.down(s, log=console.print):
         console.print("Kafka was not running")
 
 
@@ -208,10 +224,9 @@ def demo(
     scale: float = typer.Option(0.01, help="Share of Korea's national flows."),
     start: str = typer.Option("2026-03-02", help="First simulated day."),
 ) -> None:
-    """The main job on the embedded default: broker up, schema migrated, a simulated week into Kafka."""
-    from lmis import stack
-    from sinks.clickhouse import ClickHouseLocked, connect
-    from sinks.clickhouse import migrate as run_migrations
+    """The main job on the embedded default: Kafka up, a simulated week with every scenario through the
+    worker into ClickHouse, and the board's URL."""
+    from lmis import procs, stack
 
     s = get_settings()
     if stack.running_pid(s) is None:
@@ -219,23 +234,30 @@ def demo(
             stack.up(s, log=console.print)
         except stack.StackError as exc:
             _fail(str(exc))
-    try:
-        applied = run_migrations(connect(s.clickhouse_url))
-    except ClickHouseLocked as exc:
-        _fail(str(exc))
-    state = f"migrations {applied} applied" if applied else "up to date"
-    console.print(f"ClickHouse at {s.clickhouse_url}: {state}")
     s.data_dir.mkdir(parents=True, exist_ok=True)
     truth = s.data_dir / "demo-truth.json"
+    before = sum(sum(p.values()) for p in [procs.end_and_committed(s)[0]])
     simulate(seed=1, start=start, days=days, scale=scale, scenario=["all"], speed="max", out=None, kafka=True,
              truth=truth, count_only=False)
-    info = stack.status(s)
+    ends = sum(procs.end_and_committed(s)[0].values())
+    worker_proc = procs.WorkerProcess({}, s.data_dir / "worker.log", loglevel="info")
+    pid_file = s.data_dir / "worker.pid"
+    if not (pid_file.exists() and stack._pid_alive(int(pid_file.read_text()))):
+        worker_proc.start()
+        pid_file.write_text(str(worker_proc.proc.pid))
+        console.print(f"worker started (pid {worker_proc.proc.pid}, log {worker_proc.log})")
+        worker_proc.wait_ready()
+    else:
+        worker_proc.proc = None
+        console.print(f"worker already running (pid {pid_file.read_text()})")
+    with console.status(f"the worker is processing {ends - before} new messages ..."):
+        if worker_proc.proc is not None:
+            procs.wait_drained(s, worker_proc, ends)
     console.print("\n[bold]Where to look[/]")
-    for topic, t in info.get("topics", {}).items():
-        console.print(f"  Kafka topic {topic:<20} {t['messages']:>8} messages   (`lmis stack status`)")
     console.print(f"  Expected counts (the simulator's truth): {truth}")
-    console.print(f"  Embedded ClickHouse: {s.clickhouse_url}")
-    console.print("  Stop the broker with `lmis stack down`.")
+    console.print(f"  Indicators: lmis indicators --from {start} --to {start} --by day,region")
+    console.print("  Stop everything: lmis stack down")
+    print(f"Board: http://{s.web_host}:{s.web_port}/?board=lmis-national")
 
 
 @app.command()

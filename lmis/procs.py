@@ -70,6 +70,7 @@ class WorkerProcess:
 
 def end_and_committed(settings: Settings, group: str = "lmis-trends") -> tuple[dict, dict]:
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
 
     opts = settings.kafka_client_options()
     consumer = KafkaConsumer(**opts)
@@ -77,8 +78,11 @@ def end_and_committed(settings: Settings, group: str = "lmis-trends") -> tuple[d
     try:
         tps = [TopicPartition(t, p) for t in TOPICS.values() for p in consumer.partitions_for_topic(t) or ()]
         ends = {(tp.topic, tp.partition): o for tp, o in consumer.end_offsets(tps).items()}
-        committed = {(tp.topic, tp.partition): meta.offset
-                     for tp, meta in admin.list_group_offsets(group).get(group, {}).items()}
+        try:
+            offsets = admin.list_group_offsets(group).get(group, {})
+        except KafkaError:  # a new broker's group coordinator is not ready yet: nothing committed
+            offsets = {}
+        committed = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
         return ends, committed
     finally:
         consumer.close()

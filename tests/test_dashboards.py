@@ -225,5 +225,6 @@ def test_push_twice_against_a_recorded_grafana_api_changes_nothing_the_second_ti
 
 def test_labels_in_korean_and_english():
     ko, en = labels("ko"), labels("en")
-    assert ko["48"] == "경상남도" and en["48"] == "Gyeongnam"
-    assert ko["ui.initial_claim"] != en["ui.initial_claim"]
+    assert ko["region"]["48"] == "경상남도" and en["region"]["48"] == "Gyeongnam"
+    assert ko["occupation"]["11"] != ko["region"]["11"], "codes overlap between lists: labels are namespaced"
+    assert ko["measure"]["ui.initial_claim"] != en["measure"]["ui.initial_claim"]

@@ -58,7 +58,9 @@ async function api(path) {
   return r.json();
 }
 const t = (k) => I18N[state.lang][k] || k;
-const label = (code) => (code == null ? "" : state.labels[code] || code);
+const NS = { region: "region", industry: "industry", occupation: "occupation" };
+const label = (code, ns) => (code == null ? "" : (ns && state.labels[NS[ns]] || {})[code]
+  || state.labels.measure[code] || state.labels.column[code] || code);
 const fmt = (v) => (v === null ? t("suppressed") : typeof v === "number"
   ? (Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 3 })) : String(v));
 
@@ -73,7 +75,7 @@ function query(panel) {
 function renderTable(el, panel, data) {
   const cols = data.columns.map((c) => c.name);
   const head = cols.map((c, i) => `<th>${i === 0 ? "" : label(c)}</th>`).join("");
-  const rows = data.rows.map((r) => `<tr>${r.map((v, i) => `<td>${i === 0 && panel.label_column ? label(v) : fmt(v)}</td>`).join("")}</tr>`).join("");
+  const rows = data.rows.map((r) => `<tr>${r.map((v, i) => `<td>${i === 0 && panel.label_column ? label(v, panel.label_column) : fmt(v)}</td>`).join("")}</tr>`).join("");
   el.innerHTML = `<table><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
@@ -82,7 +84,7 @@ function renderBars(el, panel, data) {
   const max = cols.slice(1).map((_, j) => Math.max(1, ...data.rows.map((r) => r[j + 1] || 0)));
   const legend = cols.slice(1).map((c, j) => `<span><span class="bar b${j}" style="display:inline-block;width:14px"></span> ${label(c)}</span>`).join(" &nbsp; ");
   el.innerHTML = `<div class="legend">${legend}</div><div class="bars">` + data.rows.map((r) =>
-    `<div class="row"><span>${label(r[0])}</span><div>` + r.slice(1).map((v, j) =>
+    `<div class="row"><span>${label(r[0], panel.label_column)}</span><div>` + r.slice(1).map((v, j) =>
       `<div class="bar b${j}" title="${label(cols[j + 1])}: ${fmt(v)}" style="width:${(100 * (v || 0)) / max[j]}%"></div>`).join("") +
     `</div></div>`).join("") + `</div>`;
 }
@@ -96,7 +98,7 @@ function renderGrid(el, panel, data) {
     const hue = change == null ? "#24313d" : change > 0
       ? `rgba(229,83,75,${Math.min(0.9, 0.25 + Math.abs(change) / 60)})` : `rgba(63,185,80,${Math.min(0.9, 0.25 + Math.abs(change) / 60)})`;
     return `<div class="tile" data-region="${r[0]}" style="grid-column:${x + 1};grid-row:${y + 1};background:${hue}">
-      <b>${label(r[0])}</b><span>${t("claims")} ${fmt(at(r, "ui_initial_claims_7d"))}</span>
+      <b>${label(r[0], "region")}</b><span>${t("claims")} ${fmt(at(r, "ui_initial_claims_7d"))}</span>
       <span>${t("wow")} ${change == null ? "—" : (change > 0 ? "+" : "") + change + "%"}</span>
       <span>${t("openings")} ${fmt(at(r, "openings_posted_7d"))}</span></div>`;
   }).join("");
@@ -182,7 +184,7 @@ async function start() {
   state.boards = meta.boards;
   state.labels = (await api(`/api/labels?lang=${state.lang}`)).labels;
   const b = board();
-  state.to = params.get("to") || meta.latest_day;
+  state.to = params.get("to") || (b.time_basis === "processing" ? new Date().toISOString().slice(0, 10) : meta.latest_day);
   const from = new Date(`${state.to}T00:00:00Z`);
   from.setUTCDate(from.getUTCDate() - (b.default_days - 1));
   state.from = params.get("from") || from.toISOString().slice(0, 10);
