@@ -7,9 +7,9 @@ DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml requirements.lock | sha1s
 KAFKA_JARS ?= $(HOME)/.cache/lmis/kafka-4.4.0
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps python-deps kafka-jars board-assets test lint demo bench lock clean
+.PHONY: setup system-deps python-deps fuzz-deps kafka-jars board-assets test lint demo bench lock clean
 
-setup: system-deps python-deps kafka-jars board-assets
+setup: system-deps python-deps fuzz-deps kafka-jars board-assets
 
 # Java runs the Kafka broker; Maven fetches its jars; Node bundles the board; Debian's chromium tests it.
 system-deps:
@@ -26,6 +26,17 @@ $(DEPS_STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	rm -f $(VENV)/.deps-* && touch $@
+
+# schemathesis in a venv of its own: grafana-client's niquests brings urllib3-future, whose .pth file
+# replaces urllib3 at every start, and schemathesis (requests) breaks on it.
+FUZZ_STAMP := .venv-fuzz/.deps-$(shell sha1sum requirements-fuzz.txt | cut -c1-12)
+
+fuzz-deps: $(FUZZ_STAMP)
+
+$(FUZZ_STAMP): requirements-fuzz.txt
+	test -x .venv-fuzz/bin/python || $(PYTHON) -m venv .venv-fuzz
+	$(BIN)/uv pip install --python .venv-fuzz/bin/python -q -r requirements-fuzz.txt
+	rm -f .venv-fuzz/.deps-* && touch $@
 
 kafka-jars: $(KAFKA_JARS)/.complete
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 
 from dashboards import panels
@@ -24,6 +25,8 @@ from dashboards.boards import BOARDS, labels
 from sinks.readers import DIMENSIONS, dead_letter_counts, duplicate_count, indicator_table
 
 WEB = Path(__file__).resolve().parent / "web"
+BoardUid = Literal[tuple(b.uid for b in BOARDS)]  # type: ignore[valid-type]
+PanelId = Literal[tuple(dict.fromkeys(p.id for b in BOARDS for p in b.panels))]  # type: ignore[valid-type]
 
 MAX_DAYS = 800
 CSV_OR_JSON = {200: {"description": "rows", "content": {"application/json": {}, "text/csv": {}}},
@@ -40,16 +43,22 @@ def check_range(lo: date, hi: date) -> None:
         raise HTTPException(status_code=400, detail=f"at most {MAX_DAYS} days per request")
 
 
+BY_PATTERN = rf"^day(,({'|'.join(DIMENSIONS)}))*$"
+
+
+def _codes_pattern(codes: tuple[str, ...]) -> str:
+    alternatives = "|".join(codes)
+    return rf"^(({alternatives})(,({alternatives}))*)?$"
+
+
 def parse_by(by: str) -> tuple[str, ...]:
     parts = [p.strip() for p in by.split(",") if p.strip()]
     if not parts or parts[0] != "day":
         raise ValueError("`by` must start with `day`, e.g. day,region")
-    extra = tuple(parts[1:])
+    extra = tuple(dict.fromkeys(parts[1:]))  # a repeated breakdown counts once
     unknown = [p for p in extra if p not in DIMENSIONS]
     if unknown:
         raise ValueError(f"unknown breakdown {unknown[0]!r}; use day and any of {', '.join(DIMENSIONS)}")
-    if len(set(extra)) != len(extra):
-        raise ValueError("a breakdown is repeated in `by`")
     return extra
 
 
@@ -95,7 +104,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         from_: Annotated[date, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")],
         to: Annotated[date, Query(description="last day (Asia/Seoul), YYYY-MM-DD")],
         by: Annotated[str, Query(description="day, then any of region, industry, occupation, age_band, sex, "
-                                             "size_band; comma separated")] = "day",
+                                             "size_band; comma separated", pattern=BY_PATTERN)] = "day",
         format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
     ):
         """Counts and indicators per day and breakdown -- the same numbers as `lmis indicators`."""
@@ -138,12 +147,16 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
     @api.get("/api/boards/{board_uid}/panels/{panel_id}", dependencies=[Depends(authorised)],
              responses={400: {"description": "bad parameters"}, 404: {"description": "no such board or panel"}})
     async def get_panel(
-        board_uid: str, panel_id: str,
+        board_uid: Annotated[BoardUid, PathParam(description="a board's UID")],
+        panel_id: Annotated[PanelId, PathParam(description="a panel of that board")],
         from_: Annotated[date, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")],
         to: Annotated[date, Query(description="last day (Asia/Seoul), YYYY-MM-DD")],
-        region: Annotated[str, Query(description="시도 codes, comma separated; empty: all")] = "",
-        industry: Annotated[str, Query(description="KSIC sections, comma separated; empty: all")] = "",
-        occupation: Annotated[str, Query(description="KSCO sub-major groups, comma separated; empty: all")] = "",
+        region: Annotated[str, Query(description="시도 codes, comma separated; empty: all",
+                                     pattern=_codes_pattern(panels.VARIABLE_CODES["region"]))] = "",
+        industry: Annotated[str, Query(description="KSIC sections, comma separated; empty: all",
+                                       pattern=_codes_pattern(panels.VARIABLE_CODES["industry"]))] = "",
+        occupation: Annotated[str, Query(description="KSCO sub-major groups, comma separated; empty: all",
+                                         pattern=_codes_pattern(panels.VARIABLE_CODES["occupation"]))] = "",
     ) -> dict:
         """One panel's data: its SQL run with the plugin's macros for this range and these variables.
         Counts of persons below 3 come back as null (suppressed)."""

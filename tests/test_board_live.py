@@ -1,0 +1,126 @@
+"""The board served by the running worker, in a real headless Chromium (Debian's), and its API fuzzed
+with schemathesis against its own OpenAPI document."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from dashboards.boards import BOARDS
+from lmis import procs
+from lmis.settings import Settings
+from simulator.output import read_jsonl, send_kafka
+from tests.conftest import ARTIFACTS, ROOT, run_lmis
+
+pytestmark = pytest.mark.kafka
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PORT = 26266
+
+
+@pytest.fixture(scope="module")
+def board_url(tmp_path_factory, month_run):
+    folder = tmp_path_factory.mktemp("live")
+    env = {"LMIS_DATA_DIR": str(folder / "data"), "LMIS_KAFKA_BOOTSTRAP": "127.0.0.1:29492",
+           "LMIS_KAFKA_CONTROLLER_PORT": "29493", "LMIS_WEB_PORT": str(PORT), "LMIS_TOPIC_PARTITIONS": "2",
+           "LMIS_HEALTH_INTERVAL_SECONDS": "1"}
+    run_lmis("stack", "up", env=env, timeout=300)
+    worker = procs.WorkerProcess(env, folder / "worker.log")
+    try:
+        settings = Settings(data_dir=env["LMIS_DATA_DIR"], kafka_bootstrap=env["LMIS_KAFKA_BOOTSTRAP"])
+        messages = list(read_jsonl(month_run[0]))
+        send_kafka(messages, settings.kafka_client_options())
+        worker.start()
+        worker.wait_ready()
+        procs.wait_drained(settings, worker, len(messages))
+        time.sleep(2)  # a health tick after the drain
+        yield f"http://127.0.0.1:{PORT}"
+    finally:
+        worker.kill()
+        run_lmis("stack", "down", env=env, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def open_board(browser, url: str):
+    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    return page, errors
+
+
+@pytest.mark.parametrize("board", BOARDS, ids=[b.uid for b in BOARDS])
+def test_every_panel_renders_with_data_without_console_errors(board_url, browser, board):
+    page, errors = open_board(browser, f"{board_url}/?board={board.uid}&from=2026-03-02&to=2026-03-29"
+                              if board.time_basis == "event" else f"{board_url}/?board={board.uid}")
+    states = dict(page.eval_on_selector_all("section.panel", "els => els.map(e => [e.id, e.dataset.state])"))
+    assert states == {f"panel-{p.id}": "ok" for p in board.panels}
+    assert errors == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"board-{board.uid}.png"), full_page=True)
+    page.close()
+
+
+def test_the_drill_down_changes_the_numbers(board_url, browser):
+    page, errors = open_board(browser, f"{board_url}/?board=lmis-region&from=2026-03-02&to=2026-03-29")
+    before = page.inner_text("#panel-region_industries .body")
+    page.select_option("#var-region", "48")
+    page.wait_for_function(
+        "before => document.querySelector('#panel-region_industries .body').innerText !== before", arg=before,
+        timeout=30_000)
+    assert page.inner_text("#panel-region_industries .body") != before
+    assert errors == []
+    page.close()
+
+
+def test_korean_labels_with_an_english_switch(board_url, browser):
+    page, errors = open_board(browser, f"{board_url}/?board=lmis-national&from=2026-03-02&to=2026-03-29")
+    assert page.inner_text("h1") == "고용동향 모니터링 현황판"
+    assert "경상남도" in page.inner_text("#panel-regions")
+    page.click("#lang")
+    page.wait_for_function("() => document.querySelector('h1').innerText === 'Employment trend monitoring board'")
+    page.wait_for_function("() => document.querySelector('#panel-regions').innerText.includes('Gyeongnam')")
+    assert errors == []
+    page.close()
+
+
+def test_the_api_is_the_same_numbers_as_lmis_indicators(board_url):
+    rows = httpx.get(f"{board_url}/api/indicators", params={"from": "2026-03-02", "to": "2026-03-08",
+                                                            "by": "day,region"}).json()["rows"]
+    assert len(rows) == 7 * 17
+    csv = httpx.get(f"{board_url}/api/indicators", params={"from": "2026-03-02", "to": "2026-03-08",
+                                                           "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.count("\n") == 8
+    bad = httpx.get(f"{board_url}/api/indicators", params={"from": "2026-03-09", "to": "2026-03-02"})
+    assert bad.status_code == 400 and "after" in bad.json()["detail"]
+    bad = httpx.get(f"{board_url}/api/boards/lmis-region/panels/region_series",
+                    params={"from": "2026-03-02", "to": "2026-03-09", "region": "99"})
+    assert bad.status_code == 422 and "region" in bad.text  # the OpenAPI pattern names the parameter
+
+
+def test_the_api_survives_schemathesis_fuzzing(board_url, tmp_path):
+    report = tmp_path / "schemathesis.txt"
+    res = subprocess.run(
+        [str(ROOT / ".venv-fuzz" / "bin" / "schemathesis"), "run", f"{board_url}/openapi.json",
+         "--checks", "all", "--max-examples", "20", "--workers", "1", "--request-timeout", "60"],
+        capture_output=True, text=True, timeout=900, cwd=ROOT)
+    report.write_text(res.stdout + res.stderr)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "schemathesis.txt").write_text(res.stdout + res.stderr)
+    assert res.returncode == 0, res.stdout[-4000:]
