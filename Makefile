@@ -63,6 +63,7 @@ demo: setup
 # Benchmarks print their figures on the last line (see docs/benchmarks.md).
 bench: setup
 	$(BIN)/lmis bench pipeline --profile
+	$(BIN)/lmis bench board
 
 # Re-resolve the pinned Python dependencies after editing pyproject.toml.
 lock: python-deps

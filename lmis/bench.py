@@ -138,3 +138,100 @@ def profile_pipeline(scale: float = 0.01, days: int = 28, top: int = 18) -> str:
     out = io.StringIO()
     pstats.Stats(run_profile, stream=out).sort_stats("tottime").print_stats(top)
     return f"{len(records)} messages in {elapsed:.2f}s under cProfile\n{out.getvalue()}"
+
+
+@dataclass
+class BoardBench:
+    panels: int
+    p95_ms: float
+    max_ms: float
+    rows: int
+    per_panel: dict[str, float]
+
+    def line(self) -> str:
+        return f"panels={self.panels} p95_ms={self.p95_ms:.1f} max_ms={self.max_ms:.1f}"
+
+
+def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -> int:
+    """Fill the rollup tables with a national year (scale 1): the simulator's count-only daily totals, spread
+    over region × industry × occupation cells with its calibrated mixes. Events for a national year would
+    take hours to generate in Python; the panels read only these tables, so their cost is what counts."""
+    import numpy as np
+    import pandas as pd
+
+    from simulator.engine import IND_CUM, INDUSTRIES, OCC_CUM, OCCUPATIONS, REGION_P, REGIONS
+
+    start = date(year, 1, 1)
+    totals = Simulator(SimConfig(seed=seed, start=start, days=365, scale=1.0)).count_only()
+    rng = np.random.default_rng(seed)
+    # Cell probabilities: region × industry × occupation, as the simulator draws them.
+    ind_p = np.diff(np.concatenate([np.zeros((len(REGIONS), 1)), IND_CUM], axis=1), axis=1)
+    occ_p = np.diff(np.concatenate([np.zeros((len(INDUSTRIES), 1)), OCC_CUM], axis=1), axis=1)
+    cell_p = (REGION_P[:, None, None] * ind_p[:, :, None] * occ_p[None, :, :]).ravel()
+    cell_p /= cell_p.sum()
+    r_idx, i_idx, o_idx = np.unravel_index(np.arange(cell_p.size), (len(REGIONS), len(INDUSTRIES), len(OCCUPATIONS)))
+    regions, industries, occupations = np.array(REGIONS), np.array(INDUSTRIES), np.array(OCCUPATIONS)
+    version = time.time_ns()
+    measures = {k: v for k, v in totals.items() if k != "stock.open_openings"}
+    measures["stock.open_openings"] = totals["stock.open_openings"]
+    written = 0
+    for day_index in range(365):
+        day = start + timedelta(days=day_index)
+        frames = []
+        for measure, series in measures.items():
+            n = int(series[day_index])
+            if n <= 0:
+                continue
+            counts = rng.multinomial(n, cell_p)
+            nz = np.nonzero(counts)[0]
+            frames.append(pd.DataFrame({
+                "day": day, "measure": measure, "region": regions[r_idx[nz]], "industry": industries[i_idx[nz]],
+                "occupation": occupations[o_idx[nz]], "age_band": "", "sex": "", "size_band": "",
+                "value": counts[nz].astype("int64"), "version": version}))
+        frame = pd.concat(frames, ignore_index=True)
+        client.insert_df("daily_measures", frame)
+        written += len(frame)
+        if day_index % 60 == 0:
+            log(f"  {day} … {written} rows")
+    client.command(f"""INSERT INTO daily_region_measures SELECT day, measure, region, sum(value), {version}
+                       FROM daily_measures GROUP BY day, measure, region""")
+    client.insert("rollup_log", [[start + timedelta(days=i), version] for i in range(365)],
+                  column_names=["day", "version"])
+    return written
+
+
+def run_board_bench(base: Settings, repeats: int = 20, log=print) -> BoardBench:
+    """Every panel of the national and region boards over a national year on chdb://: latency per query."""
+    import random
+    import uuid
+
+    from dashboards import panels
+    from dashboards.boards import NATIONAL, REGION
+    from sinks.clickhouse import connect, migrate
+
+    folder = (base.data_dir / "bench-board").resolve()
+    shutil.rmtree(folder, ignore_errors=True)
+    client = connect(f"chdb://{folder}", database=f"board_{uuid.uuid4().hex[:8]}")
+    migrate(client)
+    log("loading a national year of measures ...")
+    rows = national_year_measures(client, log=log)
+    rng = random.Random(1)
+    timings: list[float] = []
+    per_panel: dict[str, float] = {}
+    year_end = date(2025, 12, 31)
+    for board in (NATIONAL, REGION):
+        for panel in board.panels:
+            mine = []
+            for i in range(repeats):
+                hi = year_end - timedelta(days=rng.randint(0, 300))
+                lo = hi - timedelta(days=rng.choice([6, 29, 89]))
+                variables = {}
+                if board.variables and i % 2:
+                    variables = {"region": [rng.choice(panels.VARIABLE_CODES["region"])]}
+                started = time.perf_counter()
+                panels.run(client, board, panel, lo, hi, variables)
+                mine.append((time.perf_counter() - started) * 1000)
+            timings.extend(mine[1:])  # the first run of each panel warms caches
+            per_panel[f"{board.uid}/{panel.id}"] = sorted(mine)[int(0.95 * (len(mine) - 1))]
+    timings.sort()
+    return BoardBench(len(per_panel), timings[int(0.95 * (len(timings) - 1))], timings[-1], rows, per_panel)

@@ -373,6 +373,18 @@ def bench_pipeline(
     print(result.line())
 
 
+@bench_app.command("board")
+def bench_board(repeats: int = typer.Option(20, help="Queries per panel.")) -> None:
+    """Every board panel's query over a national year on the embedded ClickHouse: p95 and max latency."""
+    from lmis.bench import run_board_bench
+
+    result = run_board_bench(get_settings(), repeats=repeats, log=console.print)
+    for name, p95 in sorted(result.per_panel.items(), key=lambda kv: -kv[1]):
+        console.print(f"  {name:<40} p95 {p95:7.1f} ms")
+    console.print(f"{result.rows} measure rows for the year")
+    print(result.line())
+
+
 @app.command("settings")
 def show_settings(markdown: bool = typer.Option(False, help="The README's table of LMIS_* variables.")) -> None:
     """Show the effective settings (secrets hidden)."""
