@@ -228,3 +228,14 @@ def test_labels_in_korean_and_english():
     assert ko["region"]["48"] == "경상남도" and en["region"]["48"] == "Gyeongnam"
     assert ko["occupation"]["11"] != ko["region"]["11"], "codes overlap between lists: labels are namespaced"
     assert ko["measure"]["ui.initial_claim"] != en["measure"]["ui.initial_claim"]
+
+
+def test_the_committed_provisioning_folder_is_current(tmp_path):
+    from pathlib import Path
+
+    export_provisioning(tmp_path)
+    committed = Path(__file__).resolve().parent.parent / "deploy" / "grafana" / "provisioning"
+    for fresh in tmp_path.rglob("*.*"):
+        kept = committed / fresh.relative_to(tmp_path)
+        assert kept.exists() and kept.read_text() == fresh.read_text(), \
+            f"{kept} is stale: run lmis dashboards export --out deploy/grafana/provisioning"
