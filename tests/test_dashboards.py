@@ -239,3 +239,17 @@ def test_the_committed_provisioning_folder_is_current(tmp_path):
         kept = committed / fresh.relative_to(tmp_path)
         assert kept.exists() and kept.read_text() == fresh.read_text(), \
             f"{kept} is stale: run lmis dashboards export --out deploy/grafana/provisioning"
+
+
+def test_the_api_token_when_enabled(board_db):
+    from fastapi.testclient import TestClient
+
+    from dashboards.api import create_api
+
+    api = TestClient(create_api(lambda: board_db, token="s3cret-token"))
+    params = {"from": "2026-03-02", "to": "2026-03-03"}
+    assert api.get("/api/indicators", params=params).status_code == 401
+    assert api.get("/api/indicators", params=params, headers={"Authorization": "Bearer nope"}).status_code == 401
+    ok = api.get("/api/indicators", params=params, headers={"Authorization": "Bearer s3cret-token"})
+    assert ok.status_code == 200 and len(ok.json()["rows"]) == 2
+    assert api.get("/openapi.json").status_code == 200
