@@ -423,12 +423,15 @@ class Simulator:
         return not s["hired"] and day - s["day"] <= cal.SEEKER_ACTIVE_DAYS
 
     def _sample_applicants(self, vac: dict, count: int, day: int) -> list[int]:
+        """Seekers who apply: drawn from those looking in the vacancy's occupation (mostly near home),
+        then the ones it suits best (hidden suitability plus noise) -- people apply where they fit."""
         d = self._detail
-        chosen: list[int] = []
+        drawn: list[int] = []
         seen: set[int] = set()
         pools = (self._by_occ[vac["occupation"]], self._by_major[vac["occupation"][0]])
-        for _ in range(count * 6):
-            if len(chosen) == count:
+        wanted = count * 4
+        for _ in range(wanted * 6):
+            if len(drawn) == wanted:
                 break
             u = d.random()
             pool = pools[0] if u < 0.6 else pools[1] if u < 0.85 else None
@@ -446,8 +449,12 @@ class Simulator:
             if s["region"] != vac["region"] and d.random() < 0.6:
                 continue  # most seekers look near home
             seen.add(idx)
-            chosen.append(idx)
-        return chosen
+            drawn.append(idx)
+        fit = {}
+        for idx in drawn:
+            s = self._seekers[idx]
+            fit[idx] = suitability(s, vac, haversine_km(COORDS[s["region"]], COORDS[vac["region"]])) + d.normal(0, 1.0)
+        return sorted(drawn, key=lambda i: -fit[i])[:count]
 
     # --- vacancies
     def _day_vacancies(self, day: int) -> None:
