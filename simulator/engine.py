@@ -523,8 +523,14 @@ class Simulator:
                 dpayload = {**payload, "vacancy_id": dup_id}
                 t_dup = self._time_in(dday, after=t_sub)
                 self._event("vacancy.submitted", t_dup, dsrc, dpayload, dup_id, birth=True, emitted=emitted)
-                self.truth.review(dday, "duplicate_posting", dpayload,
-                                  emitted and dday < self.n_days and not self._outage_drops(dsrc, t_dup))
+                dup_arrives = emitted and dday < self.n_days and not self._outage_drops(dsrc, t_dup)
+                if self._outage_drops(src, t_sub):
+                    # The original never arrived (its portal was down): the copy is the first, so it is
+                    # posted, and stays open until the end of its deadline day.
+                    self.truth.review(dday, "posted", dpayload, dup_arrives)
+                    self.truth.vacancy_life(dday, deadline_day, int(v["openings"][k]), dpayload, dup_arrives)
+                else:
+                    self.truth.review(dday, "duplicate_posting", dpayload, dup_arrives)
             if v["update"][k]:
                 uday = day + int(v["update_offset"][k])
                 change = {"wage_amount": int(amount * 1.05 // unit * unit)}

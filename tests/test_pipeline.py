@@ -141,3 +141,16 @@ def test_offsets_are_reported_only_after_the_write_is_acknowledged(client):
     cp = pipeline.checkpoint()
     assert cp is not None and cp.offsets == {("lmis.seekers", 0): 10}
     assert dead_letter_counts(client) == {"unknown_event_type": 10}
+
+
+def test_a_copy_whose_original_was_lost_in_an_outage_is_posted(client):
+    """Found by the pipeline benchmark at scale 0.5: the truth must follow what actually arrived."""
+    from datetime import date
+
+    from simulator.engine import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(seed=1, start=date(2026, 3, 2), days=3, scale=0.2, scenarios=("source_outage",),
+                              warmup_days=20))
+    records = as_records(list(sim.messages()))
+    run(TrendPipeline(client), records, batch=20_000)
+    assert compare(client, sim.truth.to_dict())["mismatches"] == {}
