@@ -88,44 +88,42 @@ HEADLINE = ("ui.initial_claim", "openings.posted", "seeker.registered", "applica
 
 
 def _headline_sql() -> str:
+    # One scan: every headline count and both 구인배수 for the last day of the range and its comparison days.
     keys = ", ".join(f"'{k}'" for k in HEADLINE)
-    days = "(d, d - 1, d - 7, d - 364)"
     persons = ", ".join(f"'{k}'" for k in HEADLINE if k in PERSON_MEASURES)
-    counts = ",\n       ".join(
-        f"CAST(if(measure IN ({persons}) AND sumIf(value, day = {expr}) BETWEEN 1 AND {SMALL_CELL - 1}, NULL, "
-        f"sumIf(value, day = {expr})) AS Nullable(Float64)) AS {name}"
-        for name, expr in (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"),
-                           ("same_day_last_year", "d - 364")))
-    ratio = ",\n       ".join(
-        f"CAST(if(sumIf(value, measure = 'seeker.registered' AND day = {expr}) = 0, NULL, "
-        f"round(sumIf(value, measure = 'openings.posted' AND day = {expr}) / "
-        f"sumIf(value, measure = 'seeker.registered' AND day = {expr}), 3)) AS Nullable(Float64)) AS {name}"
-        for name, expr in (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"),
-                           ("same_day_last_year", "d - 364")))
-    stock_ratio = ",\n       ".join(
-        f"CAST(if(sumIf(value, measure = 'seeker.registered' AND day BETWEEN {expr} - 89 AND {expr}) = 0, NULL, "
-        f"round(sumIf(value, measure = 'stock.open_openings' AND day = {expr}) / "
-        f"sumIf(value, measure = 'seeker.registered' AND day BETWEEN {expr} - 89 AND {expr}), 3)) "
-        f"AS Nullable(Float64)) AS {name}"
-        for name, expr in (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"),
-                           ("same_day_last_year", "d - 364")))
+    refs = (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"), ("same_day_last_year", "d - 364"))
+
+    def at(measure: str, ref: str) -> str:
+        return f"sumIf(value, measure = '{measure}' AND day = {ref})"
+
+    def seekers_90(ref: str) -> str:
+        return f"sumIf(value, measure = 'seeker.registered' AND day BETWEEN {ref} - 89 AND {ref})"
+
+    def count(ref: str) -> str:
+        return f"[{', '.join(at(k, ref) for k in HEADLINE)}]"
+
+    def flow(ref: str) -> str:
+        return f"if({at('seeker.registered', ref)} = 0, NULL, round({at('openings.posted', ref)} / " \
+               f"{at('seeker.registered', ref)}, 3))"
+
+    def stock(ref: str) -> str:
+        return f"if({seekers_90(ref)} = 0, NULL, round({at('stock.open_openings', ref)} / {seekers_90(ref)}, 3))"
+
+    columns = ",\n       ".join(
+        f"arrayConcat(arrayMap((v, k) -> if(k IN ({persons}) AND v BETWEEN 1 AND {SMALL_CELL - 1}, NULL, "
+        f"toNullable(toFloat64(v))), {count(ref)}, [{keys}]), "
+        f"[CAST({flow(ref)} AS Nullable(Float64)), CAST({stock(ref)} AS Nullable(Float64))]) AS values_{name}"
+        for name, ref in refs)
+    names = ", ".join(f"values_{name}[i] AS {name}" for name, _ in refs)
     return f"""
 WITH {SEOUL_DAY_TO} AS d
-SELECT indicator, today, yesterday, same_day_last_week, same_day_last_year FROM (
-SELECT measure AS indicator, indexOf([{keys}], measure) AS ord,
-       {counts}
-FROM measures_by_region WHERE measure IN ({keys}) AND day IN {days}
-GROUP BY measure
-UNION ALL
-SELECT 'ratio.offers_to_seekers' AS indicator, 100 AS ord,
-       {ratio}
-FROM measures_by_region WHERE measure IN ('openings.posted', 'seeker.registered') AND day IN {days}
-UNION ALL
-SELECT 'ratio.stock_offers_to_seekers' AS indicator, 101 AS ord,
-       {stock_ratio}
-FROM measures_by_region WHERE measure IN ('stock.open_openings', 'seeker.registered')
-  AND day BETWEEN d - 364 - 89 AND d
-) ORDER BY ord"""
+SELECT [{keys}, 'ratio.offers_to_seekers', 'ratio.stock_offers_to_seekers'][i] AS indicator, {names}
+FROM (
+  SELECT {columns}, arrayJoin(arrayEnumerate(values_today)) AS i
+  FROM measures_by_region
+  WHERE measure IN ({keys}, 'seeker.registered') AND day BETWEEN d - 364 - 89 AND d
+)
+ORDER BY i"""
 
 
 def _trend_sql(measure: str) -> str:
