@@ -88,7 +88,8 @@ HEADLINE = ("ui.initial_claim", "openings.posted", "seeker.registered", "applica
 
 
 def _headline_sql() -> str:
-    # One scan: every headline count and both 구인배수 for the last day of the range and its comparison days.
+    # One scan of the four comparison days: every headline count and both 구인배수 (the stock ratio uses the
+    # rollup's count of job seekers with a valid registration, `stock.active_seekers`).
     keys = ", ".join(f"'{k}'" for k in HEADLINE)
     persons = ", ".join(f"'{k}'" for k in HEADLINE if k in PERSON_MEASURES)
     refs = (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"), ("same_day_last_year", "d - 364"))
@@ -96,32 +97,25 @@ def _headline_sql() -> str:
     def at(measure: str, ref: str) -> str:
         return f"sumIf(value, measure = '{measure}' AND day = {ref})"
 
-    def seekers_90(ref: str) -> str:
-        return f"sumIf(value, measure = 'seeker.registered' AND day BETWEEN {ref} - 89 AND {ref})"
+    def ratio(num: str, den: str, ref: str) -> str:
+        return (f"CAST(if({at(den, ref)} = 0, NULL, round({at(num, ref)} / {at(den, ref)}, 3)) "
+                f"AS Nullable(Float64))")
 
-    def count(ref: str) -> str:
-        return f"[{', '.join(at(k, ref) for k in HEADLINE)}]"
-
-    def flow(ref: str) -> str:
-        return f"if({at('seeker.registered', ref)} = 0, NULL, round({at('openings.posted', ref)} / " \
-               f"{at('seeker.registered', ref)}, 3))"
-
-    def stock(ref: str) -> str:
-        return f"if({seekers_90(ref)} = 0, NULL, round({at('stock.open_openings', ref)} / {seekers_90(ref)}, 3))"
-
-    columns = ",\n       ".join(
+    columns = ",\n         ".join(
         f"arrayConcat(arrayMap((v, k) -> if(k IN ({persons}) AND v BETWEEN 1 AND {SMALL_CELL - 1}, NULL, "
-        f"toNullable(toFloat64(v))), {count(ref)}, [{keys}]), "
-        f"[CAST({flow(ref)} AS Nullable(Float64)), CAST({stock(ref)} AS Nullable(Float64))]) AS values_{name}"
+        f"toNullable(toFloat64(v))), [{', '.join(at(k, ref) for k in HEADLINE)}], [{keys}]), "
+        f"[{ratio('openings.posted', 'seeker.registered', ref)}, "
+        f"{ratio('stock.open_openings', 'stock.active_seekers', ref)}]) AS values_{name}"
         for name, ref in refs)
     names = ", ".join(f"values_{name}[i] AS {name}" for name, _ in refs)
     return f"""
 WITH {SEOUL_DAY_TO} AS d
 SELECT [{keys}, 'ratio.offers_to_seekers', 'ratio.stock_offers_to_seekers'][i] AS indicator, {names}
 FROM (
-  SELECT {columns}, arrayJoin(arrayEnumerate(values_today)) AS i
+  SELECT {columns},
+         arrayJoin(arrayEnumerate(values_today)) AS i
   FROM measures_by_region
-  WHERE measure IN ({keys}, 'seeker.registered') AND day BETWEEN d - 364 - 89 AND d
+  WHERE measure IN ({keys}, 'seeker.registered', 'stock.active_seekers') AND day IN (d, d - 1, d - 7, d - 364)
 )
 ORDER BY i"""
 

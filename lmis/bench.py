@@ -174,6 +174,8 @@ def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -
     version = time.time_ns()
     measures = {k: v for k, v in totals.items() if k != "stock.open_openings"}
     measures["stock.open_openings"] = totals["stock.open_openings"]
+    seekers = totals["seeker.registered"]
+    active = np.array([seekers[max(0, i - 89): i + 1].sum() for i in range(len(seekers))])
     written = 0
     for day_index in range(365):
         day = start + timedelta(days=day_index)
@@ -188,6 +190,10 @@ def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -
                 "day": day, "measure": measure, "region": regions[r_idx[nz]], "industry": industries[i_idx[nz]],
                 "occupation": occupations[o_idx[nz]], "age_band": "", "sex": "", "size_band": "",
                 "value": counts[nz].astype("int64"), "version": version}))
+        counts = rng.multinomial(int(active[day_index]), REGION_P)
+        frames.append(pd.DataFrame({
+            "day": day, "measure": "stock.active_seekers", "region": regions, "industry": "", "occupation": "",
+            "age_band": "", "sex": "", "size_band": "", "value": counts.astype("int64"), "version": version}))
         frame = pd.concat(frames, ignore_index=True)
         client.insert_df("daily_measures", frame)
         written += len(frame)

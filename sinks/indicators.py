@@ -31,6 +31,7 @@ MEASURES: dict[str, str] = {
     "openings_filled": "openings.filled",
     "open_vacancies": "stock.open_vacancies",
     "open_openings": "stock.open_openings",
+    "active_job_seekers": "stock.active_seekers",
     "applications": "application.submitted",
     "interviews": "application.outcome:interview",
     "hires": "application.outcome:hired",
@@ -43,7 +44,7 @@ MEASURES: dict[str, str] = {
     "insured_acquisitions": "insurance.acquisition",
     "insured_losses": "insurance.loss",
 }
-STOCKS = {"open_vacancies", "open_openings"}
+STOCKS = {"open_vacancies", "open_openings", "active_job_seekers"}
 ACTIVE_SEEKER_DAYS = 90  # 구직 유효기간: a registration is valid for three months
 
 

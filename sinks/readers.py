@@ -99,11 +99,6 @@ def indicator_table(client, lo: date, hi: date, by: tuple[str, ...] = ()) -> lis
             return [None if first is None or d < first else by_day.get(d, {}).get(name, 0) for d in days]
 
         columns = {name: series(name) for name in ind.MEASURES}
-        seekers = columns["new_job_seekers"]
-        window = ind.ACTIVE_SEEKER_DAYS
-        columns["active_job_seekers"] = [
-            None if i < window - 1 or any(v is None for v in seekers[i - window + 1: i + 1])
-            else sum(seekers[i - window + 1: i + 1]) for i in range(len(days))]
         derived: dict[str, list] = {}
         for name in TREND_SERIES:
             ma = ind.moving_average(columns[name])
@@ -115,7 +110,6 @@ def indicator_table(client, lo: date, hi: date, by: tuple[str, ...] = ()) -> lis
                 continue
             row = {"day": d.isoformat(), **dict(zip(by, group, strict=True))}
             row.update({name: columns[name][i] for name in ind.MEASURES})
-            row["active_job_seekers"] = columns["active_job_seekers"][i]
             for spec in ind.INDICATORS:
                 row[spec.name] = spec.function(*(row[k] for k in spec.inputs))
             row["median_time_to_fill_days"] = fills.get((d, *group))

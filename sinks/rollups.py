@@ -4,8 +4,10 @@ Why rebuild instead of counting on insert: a bucket's numbers are then a pure fu
 stored for it -- counted once per ``event_id`` (re-sent duplicates and replays after a crash do not
 count twice), with the vacancy review applied in event-time order -- so they are exact after any crash or
 replay. A rollup writes every measure of a day under a new version and then records that version in
-``rollup_log``; readers use only the newest *recorded* version of each day, so a rollup cut short by a
-crash is invisible and simply redone.
+``rollup_log``; readers use only the newest *recorded* version of each day (a key that a later rollup no
+longer writes does not linger). A rollup cut short by a crash is redone at start-up: its days hold events
+stored after the last recorded rollup began. Until then that day may read short, since the tables keep the
+newest version of each key when they merge.
 """
 
 from __future__ import annotations
@@ -170,6 +172,18 @@ class Rollup:
         """)
 
     def _by_region(self, days: set[date], version: int) -> None:
+        # Job seekers with a valid registration (registered in the last 90 days), per region: a stock.
+        lo, hi = min(days), max(days)
+        self.client.command(f"""
+            INSERT INTO daily_measures
+                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version)
+            SELECT d, 'stock.active_seekers', region, '', '', '', '', '', count(), {version}
+            FROM ({unique_events(f"event_type = 'seeker.registered' AND day BETWEEN "
+                                 f"toDate('{lo.isoformat()}') - 89 AND toDate('{hi.isoformat()}')")})
+            ARRAY JOIN arrayMap(k -> day + k, range(90)) AS d
+            WHERE d IN ({_days(days)})
+            GROUP BY d, region
+        """)
         self.client.command(f"""
             INSERT INTO daily_region_measures (day, measure, region, value, version)
             SELECT day, measure, region, sum(value), {version}
