@@ -88,35 +88,39 @@ HEADLINE = ("ui.initial_claim", "openings.posted", "seeker.registered", "applica
 
 
 def _headline_sql() -> str:
-    # One scan of the four comparison days: every headline count and both 구인배수 (the stock ratio uses the
-    # rollup's count of job seekers with a valid registration, `stock.active_seekers`).
+    # The four comparison days in one small aggregate, read once: counts by measure gathered into arrays,
+    # the ratios computed from them. (The stock 구인배수 uses the rollup's `stock.active_seekers`: job seekers
+    # with a valid registration.)
     keys = ", ".join(f"'{k}'" for k in HEADLINE)
     persons = ", ".join(f"'{k}'" for k in HEADLINE if k in PERSON_MEASURES)
-    refs = (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"), ("same_day_last_year", "d - 364"))
+    refs = ("today", "yesterday", "same_day_last_week", "same_day_last_year")
+    gathered = ", ".join(f"groupArray(toFloat64({r})) AS a_{r}" for r in refs)
 
-    def at(measure: str, ref: str) -> str:
-        return f"sumIf(value, measure = '{measure}' AND day = {ref})"
+    def value(r: str) -> str:
+        def get(m: str) -> str:
+            return f"a_{r}[indexOf(m, '{m}')]"
 
-    def ratio(num: str, den: str, ref: str) -> str:
-        return (f"CAST(if({at(den, ref)} = 0, NULL, round({at(num, ref)} / {at(den, ref)}, 3)) "
-                f"AS Nullable(Float64))")
+        def ratio(num: str, den: str) -> str:
+            return f"if(indexOf(m, '{den}') = 0 OR {get(den)} = 0, NULL, round({get(num)} / {get(den)}, 3))"
 
-    columns = ",\n         ".join(
-        f"arrayConcat(arrayMap((v, k) -> if(k IN ({persons}) AND v BETWEEN 1 AND {SMALL_CELL - 1}, NULL, "
-        f"toNullable(toFloat64(v))), [{', '.join(at(k, ref) for k in HEADLINE)}], [{keys}]), "
-        f"[{ratio('openings.posted', 'seeker.registered', ref)}, "
-        f"{ratio('stock.open_openings', 'stock.active_seekers', ref)}]) AS values_{name}"
-        for name, ref in refs)
-    names = ", ".join(f"values_{name}[i] AS {name}" for name, _ in refs)
+        return (f"CAST(multiIf(i = {len(HEADLINE) + 1}, {ratio('openings.posted', 'seeker.registered')}, "
+                f"i = {len(HEADLINE) + 2}, {ratio('stock.open_openings', 'stock.active_seekers')}, "
+                f"indexOf(m, k) = 0, 0, k IN ({persons}) AND a_{r}[indexOf(m, k)] BETWEEN 1 AND {SMALL_CELL - 1}, "
+                f"NULL, a_{r}[indexOf(m, k)]) AS Nullable(Float64)) AS {r}")
+
     return f"""
 WITH {SEOUL_DAY_TO} AS d
-SELECT [{keys}, 'ratio.offers_to_seekers', 'ratio.stock_offers_to_seekers'][i] AS indicator, {names}
+SELECT k AS indicator, {", ".join(value(r) for r in refs)}
 FROM (
-  SELECT {columns},
-         arrayJoin(arrayEnumerate(values_today)) AS i
-  FROM measures_by_region
-  WHERE measure IN ({keys}, 'seeker.registered', 'stock.active_seekers') AND day IN (d, d - 1, d - 7, d - 364)
-)
+  SELECT groupArray(measure) AS m, {gathered}
+  FROM (
+    SELECT measure, sumIf(value, day = d) AS today, sumIf(value, day = d - 1) AS yesterday,
+           sumIf(value, day = d - 7) AS same_day_last_week, sumIf(value, day = d - 364) AS same_day_last_year
+    FROM measures_by_region
+    WHERE measure IN ({keys}, 'stock.active_seekers') AND day IN (d, d - 1, d - 7, d - 364)
+    GROUP BY measure))
+ARRAY JOIN [{keys}, 'ratio.offers_to_seekers', 'ratio.stock_offers_to_seekers'] AS k,
+           arrayEnumerate([{keys}, 'ratio.offers_to_seekers', 'ratio.stock_offers_to_seekers']) AS i
 ORDER BY i"""
 
 
