@@ -172,17 +172,26 @@ class Rollup:
         """)
 
     def _by_region(self, days: set[date], version: int) -> None:
-        # Job seekers with a valid registration (registered in the last 90 days), per region: a stock.
+        # Job seekers with a valid registration (registered in the last 90 days), per region: a stock, summed
+        # from the days' registrations -- this rollup's version for the days it rewrites, the recorded one
+        # for the others.
         lo, hi = min(days), max(days)
+        d = _days(days)
         self.client.command(f"""
             INSERT INTO daily_measures
                 (day, measure, region, industry, occupation, age_band, sex, size_band, value, version)
-            SELECT d, 'stock.active_seekers', region, '', '', '', '', '', count(), {version}
-            FROM ({unique_events(f"event_type = 'seeker.registered' AND day BETWEEN "
-                                 f"toDate('{lo.isoformat()}') - 89 AND toDate('{hi.isoformat()}')")})
-            ARRAY JOIN arrayMap(k -> day + k, range(90)) AS d
-            WHERE d IN ({_days(days)})
-            GROUP BY d, region
+            SELECT target, 'stock.active_seekers', region, '', '', '', '', '', sum(value), {version}
+            FROM (
+                SELECT day, region, value FROM daily_measures
+                WHERE measure = 'seeker.registered' AND version = {version} AND day IN ({d})
+                UNION ALL
+                SELECT day, region, value FROM measures_daily
+                WHERE measure = 'seeker.registered' AND day NOT IN ({d})
+                  AND day BETWEEN toDate('{lo.isoformat()}') - 89 AND toDate('{hi.isoformat()}')
+            )
+            ARRAY JOIN arrayMap(k -> day + k, range(90)) AS target
+            WHERE target IN ({d})
+            GROUP BY target, region
         """)
         self.client.command(f"""
             INSERT INTO daily_region_measures (day, measure, region, value, version)
