@@ -112,6 +112,9 @@ class Ingest(mode.Service):
                     await self._in_pipeline_thread(self.pipeline.submit, records, time.time())
                 if self.pipeline.due():
                     await self.checkpoint()
+                    if len(records) < self.cfg.max_poll_records // 4:
+                        # Caught up (live rate): make the new events visible now, not at the next tick.
+                        await self.rollup(force=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
