@@ -136,38 +136,29 @@ class Rollup:
                 f"WHERE day IN ({days}) GROUP BY event_id")
 
     def _flows(self, days: set[date], version: int) -> None:
-        d = _days(days)
-        self.client.command(f"""
-            INSERT INTO daily_measures
-                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version)
-            SELECT day, m.1 AS measure, region, industry, occupation, age_band, sex, size_band, sum(m.2), {version}
-            FROM (
-                SELECT e.day AS day, e.event_type AS event_type, e.subtype AS subtype, e.openings AS openings,
-                       e.region AS region, e.industry AS industry, e.occupation AS occupation,
-                       e.age_band AS age_band, e.sex AS sex, e.size_band AS size_band, r.decision AS decision
-                FROM ({unique_events(f"day IN ({d})")}) AS e
-                LEFT JOIN ({self._decisions(d)}) AS r ON r.event_id = e.event_id
-            )
-            ARRAY JOIN {MEASURES_OF_EVENT} AS m
-            GROUP BY day, measure, region, industry, occupation, age_band, sex, size_band
-            SETTINGS join_use_nulls = 0
-        """)
+        self._counts(days, version, "daily_measures", "day")
 
     def _hourly(self, days: set[date], version: int) -> None:
+        self._counts(days, version, "hourly_measures", "hour")
+
+    def _counts(self, days: set[date], version: int, table: str, bucket: str) -> None:
+        """Every count measure of the events of ``days``, per ``bucket`` (day or hour) and breakdown."""
         d = _days(days)
         self.client.command(f"""
-            INSERT INTO hourly_measures
-                (hour, measure, region, industry, occupation, age_band, sex, size_band, value, version)
-            SELECT hour, m.1 AS measure, region, industry, occupation, age_band, sex, size_band, sum(m.2), {version}
+            INSERT INTO {table}
+                ({bucket}, measure, region, industry, occupation, age_band, sex, size_band, value, version)
+            SELECT {bucket}, m.1 AS measure, region, industry, occupation, age_band, sex, size_band, sum(m.2),
+                   {version}
             FROM (
-                SELECT e.hour AS hour, e.event_type AS event_type, e.subtype AS subtype, e.openings AS openings,
-                       e.region AS region, e.industry AS industry, e.occupation AS occupation,
-                       e.age_band AS age_band, e.sex AS sex, e.size_band AS size_band, r.decision AS decision
+                SELECT e.{bucket} AS {bucket}, e.event_type AS event_type, e.subtype AS subtype,
+                       e.openings AS openings, e.region AS region, e.industry AS industry,
+                       e.occupation AS occupation, e.age_band AS age_band, e.sex AS sex, e.size_band AS size_band,
+                       r.decision AS decision
                 FROM ({unique_events(f"day IN ({d})")}) AS e
                 LEFT JOIN ({self._decisions(d)}) AS r ON r.event_id = e.event_id
             )
             ARRAY JOIN {MEASURES_OF_EVENT} AS m
-            GROUP BY hour, measure, region, industry, occupation, age_band, sex, size_band
+            GROUP BY {bucket}, measure, region, industry, occupation, age_band, sex, size_band
             SETTINGS join_use_nulls = 0
         """)
 

@@ -58,6 +58,11 @@ def test_a_month_with_every_scenario_equals_the_truth(client, month):
     expected_dead["too_late"] = truth["anomalies"]["late_beyond"]["count"]
     assert dead_letter_counts(client) == expected_dead
     assert duplicate_count(client) == truth["anomalies"]["duplicates"]["count"]
+    # The hourly measures add up to the daily ones.
+    hourly = client.query("SELECT day, measure, sum(value) FROM measures_hourly GROUP BY day, measure").result_rows
+    daily = client.query("SELECT day, measure, sum(value) FROM measures_daily WHERE NOT startsWith(measure, "
+                         "'stock.') GROUP BY day, measure").result_rows
+    assert sorted(hourly) == sorted(daily) and len(daily) > 100
 
 
 def test_replays_at_other_batch_boundaries_and_lost_rollups_stay_exact(client, month):
