@@ -56,12 +56,12 @@ def stack_down() -> None:
     pid_file = s.data_dir / "worker.pid"
     if pid_file.exists():
         pid = int(pid_file.read_text())
-        if stack._pid_alive(pid):
+        if stack.pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
             import time
 
             deadline = time.monotonic() + 60
-            while stack._pid_alive(pid) and time.monotonic() < deadline:
+            while stack.pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
             console.print(f"worker (pid {pid}) stopped")
         pid_file.unlink()
@@ -236,13 +236,13 @@ def demo(
             _fail(str(exc))
     s.data_dir.mkdir(parents=True, exist_ok=True)
     truth = s.data_dir / "demo-truth.json"
-    before = sum(sum(p.values()) for p in [procs.end_and_committed(s)[0]])
+    before = sum(procs.end_and_committed(s)[0].values())
     simulate(seed=1, start=start, days=days, scale=scale, scenario=["all"], speed="max", out=None, kafka=True,
              truth=truth, count_only=False)
     ends = sum(procs.end_and_committed(s)[0].values())
     worker_proc = procs.WorkerProcess({}, s.data_dir / "worker.log", loglevel="info")
     pid_file = s.data_dir / "worker.pid"
-    if not (pid_file.exists() and stack._pid_alive(int(pid_file.read_text()))):
+    if not (pid_file.exists() and stack.pid_alive(int(pid_file.read_text()))):
         worker_proc.start()
         pid_file.write_text(str(worker_proc.proc.pid))
         console.print(f"worker started (pid {worker_proc.proc.pid}, log {worker_proc.log})")

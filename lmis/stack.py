@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +88,7 @@ def _java() -> str:
     return java
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -111,7 +110,7 @@ def running_pid(s: Settings) -> int | None:
         pid = int(lay.pid.read_text().strip())
     except ValueError:
         return None
-    return pid if _pid_alive(pid) else None
+    return pid if pid_alive(pid) else None
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -254,10 +253,10 @@ def down(s: Settings, timeout: float = 30.0, log=print) -> bool:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         _reap(pid)
         time.sleep(0.2)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         log(f"Kafka (pid {pid}) did not stop within {timeout:.0f}s; killing it")
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.5)
@@ -294,7 +293,3 @@ def status(s: Settings) -> dict:
     except Exception as exc:  # noqa: BLE001
         info["error"] = str(exc)
     return info
-
-
-def new_cluster_id() -> str:
-    return uuid.uuid4().hex

@@ -33,7 +33,7 @@ def build(settings: Settings):
         return {"events": {t: s.events for t, s in stats.by_topic.items()},
                 "dead_letters": dict(stats.dead_by_reason),
                 "buffered_messages": pipeline.sink.pending(),
-                "days_awaiting_rollup": len(pipeline.dirty) + len(pipeline._pending_dirty),
+                "days_awaiting_rollup": pipeline.days_awaiting_rollup,
                 "committed": {f"{t}/{p}": o for (t, p), o in sorted(ingest.committed.items())}}
 
     # The API shares the worker's client: only one process may open an embedded ClickHouse folder.

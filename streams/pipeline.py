@@ -102,6 +102,10 @@ class TrendPipeline:
     def due(self) -> bool:
         return self.sink.due()
 
+    @property
+    def days_awaiting_rollup(self) -> int:
+        return len(self.dirty) + len(self._pending_dirty)
+
     def checkpoint(self, should_stop: Callable[[], bool] = lambda: False) -> Checkpoint | None:
         """Write what is buffered. The offsets (and dead letters to publish) once ClickHouse acknowledged."""
         offsets = self.sink.flush(should_stop)
