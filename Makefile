@@ -33,7 +33,7 @@ FUZZ_STAMP := .venv-fuzz/.deps-$(shell sha1sum requirements-fuzz.txt | cut -c1-1
 
 fuzz-deps: $(FUZZ_STAMP)
 
-$(FUZZ_STAMP): requirements-fuzz.txt
+$(FUZZ_STAMP): requirements-fuzz.txt $(DEPS_STAMP)
 	test -x .venv-fuzz/bin/python || $(PYTHON) -m venv .venv-fuzz
 	$(BIN)/uv pip install --python .venv-fuzz/bin/python -q -r requirements-fuzz.txt
 	rm -f .venv-fuzz/.deps-* && touch $@
