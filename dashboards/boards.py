@@ -26,6 +26,14 @@ PERSON_MEASURES = {
 SMALL_CELL = 3  # counts of persons below this are suppressed on every published output
 
 
+def latest(table: str, days: str) -> str:
+    """SQL after FROM: ``table`` restricted to ``days`` (a condition on ``day``) and to the newest complete
+    rollup of each of those days. The views (``measures_daily``, ``measures_by_region``) do the same for
+    any query; restricting the version lookup to the panel's days is what keeps a panel fast."""
+    return (f"{table} WHERE (day, version) IN (SELECT day, max(version) FROM rollup_log WHERE {days} "
+            f"GROUP BY day) AND {days}")
+
+
 def suppress(expr: str) -> str:
     """SQL: a count of persons, NULL (shown as suppressed) when it is 1 or 2."""
     return f"if(({expr}) > 0 AND ({expr}) < {SMALL_CELL}, NULL, ({expr}))"
@@ -116,8 +124,8 @@ FROM (
   FROM (
     SELECT measure, sumIf(value, day = d) AS today, sumIf(value, day = d - 1) AS yesterday,
            sumIf(value, day = d - 7) AS same_day_last_week, sumIf(value, day = d - 364) AS same_day_last_year
-    FROM measures_by_region
-    WHERE measure IN ({keys}, 'stock.active_seekers') AND day IN (d, d - 1, d - 7, d - 364)
+    FROM {latest("daily_region_measures", "day IN (d, d - 1, d - 7, d - 364)")}
+      AND measure IN ({keys}, 'stock.active_seekers')
     GROUP BY measure))
 ARRAY JOIN [{keys}, 'ratio.offers_to_seekers', 'ratio.stock_offers_to_seekers'] AS k,
            arrayEnumerate([{keys}, 'ratio.offers_to_seekers', 'ratio.stock_offers_to_seekers']) AS i
@@ -130,13 +138,15 @@ def _trend_sql(measure: str) -> str:
 SELECT time, series, ma7 FROM (
   SELECT toDateTime(day, 'Asia/Seoul') AS time, 'this_year' AS series,
          avg(v) OVER (ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS ma7, day
-  FROM (SELECT day, sum(value) AS v FROM measures_by_region
-        WHERE measure = '{measure}' AND day BETWEEN {SEOUL_DAY_FROM} - 6 AND {SEOUL_DAY_TO} GROUP BY day)
+  FROM (SELECT day, sum(value) AS v
+        FROM {latest("daily_region_measures", f"day BETWEEN {SEOUL_DAY_FROM} - 6 AND {SEOUL_DAY_TO}")}
+          AND measure = '{measure}' GROUP BY day)
   UNION ALL
   SELECT toDateTime(day + 364, 'Asia/Seoul') AS time, 'last_year' AS series,
          avg(v) OVER (ORDER BY day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS ma7, day + 364 AS day
-  FROM (SELECT day, sum(value) AS v FROM measures_by_region
-        WHERE measure = '{measure}' AND day BETWEEN {SEOUL_DAY_FROM} - 370 AND {SEOUL_DAY_TO} - 364 GROUP BY day)
+  FROM (SELECT day, sum(value) AS v
+        FROM {latest("daily_region_measures", f"day BETWEEN {SEOUL_DAY_FROM} - 370 AND {SEOUL_DAY_TO} - 364")}
+          AND measure = '{measure}' GROUP BY day)
 ) WHERE day BETWEEN {SEOUL_DAY_FROM} AND {SEOUL_DAY_TO}
 ORDER BY time, series"""
 
@@ -156,13 +166,12 @@ SELECT region,
           round(sumIf(value, measure = 'openings.posted' AND day BETWEEN d - 6 AND d)
                 / sumIf(value, measure = 'seeker.registered' AND day BETWEEN d - 6 AND d), 3)) AS offers_to_seekers_7d,
        sumIf(value, measure = 'stock.open_openings' AND day = d) AS open_openings
-FROM measures_by_region
-WHERE measure IN ('ui.initial_claim', 'openings.posted', 'seeker.registered', 'stock.open_openings')
-  AND day BETWEEN d - 13 AND d
+FROM {latest("daily_region_measures", "day BETWEEN d - 13 AND d")}
+  AND measure IN ('ui.initial_claim', 'openings.posted', 'seeker.registered', 'stock.open_openings')
 GROUP BY region ORDER BY region"""
 
 
-def _breakdown_sql(dimension: str, measures: tuple[str, ...]) -> str:
+def _breakdown_sql(dimension: str, measures: tuple[str, ...], filters: str = "1=1") -> str:
     cols = ",\n       ".join(
         (suppress(f"sumIf(value, measure = '{m}')") if m in PERSON_MEASURES else f"sumIf(value, measure = '{m}')")
         + f" AS {name}" for name, m in ((n, MEASURES[n]) for n in measures))
@@ -170,15 +179,14 @@ def _breakdown_sql(dimension: str, measures: tuple[str, ...]) -> str:
     return f"""
 SELECT {dimension},
        {cols}
-FROM measures_daily
-WHERE measure IN ({keys}) AND {DAY_RANGE} AND {dimension} != ''
+FROM {latest("daily_measures", DAY_RANGE)} AND measure IN ({keys}) AND {dimension} != '' AND {filters}
 GROUP BY {dimension} ORDER BY {dimension}"""
 
 
 REVIEW_SQL = f"""
 SELECT replaceOne(measure, 'vacancy.rejected:', '') AS reason, sum(value) AS vacancies
-FROM measures_by_region
-WHERE (measure = 'vacancy.posted' OR startsWith(measure, 'vacancy.rejected:')) AND {DAY_RANGE}
+FROM {latest("daily_region_measures", DAY_RANGE)}
+  AND (measure = 'vacancy.posted' OR startsWith(measure, 'vacancy.rejected:'))
 GROUP BY measure ORDER BY vacancies DESC"""
 
 
@@ -186,8 +194,7 @@ def _region_series_sql() -> str:
     keys = "'ui.initial_claim', 'openings.posted', 'seeker.registered', 'application.outcome:hired'"
     return f"""
 SELECT toDateTime(day, 'Asia/Seoul') AS time, measure AS series, {suppress("sum(value)")} AS value
-FROM measures_daily
-WHERE measure IN ({keys}) AND {DAY_RANGE} AND {FILTERS}
+FROM {latest("daily_measures", DAY_RANGE)} AND measure IN ({keys}) AND {FILTERS}
 GROUP BY day, measure ORDER BY time, series"""
 
 
@@ -240,13 +247,13 @@ REGION = Board(
         Panel("region_series", "일별 추이", "Daily counts", "timeseries", _region_series_sql(), "time_series",
               (("time", "time"), ("series", "string"), ("value", "number")), width=24, label_column="series"),
         Panel("region_industries", "산업별", "By industry", "bar",
-              _breakdown_sql("industry", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"))
-              .replace(f"AND {DAY_RANGE}", f"AND {DAY_RANGE} AND {FILTERS}"), "table",
+              _breakdown_sql("industry", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"),
+                             FILTERS), "table",
               (("industry", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
                ("new_job_seekers", "number"), ("hires", "number")), label_column="industry"),
         Panel("region_occupations", "직업별", "By occupation", "bar",
-              _breakdown_sql("occupation", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"))
-              .replace(f"AND {DAY_RANGE}", f"AND {DAY_RANGE} AND {FILTERS}"), "table",
+              _breakdown_sql("occupation", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"),
+                             FILTERS), "table",
               (("occupation", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
                ("new_job_seekers", "number"), ("hires", "number")), label_column="occupation"),
     ),
