@@ -17,7 +17,6 @@ from grafana_foundation_sdk.builders import barchart, dashboard, stat, table, ti
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.boards import BOARDS, Board, Panel, label_namespace, labels
@@ -167,4 +166,4 @@ def push(url: str, token: str, folder: str = "LMIS", api=None) -> dict[str, str]
     return result
 
 
-__all__ = ["common", "dashboard_json", "export_provisioning", "load_back", "push", "to_dashboard"]
+__all__ = ["dashboard_json", "export_provisioning", "load_back", "push", "to_dashboard"]

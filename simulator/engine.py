@@ -132,6 +132,13 @@ class Detail(random.Random):
 _HOUR_CUM = {k: list(itertools.accumulate(v)) for k, v in cal.HOURLY.items()}
 
 
+def _draw_cells(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Region, industry (given the region) and occupation (given the industry) indexes of ``n`` entities."""
+    region = rng.choice(len(REGIONS), size=n, p=REGION_P)
+    ind = _pick_rows(rng, IND_CUM, region)
+    return region, ind, _pick_rows(rng, OCC_CUM, ind)
+
+
 def _choice(rng: np.random.Generator, d: dict, n: int) -> np.ndarray:
     return rng.choice(len(d), size=n, p=_probs(d))
 
@@ -379,9 +386,7 @@ class Simulator:
     def _day_seekers(self, day: int) -> None:
         plan = self._plan_seekers(day)
         rng, n = plan["rng"], plan["n"]
-        region = rng.choice(len(REGIONS), size=n, p=REGION_P)
-        ind = _pick_rows(rng, IND_CUM, region)
-        occ = _pick_rows(rng, OCC_CUM, ind)
+        region, ind, occ = _draw_cells(rng, n)
         age = _choice(rng, cal.AGE_BAND_SHARES, n)
         sex = _choice(rng, cal.SEX_SHARES, n)
         edu = _choice(rng, cal.EDUCATION_SHARES, n)
@@ -460,9 +465,7 @@ class Simulator:
     def _day_vacancies(self, day: int) -> None:
         v = self._plan_vacancies(day)
         rng, n = v["rng"], v["n"]
-        region = rng.choice(len(REGIONS), size=n, p=REGION_P)
-        ind = _pick_rows(rng, IND_CUM, region)
-        occ = _pick_rows(rng, OCC_CUM, ind)
+        region, ind, occ = _draw_cells(rng, n)
         size = _choice(rng, cal.SIZE_BAND_SHARES, n)
         etype = _choice(rng, EMPLOYMENT_TYPES, n)
         wtype = _choice(rng, WAGE_TYPES, n)
@@ -612,9 +615,7 @@ class Simulator:
             rng = self._rng(day, "ui")
             n = int(rng.poisson(self._rate("ui", cal.UI_INITIAL_CLAIMS_PER_MONTH * 12, day)))
             plan = self._plan_claims(rng, n)
-            region = rng.choice(len(REGIONS), size=n, p=REGION_P)
-            ind = _pick_rows(rng, IND_CUM, region)
-            occ = _pick_rows(rng, OCC_CUM, ind)
+            region, ind, occ = _draw_cells(rng, n)
             cells = [(REGIONS[region[k]], INDUSTRIES[ind[k]], OCCUPATIONS[occ[k]]) for k in range(n)]
             starts = np.full(n, day, dtype=np.int64)
             employers = [None] * n
@@ -667,9 +668,7 @@ class Simulator:
         for flow, annual in (("acquisition", cal.INSURED_ACQUISITIONS_PER_YEAR), ("loss", cal.INSURED_LOSSES_PER_YEAR)):
             rng = self._rng(day, flow)
             n = int(rng.poisson(self._rate(flow, annual, day)))
-            region = rng.choice(len(REGIONS), size=n, p=REGION_P)
-            ind = _pick_rows(rng, IND_CUM, region)
-            occ = _pick_rows(rng, OCC_CUM, ind)
+            region, ind, occ = _draw_cells(rng, n)
             self._insurance_events(day, flow, rng, n, [(REGIONS[region[k]], INDUSTRIES[ind[k]], OCCUPATIONS[occ[k]])
                                                        for k in range(n)])
 

@@ -8,8 +8,9 @@ an offset is the same live, in a replay at full speed, and after any crash.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import orjson
 
@@ -56,11 +57,12 @@ class Policy:
     allowed_lateness: timedelta = timedelta(hours=72)
     future_tolerance: timedelta = timedelta(hours=1)
 
-    @property
+    # Read for every message: computed once.
+    @cached_property
     def allowed_lateness_ms(self) -> int:
         return int(self.allowed_lateness.total_seconds() * 1000)
 
-    @property
+    @cached_property
     def future_tolerance_ms(self) -> int:
         return int(self.future_tolerance.total_seconds() * 1000)
 
@@ -178,14 +180,3 @@ def classify(record: Record, policy: Policy = Policy()) -> Accepted | DeadLetter
                           f"arrived more than the allowed lateness ({policy.allowed_lateness}) after it happened",
                           event.event_id, event.occurred_at)
     return Accepted(record, event, to_row(event, record, occurred))
-
-
-@dataclass
-class Classified:
-    """A batch of messages, split into accepted rows and dead letters."""
-
-    accepted: list[Accepted] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
-
-    def add(self, outcome: Accepted | DeadLetter) -> None:
-        (self.accepted if isinstance(outcome, Accepted) else self.dead).append(outcome)
