@@ -14,6 +14,7 @@ from typing import Literal
 
 from schemas.codes import code_list
 from sinks.indicators import MEASURES
+from sinks.rollups import HEADLINE
 
 SEOUL_DAY_FROM = "toDate($__fromTime, 'Asia/Seoul')"
 SEOUL_DAY_TO = "toDate($__toTime, 'Asia/Seoul')"
@@ -91,45 +92,26 @@ FILTERS = ("$__conditionalAll(region IN (${region:singlequote}), $region) "
            "AND $__conditionalAll(industry IN (${industry:singlequote}), $industry) "
            "AND $__conditionalAll(occupation IN (${occupation:singlequote}), $occupation)")
 
-HEADLINE = ("ui.initial_claim", "openings.posted", "seeker.registered", "application.outcome:hired",
-            "insurance.acquisition", "insurance.loss", "stock.open_openings")
+HEADLINE_PERSONS = tuple(k for k, _, d in HEADLINE if not d and k in PERSON_MEASURES)
 
 
 def _headline_sql() -> str:
-    # The four comparison days in one small aggregate, read once: counts by measure gathered into arrays,
-    # the ratios computed from them. (The stock 구인배수 uses the rollup's `stock.active_seekers`: job seekers
-    # with a valid registration.)
-    keys = ", ".join(f"'{k}'" for k in HEADLINE)
-    persons = ", ".join(f"'{k}'" for k in HEADLINE if k in PERSON_MEASURES)
-    refs = ("today", "yesterday", "same_day_last_week", "same_day_last_year")
-    gathered = ", ".join(f"groupArray(toFloat64({r})) AS a_{r}" for r in refs)
-
-    def value(r: str) -> str:
-        def get(m: str) -> str:
-            return f"a_{r}[indexOf(m, '{m}')]"
-
-        def ratio(num: str, den: str) -> str:
-            return f"if(indexOf(m, '{den}') = 0 OR {get(den)} = 0, NULL, round({get(num)} / {get(den)}, 3))"
-
-        return (f"CAST(multiIf(i = {len(HEADLINE) + 1}, {ratio('openings.posted', 'seeker.registered')}, "
-                f"i = {len(HEADLINE) + 2}, {ratio('stock.open_openings', 'stock.active_seekers')}, "
-                f"indexOf(m, k) = 0, 0, k IN ({persons}) AND a_{r}[indexOf(m, k)] BETWEEN 1 AND {SMALL_CELL - 1}, "
-                f"NULL, a_{r}[indexOf(m, k)]) AS Nullable(Float64)) AS {r}")
-
+    # The four comparison days of the rollup's precomputed headline (counts and both 구인배수): a pivot of
+    # at most 36 small rows. Computing the ratios here cost ~35 ms of query analysis per refresh.
+    order = ", ".join(f"'{k}'" for k, _, _ in HEADLINE)
+    persons = ", ".join(f"'{k}'" for k in HEADLINE_PERSONS)
+    refs = (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"),
+            ("same_day_last_year", "d - 364"))
+    cols = ",\n       ".join(
+        f"if(indicator IN ({persons}) AND anyIf(value, day = {day}) BETWEEN 1 AND {SMALL_CELL - 1}, NULL, "
+        f"anyIf(value, day = {day})) AS {name}" for name, day in refs)
     return f"""
 WITH {SEOUL_DAY_TO} AS d
-SELECT k AS indicator, {", ".join(value(r) for r in refs)}
-FROM (
-  SELECT groupArray(measure) AS m, {gathered}
-  FROM (
-    SELECT measure, sumIf(value, day = d) AS today, sumIf(value, day = d - 1) AS yesterday,
-           sumIf(value, day = d - 7) AS same_day_last_week, sumIf(value, day = d - 364) AS same_day_last_year
-    FROM {latest("daily_region_measures", "day IN (d, d - 1, d - 7, d - 364)")}
-      AND measure IN ({keys}, 'stock.active_seekers')
-    GROUP BY measure))
-ARRAY JOIN [{keys}, 'ratio.offers_to_seekers', 'ratio.stock_offers_to_seekers'] AS k,
-           arrayEnumerate([{keys}, 'ratio.offers_to_seekers', 'ratio.stock_offers_to_seekers']) AS i
-ORDER BY i"""
+SELECT indicator,
+       {cols}
+FROM {latest("daily_headline", "day IN (d, d - 1, d - 7, d - 364)")}
+GROUP BY indicator
+ORDER BY indexOf([{order}], indicator)"""
 
 
 def _trend_sql(measure: str) -> str:
@@ -171,15 +153,38 @@ FROM {latest("daily_region_measures", "day BETWEEN d - 13 AND d")}
 GROUP BY region ORDER BY region"""
 
 
-def _breakdown_sql(dimension: str, measures: tuple[str, ...], filters: str = "1=1") -> str:
+def _unless_all(*variables: str) -> str:
+    """SQL: true when every one of ``variables`` is All (the plugin expands a specific choice to ``0``)."""
+    return " AND ".join(f"$__conditionalAll(0, ${v})" for v in variables)
+
+
+def _breakdown_sql(dimension: str, measures: tuple[str, ...], filtered: bool = False) -> str:
+    # From the rollup's per-dimension table (one region's rows or the national ones). Filtered by the *other*
+    # dimension too, the panel needs every cell: a second branch over daily_measures, and exactly one of the
+    # two branches is not constant-false for any choice of the variables.
     cols = ",\n       ".join(
         (suppress(f"sumIf(value, measure = '{m}')") if m in PERSON_MEASURES else f"sumIf(value, measure = '{m}')")
         + f" AS {name}" for name, m in ((n, MEASURES[n]) for n in measures))
     keys = ", ".join(f"'{MEASURES[n]}'" for n in measures)
+    source = (f"SELECT code AS {dimension}, measure, value "
+              f"FROM {latest('daily_dimension_measures', DAY_RANGE)} AND dimension = '{dimension}' "
+              f"AND measure IN ({keys})")
+    if not filtered:
+        source += " AND region = ''"  # the national rows
+    else:
+        # The national rows when every region is chosen, else the chosen regions' rows.
+        other = "occupation" if dimension == "industry" else "industry"
+        source += (f" AND region = if({_unless_all('region')}, '', region) "
+                   f"AND $__conditionalAll(region IN (${{region:singlequote}}), $region) "
+                   f"AND $__conditionalAll(code IN (${{{dimension}:singlequote}}), ${dimension}) "
+                   f"AND {_unless_all(other)}\n  UNION ALL\n  "
+                   f"SELECT {dimension}, measure, value FROM {latest('daily_measures', DAY_RANGE)} "
+                   f"AND measure IN ({keys}) AND {dimension} != '' AND {FILTERS} AND NOT ({_unless_all(other)})")
     return f"""
 SELECT {dimension},
        {cols}
-FROM {latest("daily_measures", DAY_RANGE)} AND measure IN ({keys}) AND {dimension} != '' AND {filters}
+FROM (
+  {source})
 GROUP BY {dimension} ORDER BY {dimension}"""
 
 
@@ -191,10 +196,17 @@ GROUP BY measure ORDER BY vacancies DESC"""
 
 
 def _region_series_sql() -> str:
+    # Region totals when no industry or occupation is chosen; every cell otherwise (as the breakdowns).
     keys = "'ui.initial_claim', 'openings.posted', 'seeker.registered', 'application.outcome:hired'"
+    both = _unless_all("industry", "occupation")
     return f"""
 SELECT toDateTime(day, 'Asia/Seoul') AS time, measure AS series, {suppress("sum(value)")} AS value
-FROM {latest("daily_measures", DAY_RANGE)} AND measure IN ({keys}) AND {FILTERS}
+FROM (
+  SELECT day, measure, value FROM {latest("daily_region_measures", DAY_RANGE)} AND measure IN ({keys})
+    AND $__conditionalAll(region IN (${{region:singlequote}}), $region) AND {both}
+  UNION ALL
+  SELECT day, measure, value FROM {latest("daily_measures", DAY_RANGE)} AND measure IN ({keys}) AND {FILTERS}
+    AND NOT ({both}))
 GROUP BY day, measure ORDER BY time, series"""
 
 
@@ -248,12 +260,12 @@ REGION = Board(
               (("time", "time"), ("series", "string"), ("value", "number")), width=24, label_column="series"),
         Panel("region_industries", "산업별", "By industry", "bar",
               _breakdown_sql("industry", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"),
-                             FILTERS), "table",
+                             filtered=True), "table",
               (("industry", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
                ("new_job_seekers", "number"), ("hires", "number")), label_column="industry"),
         Panel("region_occupations", "직업별", "By occupation", "bar",
               _breakdown_sql("occupation", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"),
-                             FILTERS), "table",
+                             filtered=True), "table",
               (("occupation", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
                ("new_job_seekers", "number"), ("hires", "number")), label_column="occupation"),
     ),

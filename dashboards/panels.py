@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -53,7 +53,9 @@ def context(lo: date, hi: date, variables: dict[str, list[str]]) -> QueryContext
 
 def _json(value: Any) -> Any:
     if isinstance(value, datetime):
-        return int(value.timestamp() * 1000) if value.tzinfo else int(value.replace(tzinfo=SEOUL).timestamp() * 1000)
+        # clickhouse-connect returns a naive datetime in the server's time zone (UTC here and in the compose
+        # stack) when it does not carry the column's zone -- the chdb client never does.
+        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

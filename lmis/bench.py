@@ -21,6 +21,7 @@ from lmis.procs import ROOT, WorkerProcess, wait_drained
 from lmis.settings import Settings
 from simulator.engine import SimConfig, Simulator
 from simulator.output import paced, send_kafka
+from sinks.rollups import Rollup
 
 
 @dataclass
@@ -201,8 +202,9 @@ def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -
             log(f"  {day} … {written} rows")
     client.command(f"""INSERT INTO daily_region_measures SELECT day, measure, region, sum(value), {version}
                        FROM daily_measures GROUP BY day, measure, region""")
-    client.insert("rollup_log", [[start + timedelta(days=i), version] for i in range(365)],
-                  column_names=["day", "version"])
+    days = {start + timedelta(days=i) for i in range(365)}
+    Rollup(client).board_products(days, version)
+    client.insert("rollup_log", [[d, version] for d in sorted(days)], column_names=["day", "version"])
     return written
 
 

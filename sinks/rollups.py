@@ -35,6 +35,22 @@ arrayConcat(
 """
 
 
+# The national headline of each day (what the board's first panel shows): (indicator, numerator measure,
+# denominator measure or '' for a count). The ratios are the flow and stock 구인배수 of ``sinks.indicators``.
+HEADLINE: tuple[tuple[str, str, str], ...] = (
+    ("ui.initial_claim", "ui.initial_claim", ""),
+    ("openings.posted", "openings.posted", ""),
+    ("seeker.registered", "seeker.registered", ""),
+    ("application.outcome:hired", "application.outcome:hired", ""),
+    ("insurance.acquisition", "insurance.acquisition", ""),
+    ("insurance.loss", "insurance.loss", ""),
+    ("stock.open_openings", "stock.open_openings", ""),
+    ("ratio.offers_to_seekers", "openings.posted", "seeker.registered"),
+    ("ratio.stock_offers_to_seekers", "stock.open_openings", "stock.active_seekers"),
+)
+BREAKDOWN_DIMENSIONS = ("industry", "occupation")
+
+
 def _days(days: Iterable[date]) -> str:
     return ", ".join(f"toDate('{d.isoformat()}')" for d in sorted(set(days))) or "toDate('1970-01-01')"
 
@@ -191,6 +207,22 @@ class Rollup:
             WHERE day IN ({_days(days)}) AND version = {version}
             GROUP BY day, measure, region
         """)
+        self.board_products(days, version)
+
+    def board_products(self, days: set[date], version: int) -> None:
+        """What the board reads besides the region totals: per-dimension breakdowns and the headline."""
+        d = _days(days)
+        for dimension in BREAKDOWN_DIMENSIONS:
+            self.client.command(f"""
+                INSERT INTO daily_dimension_measures (day, measure, dimension, region, code, value, version)
+                SELECT day, measure, '{dimension}', r, {dimension}, sum(value), {version}
+                FROM daily_measures
+                ARRAY JOIN [region, ''] AS r
+                WHERE day IN ({d}) AND version = {version} AND {dimension} != ''
+                GROUP BY day, measure, r, {dimension}
+            """)
+        self.client.command(headline_sql(f"day IN ({d}) AND version = {version}", str(version)))
+
 
     def _stocks(self, lo: date, hi: date, version: int) -> None:
         """Open vacancies and openings at the end of each day in [lo, hi]: posted on or before the day and
@@ -208,6 +240,24 @@ class Rollup:
             WHERE v.close_day > {lo_s} AND v.posted_day <= {hi_s}
             GROUP BY day, measure, region, industry, occupation, size_band
         """)
+
+
+def headline_sql(where: str, version: str) -> str:
+    """SQL: insert the headline indicators of the days of ``daily_region_measures`` that ``where`` selects."""
+    items = ", ".join(f"('{k}', '{n}', '{d}')" for k, n, d in HEADLINE)
+    measures = ", ".join(sorted({f"'{m}'" for _, n, d in HEADLINE for m in (n, d) if m}))
+    return f"""
+        INSERT INTO daily_headline (day, indicator, value, version)
+        SELECT day, h.1,
+               if(h.3 = '', toNullable(toFloat64(sumIf(value, measure = h.2))),
+                  if(sumIf(value, measure = h.3) = 0, NULL,
+                     round(sumIf(value, measure = h.2) / sumIf(value, measure = h.3), 3))),
+               {version}
+        FROM daily_region_measures
+        ARRAY JOIN [{items}] AS h
+        WHERE {where} AND measure IN ({measures})
+        GROUP BY day, h
+    """
 
 
 def open_vacancies_sql() -> str:

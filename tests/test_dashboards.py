@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -21,6 +21,9 @@ from dashboards import panels
 from dashboards.boards import BOARDS, NATIONAL, REGION, SMALL_CELL, labels
 from dashboards.grafana import DATASOURCE_UID, dashboard_json, export_provisioning, load_back, push
 from dashboards.macros import ALL, QueryContext, expand
+from schemas.calendar import SEOUL
+from sinks.indicators import offers_to_seekers_ratio, stock_offers_to_seekers_ratio
+from sinks.rollups import HEADLINE
 from streams.pipeline import TrendPipeline
 from tests.test_pipeline import as_records, run
 
@@ -119,13 +122,63 @@ def test_small_cells_are_suppressed(board_db):
     assert seen_suppressed, "a small region's daily counts must include suppressed cells"
 
 
-def test_headline_matches_the_rollup(board_db):
+def _day_total(client, measure: str, day: date) -> int:
+    return client.query(f"SELECT sum(value) FROM measures_daily WHERE measure = '{measure}' "
+                        f"AND day = toDate('{day.isoformat()}')").result_rows[0][0]
+
+
+def test_headline_matches_every_cell_of_the_rollup(board_db):
     data = panels.run(board_db, NATIONAL, NATIONAL.panels[0], FROM, TO, {})
     rows = {r[0]: r[1:] for r in data["rows"]}
-    claims = board_db.query("SELECT sum(value) FROM measures_daily WHERE measure = 'ui.initial_claim' "
-                            "AND day = toDate('2026-03-29')").result_rows[0][0]
-    assert rows["ui.initial_claim"][0] == (None if 0 < claims < SMALL_CELL else claims)
-    assert "ratio.offers_to_seekers" in rows and "ratio.stock_offers_to_seekers" in rows
+    assert list(rows) == [k for k, _, _ in HEADLINE]
+    for day, column in ((TO, 0), (TO - timedelta(days=1), 1), (TO - timedelta(days=7), 2)):
+        claims = _day_total(board_db, "ui.initial_claim", day)
+        assert rows["ui.initial_claim"][column] == (None if 0 < claims < SMALL_CELL else claims)
+        flow = offers_to_seekers_ratio(_day_total(board_db, "openings.posted", day),
+                                       _day_total(board_db, "seeker.registered", day))
+        stock = stock_offers_to_seekers_ratio(_day_total(board_db, "stock.open_openings", day),
+                                              _day_total(board_db, "stock.active_seekers", day))
+        assert rows["ratio.offers_to_seekers"][column] == round(flow, 3)
+        assert rows["ratio.stock_offers_to_seekers"][column] == round(stock, 3)
+
+
+def _cells(client, dimension: str | None, measure: str, variables: dict[str, list[str]]) -> dict:
+    """The expected breakdown, from every cell of daily_measures (through the measures_daily view)."""
+    where = " ".join(f"AND {k} IN ({', '.join(repr(v) for v in vs)})" for k, vs in variables.items())
+    key = dimension or "toString(day)"
+    extra = f"AND {dimension} != ''" if dimension else ""
+    rows = client.query(f"SELECT {key}, sum(value) FROM measures_daily WHERE measure = '{measure}' "
+                        f"AND day BETWEEN toDate('{FROM}') AND toDate('{TO}') {extra} {where} "
+                        f"GROUP BY {key}").result_rows
+    return {k: (None if 0 < v < SMALL_CELL else v) for k, v in rows}
+
+
+@pytest.mark.parametrize("variables", [{}, {"region": ["48"]}, {"region": ["11", "41"]}, {"occupation": ["85"]},
+                                       {"industry": ["C"]}, {"region": ["41"], "industry": ["C", "G"]},
+                                       {"region": ["11"], "industry": ["C"], "occupation": ["85"]}],
+                         ids=lambda v: ",".join(f"{k}={'+'.join(x)}" for k, x in v.items()) or "all")
+def test_breakdowns_from_rollup_products_equal_every_cell(board_db, variables):
+    # The panels read the per-dimension and per-region tables when they can and every cell otherwise:
+    # whichever branch the variables pick, the numbers are those of daily_measures.
+    for panel_id, dimension in (("region_industries", "industry"), ("region_occupations", "occupation")):
+        _, panel = panels.find("lmis-region", panel_id)
+        data = panels.run(board_db, REGION, panel, FROM, TO, variables)
+        got = {r[0]: r[1] for r in data["rows"]}  # ui_initial_claims
+        expected = {k: v for k, v in _cells(board_db, dimension, "ui.initial_claim", variables).items()
+                    if k in got or v}
+        assert got == {k: expected.get(k, 0) for k in got} and set(expected) <= set(got), panel_id
+    _, series = panels.find("lmis-region", "region_series")
+    data = panels.run(board_db, REGION, series, FROM, TO, variables)
+    got = {datetime.fromtimestamp(r[0] / 1000, SEOUL).date().isoformat(): r[2]
+           for r in data["rows"] if r[1] == "ui.initial_claim"}
+    assert got == _cells(board_db, None, "ui.initial_claim", variables)
+    if not variables:  # the national board's breakdown is the same table's national rows
+        national = panels.run(board_db, NATIONAL, panels.find("lmis-national", "industries")[1], FROM, TO, {})
+        regional = {r[0]: r[1] for r in panels.run(
+            board_db, REGION, panels.find("lmis-region", "region_industries")[1], FROM, TO, {})["rows"]}
+        assert {r[0]: r[1] for r in national["rows"]} == {k: v for k, v in regional.items() if k in
+                                                          {r[0] for r in national["rows"]}}
+        assert len(national["rows"]) >= 15
 
 
 def test_grafana_json_loads_back_into_the_sdk_and_uses_the_clickhouse_plugin():

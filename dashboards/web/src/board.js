@@ -122,6 +122,8 @@ function renderSeries(el, panel, data) {
   const palette = ["#4ea1ff", "#f0b429", "#3fb950", "#e5534b", "#c678dd", "#56d4dd"];
   const opts = {
     width: Math.max(300, el.clientWidth - 10), height: 260,
+    // Days are Asia/Seoul days whatever the viewer's time zone.
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Asia/Seoul"),
     series: [{}, ...[...series.keys()].map((k, i) => ({ label: label(k), stroke: palette[i % palette.length], width: 2 }))],
     axes: [{ stroke: "#8da2b5", grid: { stroke: "#24313d" } }, { stroke: "#8da2b5", grid: { stroke: "#24313d" } }],
     legend: { show: true },
