@@ -158,34 +158,37 @@ def _unless_all(*variables: str) -> str:
     return " AND ".join(f"$__conditionalAll(0, ${v})" for v in variables)
 
 
+def _chosen(variable: str, column: str) -> str:
+    return f"$__conditionalAll({column} IN (${{{variable}:singlequote}}), ${variable})"
+
+
+# The national rows when every region is chosen, else the chosen regions' rows.
+REGION_ROWS = f"region = if({_unless_all('region')}, '', region) AND {_chosen('region', 'region')}"
+
+
+def _dimension_rows(dimension: str, other: str) -> str:
+    """SQL after FROM: the rows of ``daily_dimension_measures`` by ``dimension`` for the board's choice of
+    region, industry and occupation (all of one, or the chosen ones). One range of the table's order."""
+    return (f"{latest('daily_dimension_measures', DAY_RANGE)} AND dimension = '{dimension}|{other}' "
+            f"AND {REGION_ROWS} AND filter = if({_unless_all(other)}, '', filter) AND {_chosen(other, 'filter')} "
+            f"AND {_chosen(dimension, 'code')}")
+
+
 def _breakdown_sql(dimension: str, measures: tuple[str, ...], filtered: bool = False) -> str:
-    # From the rollup's per-dimension table (one region's rows or the national ones). Filtered by the *other*
-    # dimension too, the panel needs every cell: a second branch over daily_measures, and exactly one of the
-    # two branches is not constant-false for any choice of the variables.
     cols = ",\n       ".join(
         (suppress(f"sumIf(value, measure = '{m}')") if m in PERSON_MEASURES else f"sumIf(value, measure = '{m}')")
         + f" AS {name}" for name, m in ((n, MEASURES[n]) for n in measures))
     keys = ", ".join(f"'{MEASURES[n]}'" for n in measures)
-    source = (f"SELECT code AS {dimension}, measure, value "
-              f"FROM {latest('daily_dimension_measures', DAY_RANGE)} AND dimension = '{dimension}' "
-              f"AND measure IN ({keys})")
-    if not filtered:
-        source += " AND region = ''"  # the national rows
-    else:
-        # The national rows when every region is chosen, else the chosen regions' rows.
-        other = "occupation" if dimension == "industry" else "industry"
-        source += (f" AND region = if({_unless_all('region')}, '', region) "
-                   f"AND $__conditionalAll(region IN (${{region:singlequote}}), $region) "
-                   f"AND $__conditionalAll(code IN (${{{dimension}:singlequote}}), ${dimension}) "
-                   f"AND {_unless_all(other)}\n  UNION ALL\n  "
-                   f"SELECT {dimension}, measure, value FROM {latest('daily_measures', DAY_RANGE)} "
-                   f"AND measure IN ({keys}) AND {dimension} != '' AND {FILTERS} AND NOT ({_unless_all(other)})")
+    other = "occupation" if dimension == "industry" else "industry"
+    rows = (_dimension_rows(dimension, other) if filtered else
+            f"{latest('daily_dimension_measures', DAY_RANGE)} AND dimension = '{dimension}|{other}' "
+            f"AND region = '' AND filter = ''")  # the national rows
     return f"""
-SELECT {dimension},
+SELECT code AS {dimension},
        {cols}
-FROM (
-  {source})
-GROUP BY {dimension} ORDER BY {dimension}"""
+FROM {rows}
+  AND measure IN ({keys}) AND code != ''
+GROUP BY code ORDER BY code"""
 
 
 REVIEW_SQL = f"""
@@ -196,17 +199,10 @@ GROUP BY measure ORDER BY vacancies DESC"""
 
 
 def _region_series_sql() -> str:
-    # Region totals when no industry or occupation is chosen; every cell otherwise (as the breakdowns).
     keys = "'ui.initial_claim', 'openings.posted', 'seeker.registered', 'application.outcome:hired'"
-    both = _unless_all("industry", "occupation")
     return f"""
 SELECT toDateTime(day, 'Asia/Seoul') AS time, measure AS series, {suppress("sum(value)")} AS value
-FROM (
-  SELECT day, measure, value FROM {latest("daily_region_measures", DAY_RANGE)} AND measure IN ({keys})
-    AND $__conditionalAll(region IN (${{region:singlequote}}), $region) AND {both}
-  UNION ALL
-  SELECT day, measure, value FROM {latest("daily_measures", DAY_RANGE)} AND measure IN ({keys}) AND {FILTERS}
-    AND NOT ({both}))
+FROM {_dimension_rows("occupation", "industry")} AND measure IN ({keys})
 GROUP BY day, measure ORDER BY time, series"""
 
 

@@ -212,14 +212,16 @@ class Rollup:
     def board_products(self, days: set[date], version: int) -> None:
         """What the board reads besides the region totals: per-dimension breakdowns and the headline."""
         d = _days(days)
-        for dimension in BREAKDOWN_DIMENSIONS:
+        for dimension, other in (BREAKDOWN_DIMENSIONS, BREAKDOWN_DIMENSIONS[::-1]):
             self.client.command(f"""
-                INSERT INTO daily_dimension_measures (day, measure, dimension, region, code, value, version)
-                SELECT day, measure, '{dimension}', r, {dimension}, sum(value), {version}
+                INSERT INTO daily_dimension_measures
+                    (day, measure, dimension, region, filter, code, value, version)
+                SELECT day, measure, '{dimension}|{other}', r, f, {dimension}, sum(value), {version}
                 FROM daily_measures
                 ARRAY JOIN [region, ''] AS r
-                WHERE day IN ({d}) AND version = {version} AND {dimension} != ''
-                GROUP BY day, measure, r, {dimension}
+                ARRAY JOIN if({other} = '', [''], [{other}, '']) AS f
+                WHERE day IN ({d}) AND version = {version}
+                GROUP BY day, measure, r, f, {dimension}
             """)
         self.client.command(headline_sql(f"day IN ({d}) AND version = {version}", str(version)))
 
