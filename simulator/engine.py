@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -100,6 +100,12 @@ def _pick_rows(rng: np.random.Generator, cum: np.ndarray, rows: np.ndarray) -> n
     u = rng.random(len(rows))
     return np.minimum((u[:, None] > cum[rows]).sum(axis=1), cum.shape[1] - 1)
 
+
+REGION_KM = {(a, b): haversine_km(COORDS[a], COORDS[b]) for a in COORDS for b in COORDS}
+ALTERNATIVES_KEPT = 200  # recent vacancies per occupation a seeker may weigh
+APPLICANTS_DRAWN = 8  # seekers who look at a vacancy, per application it gets
+ALTERNATIVES_WEIGHED = 8
+CHOICE_NOISE = 0.25
 
 class Detail(random.Random):
     """Per-event randomness (ids, times, wording): Python's generator is far cheaper per call than numpy's."""
@@ -208,6 +214,8 @@ class Simulator:
         self._seekers: list[dict] = []
         self._by_occ: dict[str, list[int]] = defaultdict(list)
         self._by_major: dict[str, list[int]] = defaultdict(list)
+        # Recently posted vacancies per occupation: the alternatives a seeker weighs a vacancy against.
+        self._recent_vacancies: dict[str, deque] = defaultdict(lambda: deque(maxlen=ALTERNATIVES_KEPT))
         self._recent_claimants: dict[str, list[str]] = defaultdict(list)
         self._dropped_entities: set[str] = set()
 
@@ -434,7 +442,7 @@ class Simulator:
         drawn: list[int] = []
         seen: set[int] = set()
         pools = (self._by_occ[vac["occupation"]], self._by_major[vac["occupation"][0]])
-        wanted = count * 4
+        wanted = count * APPLICANTS_DRAWN
         for _ in range(wanted * 6):
             if len(drawn) == wanted:
                 break
@@ -451,14 +459,23 @@ class Simulator:
             if idx in seen or not self._active(idx, day):
                 continue
             s = self._seekers[idx]
-            if s["region"] != vac["region"] and d.random() < 0.6:
-                continue  # most seekers look near home
+            if s["region"] != vac["region"] and d.random() > math.exp(-REGION_KM[s["region"], vac["region"]] / 60):
+                continue  # seekers look near home: commuting to a neighbouring region is common, far rare
             seen.add(idx)
             drawn.append(idx)
+        # Seekers choose where to apply: a vacancy that suits them better than the other openings of their
+        # occupation they could apply to (a few recent ones) is where they apply. Which seekers fill the
+        # planned applications is detail; their number is the count stream's.
         fit = {}
         for idx in drawn:
             s = self._seekers[idx]
-            fit[idx] = suitability(s, vac, haversine_km(COORDS[s["region"]], COORDS[vac["region"]])) + d.normal(0, 1.0)
+            here = suitability(s, vac, haversine_km(COORDS[s["region"]], COORDS[vac["region"]]))
+            recent = self._recent_vacancies[s["occupation"]]
+            if recent:
+                alts = [recent[int(d.integers(0, len(recent)))] for _ in range(ALTERNATIVES_WEIGHED)]
+                here -= sum(suitability(s, a, haversine_km(COORDS[s["region"]], COORDS[a["region"]]))
+                            for a in alts) / len(alts)
+            fit[idx] = here + d.normal(0, CHOICE_NOISE)
         return sorted(drawn, key=lambda i: -fit[i])[:count]
 
     # --- vacancies
@@ -548,6 +565,7 @@ class Simulator:
             count = int(v["applicants"][k])
             offsets = v["app_offsets"][app_pos[k]:app_pos[k] + count]
             applicants = self._sample_applicants(vac, count, day)
+            self._recent_vacancies[occ_code].append(vac)
             scores = []
             for idx in applicants:
                 s = self._seekers[idx]

@@ -1,28 +1,50 @@
 """Online job matching, learned event by event with river (models do no I/O, as in river itself).
 
 Features of a (seeker, vacancy) pair come from the events only: occupation match (same sub-major group,
-same major group), region match and distance, education and experience gaps, offered vs expected wage,
-overlap of skills and qualifications, vocational training, establishment size and vacancy age. Labels come
-from application outcomes: an interview or a hire is a good match, a rejection is not, and a sample of open
-vacancies the seeker did not apply to are negatives too (so the model learns who applies as well as who
-is chosen). Every outcome is scored before it is learned (progressive validation), for the model and two
-baselines: random and the rule-based matcher (same occupation sub-major group and region, newest first).
+same major group, distance in the code hierarchy), region match and distance, education and experience
+gaps, offered vs expected wage, overlap of skills and qualifications, vocational training, establishment
+size and vacancy age. Labels come from the outcome events: an interview or a hire is a good match, a
+rejection is not, and open vacancies of the seeker's occupation that the seeker did not apply to are
+sampled as negatives (so the model learns where people apply as well as who is chosen).
+
+Every good outcome is scored before it is learned (progressive validation): the vacancy's rank among the
+seeker's candidates, for the model and two baselines (random; the rule-based matcher: same occupation and
+region, newest first) -- precision@10 and NDCG@10 -- and every outcome feeds the AUC, per Asia/Seoul day and
+per age band, sex and region of the seeker.
+
+``Matcher.apply`` takes decoded events in any arrival order: an outcome whose seeker or vacancy has not
+arrived yet (topics are consumed side by side) waits for it, for a bounded event time.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from river import compose, linear_model, metrics, optim, preprocessing
 
-from schemas.codes import code_list, education_rank, region_coordinates, wage_hours
+from schemas.codes import code_list, education_rank, minimum_wage, region_coordinates, wage_hours
 
 COORDS = region_coordinates()
+REGION_INDEX = {code: i for i, code in enumerate(COORDS)}
+SKILL_BIT = {c.code: 1 << i for i, c in enumerate(code_list("skills"))}
+QUAL_BIT = {c.code: 1 << i for i, c in enumerate(code_list("qualifications"))}
 WAGE_HOURS = wage_hours()
 SIZE_RANK = {c.code: i for i, c in enumerate(code_list("size_bands"))}
+_PROHIBITED = tuple(c.ko for c in code_list("prohibited_job_terms"))
+DAY_MS = 86_400_000
+KST_MS = 9 * 3_600_000
+SEEKER_DAYS = 90  # a registration stays valid (and recommendable) for three months
+CLOSED_KEEP_DAYS = 30  # outcomes of a closed vacancy still arrive (and are learned) for this long
+PARK_DAYS = 3  # an outcome waits at most this long (event time) for its seeker or vacancy
+ATTRIBUTION_DAYS = 30
+RANKERS = ("model", "rule", "random")
 
 
 def _km(a: str, b: str) -> float:
@@ -32,7 +54,22 @@ def _km(a: str, b: str) -> float:
     return 6371.0 * math.hypot(x, y)
 
 
-@dataclass
+_DISTANCE = {(a, b): _km(a, b) / 100.0 for a in COORDS for b in COORDS}
+_DISTANCE_MATRIX = np.array([[_DISTANCE[a, b] for b in COORDS] for a in COORDS])
+
+
+def _mask(codes: Iterable[str], bits: dict[str, int]) -> int:
+    m = 0
+    for c in codes:
+        m |= bits.get(c, 0)
+    return m
+
+
+def seoul_day(ms: int) -> str:
+    return datetime.fromtimestamp((ms + KST_MS) / 1000, UTC).date().isoformat()
+
+
+@dataclass(slots=True)
 class Seeker:
     seeker_id: str
     region: str
@@ -45,9 +82,11 @@ class Seeker:
     training: bool
     age_band: str = ""
     sex: str = ""
+    registered_ms: int = 0
+    hired: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Vacancy:
     vacancy_id: str
     region: str
@@ -59,44 +98,86 @@ class Vacancy:
     qualifications: frozenset[str]
     size_band: str
     posted_ms: int
+    deadline_ms: int | None = None
+    closed_ms: int | None = None
+    posting_key: tuple = ()
+    wage_type: str | None = None
+    vec: tuple = ()
+
+    def vector(self) -> tuple:
+        """The numbers the vectorised features need (see ``feature_matrix``)."""
+        return (REGION_INDEX[self.region], int(self.occupation), int(self.occupation[0]), self.education,
+                self.experience, self.monthly_wage if self.monthly_wage else math.nan,
+                _mask(self.skills, SKILL_BIT), _mask(self.qualifications, QUAL_BIT),
+                SIZE_RANK.get(self.size_band, 0), self.posted_ms)
 
 
-def seeker_of(payload) -> Seeker:
+def seeker_of(payload, registered_ms: int = 0) -> Seeker:
     return Seeker(payload.seeker_id, payload.region, payload.occupation, education_rank(payload.education),
                   payload.experience_years, payload.expected_wage_monthly, frozenset(payload.skills),
-                  frozenset(payload.qualifications), payload.vocational_training, payload.age_band, payload.sex)
+                  frozenset(payload.qualifications), payload.vocational_training, payload.age_band, payload.sex,
+                  registered_ms)
+
+
+def monthly_wage(wage_amount: int | None, wage_type: str | None) -> float | None:
+    if wage_amount is None or wage_type is None:
+        return None
+    return wage_amount / WAGE_HOURS[wage_type] * 209
 
 
 def vacancy_of(payload, posted_ms: int) -> Vacancy:
-    monthly = None
-    if payload.wage_amount is not None and payload.wage_type is not None:
-        monthly = payload.wage_amount / WAGE_HOURS[payload.wage_type] * 209
+    deadline_ms = None
+    if payload.deadline is not None:  # open until the end of the deadline day, Asia/Seoul
+        deadline_ms = (payload.deadline.toordinal() - 719_163 + 1) * DAY_MS - KST_MS
+    key = (payload.employer_id, " ".join(payload.title.lower().split()), payload.region, payload.occupation)
     return Vacancy(payload.vacancy_id, payload.region, payload.occupation, education_rank(payload.education_required),
-                   payload.experience_years_required, monthly, frozenset(payload.skills),
-                   frozenset(payload.qualifications), payload.size_band, posted_ms)
+                   payload.experience_years_required, monthly_wage(payload.wage_amount, payload.wage_type),
+                   frozenset(payload.skills), frozenset(payload.qualifications), payload.size_band, posted_ms,
+                   deadline_ms, None, key, payload.wage_type)
+
+
+def postable(payload, occurred_ms: int) -> bool:
+    """The per-event part of the vacancy review (as ``streams.processing.review_rule``): posted vacancies only
+    are recommended."""
+    if any(term in payload.title for term in _PROHIBITED):
+        return False
+    if None in (payload.wage_type, payload.wage_amount, payload.work_hours_per_week, payload.deadline):
+        return False
+    year = datetime.fromtimestamp((occurred_ms + KST_MS) / 1000, UTC).year
+    return payload.wage_amount / WAGE_HOURS[payload.wage_type] >= minimum_wage(year)
+
+
+FEATURES = ("same_occupation", "same_major", "occupation_distance", "same_region", "distance_100km",
+            "education_gap", "education_short", "experience_gap", "experience_short", "wage_ratio",
+            "wage_above_offer", "skills_overlap", "qualifications_overlap", "training", "size_rank",
+            "vacancy_age_days", "log_vacancy_age", "same_region_and_occupation")
 
 
 def features(s: Seeker, v: Vacancy, now_ms: int) -> dict[str, float]:
     """The pair's features (a plain dict, as river models take them)."""
     wage_ratio = (s.expected_wage / v.monthly_wage) if s.expected_wage and v.monthly_wage else 1.0
+    same_occ = s.occupation == v.occupation
+    same_major = s.occupation[0] == v.occupation[0]
+    age = max(0.0, (now_ms - v.posted_ms) / DAY_MS)
     return {
-        "same_occupation": float(s.occupation == v.occupation),
-        "same_major": float(s.occupation[0] == v.occupation[0]),
+        "same_occupation": float(same_occ),
+        "same_major": float(same_major),
+        "occupation_distance": 0.0 if same_occ else 1.0 if same_major else 2.0,
         "same_region": float(s.region == v.region),
-        "distance_100km": _km(s.region, v.region) / 100.0,
+        "distance_100km": _DISTANCE[s.region, v.region],
         "education_gap": float(s.education - v.education),
         "education_short": float(max(0, v.education - s.education)),
         "experience_gap": float(max(-10, min(10, s.experience - v.experience))),
         "experience_short": float(max(0, v.experience - s.experience)),
         "wage_ratio": min(wage_ratio, 3.0),
-        "wage_above_offer": max(0.0, wage_ratio - 1.0),
+        "wage_above_offer": max(0.0, min(wage_ratio, 3.0) - 1.0),
         "skills_overlap": float(len(s.skills & v.skills)),
         "qualifications_overlap": float(len(s.qualifications & v.qualifications)),
         "training": float(s.training),
         "size_rank": float(SIZE_RANK.get(v.size_band, 0)),
-        "vacancy_age_days": max(0.0, (now_ms - v.posted_ms) / 86_400_000),
-        "log_vacancy_age": math.log1p(max(0.0, (now_ms - v.posted_ms) / 86_400_000)),
-        "same_region_and_occupation": float(s.region == v.region and s.occupation == v.occupation),
+        "vacancy_age_days": age,
+        "log_vacancy_age": math.log1p(age),
+        "same_region_and_occupation": float(s.region == v.region and same_occ),
     }
 
 
@@ -107,7 +188,71 @@ def rule_score(s: Seeker, v: Vacancy) -> float:
 
 def new_model():
     return compose.Pipeline(preprocessing.StandardScaler(),
-                            linear_model.LogisticRegression(optimizer=optim.SGD(0.1), l2=1e-5))
+                            linear_model.LogisticRegression(optimizer=optim.SGD(0.01), l2=1e-5))
+
+
+class LinearScorer:
+    """The river pipeline's scores for many pairs at once (numpy), equal to ``predict_proba_one``.
+
+    river scores one dict at a time (~40 µs a pair); a recommendation over a few hundred candidates
+    needs the same numbers in a millisecond. Rebuilt from the model's state when it has learned since."""
+
+    def __init__(self, model):
+        scaler, lr = model["StandardScaler"], model["LogisticRegression"]
+        means = np.array([scaler.means.get(f, 0.0) for f in FEATURES])
+        var = np.array([scaler.vars.get(f, 0.0) for f in FEATURES])
+        sd = np.sqrt(var)
+        self.means = means
+        self.inv_sd = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 0)
+        self.weights = np.array([lr._weights.get(f, 0.0) for f in FEATURES])
+        self.intercept = float(lr.intercept)
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.means) * self.inv_sd * self.weights
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        z = self.contributions(x).sum(axis=1) + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+
+
+def feature_matrix(s: Seeker, vacancies: list[Vacancy], now_ms: int) -> np.ndarray:
+    """``features`` for many vacancies at once, as rows in ``FEATURES`` order (equal to the dict version; a
+    test checks it). A recommendation scores a few hundred pairs: in Python that was most of its time."""
+    n = len(vacancies)
+    if n == 0:
+        return np.zeros((0, len(FEATURES)))
+    v = np.array([x.vec or x.vector() for x in vacancies], dtype=np.float64)
+    region, occ, major, edu, exp_, wage = (v[:, i] for i in range(6))
+    skills, quals = v[:, 6].astype(np.int64), v[:, 7].astype(np.int64)
+    same_occ = (occ == int(s.occupation)).astype(float)
+    same_major = (major == int(s.occupation[0])).astype(float)
+    same_region = (region == REGION_INDEX[s.region]).astype(float)
+    if s.expected_wage:
+        ratio = np.where(np.isnan(wage) | (wage == 0), 1.0, s.expected_wage / np.where(wage > 0, wage, 1.0))
+    else:
+        ratio = np.ones(n)
+    ratio = np.minimum(ratio, 3.0)
+    age = np.maximum(0.0, (now_ms - v[:, 9]) / DAY_MS)
+    out = np.empty((n, len(FEATURES)))
+    out[:, 0] = same_occ
+    out[:, 1] = same_major
+    out[:, 2] = np.where(same_occ == 1, 0.0, np.where(same_major == 1, 1.0, 2.0))
+    out[:, 3] = same_region
+    out[:, 4] = _DISTANCE_MATRIX[REGION_INDEX[s.region], region.astype(np.int64)]
+    out[:, 5] = s.education - edu
+    out[:, 6] = np.maximum(0, edu - s.education)
+    out[:, 7] = np.clip(s.experience - exp_, -10, 10)
+    out[:, 8] = np.maximum(0, exp_ - s.experience)
+    out[:, 9] = ratio
+    out[:, 10] = np.maximum(0.0, ratio - 1.0)
+    out[:, 11] = np.bitwise_count(skills & _mask(s.skills, SKILL_BIT))
+    out[:, 12] = np.bitwise_count(quals & _mask(s.qualifications, QUAL_BIT))
+    out[:, 13] = float(s.training)
+    out[:, 14] = v[:, 8]
+    out[:, 15] = age
+    out[:, 16] = np.log1p(age)
+    out[:, 17] = same_region * same_occ
+    return out
 
 
 @dataclass
@@ -118,6 +263,7 @@ class RankingMetrics:
     hits_at_10: int = 0
     ndcg_sum: float = 0.0
     auc: metrics.ROCAUC = field(default_factory=metrics.ROCAUC)
+    outcomes: int = 0
 
     def add_ranking(self, rank: int) -> None:
         """``rank``: 1-based position of the relevant vacancy among the candidates."""
@@ -125,6 +271,10 @@ class RankingMetrics:
         if rank <= 10:
             self.hits_at_10 += 1
             self.ndcg_sum += 1.0 / math.log2(rank + 1)
+
+    def add_outcome(self, good: bool, score: float) -> None:
+        self.outcomes += 1
+        self.auc.update(good, score)
 
     @property
     def precision_at_10(self) -> float:
@@ -136,93 +286,361 @@ class RankingMetrics:
         return self.ndcg_sum / self.queries if self.queries else 0.0
 
 
-class Matcher:
-    """Seekers, open vacancies, the model and the observatory's metrics; no I/O."""
+@dataclass(frozen=True)
+class Recommendation:
+    id: str  # a vacancy id (for a seeker) or a seeker id (for a vacancy)
+    score: float
+    reasons: dict[str, float]  # the three features that contributed most (weight × standardised value)
 
-    def __init__(self, seed: int = 0, negatives: int = 10, candidates: int = 100):
+
+def _counter() -> defaultdict[str, int]:
+    return defaultdict(int)  # a named function, not a lambda: the matcher is pickled
+
+
+def gini(counts: Iterable[int]) -> float:
+    """Gini coefficient of exposure counts (0: every vacancy shown equally; near 1: one takes all)."""
+    xs = sorted(c for c in counts if c > 0)
+    n = len(xs)
+    if n == 0:
+        return 0.0
+    cum = sum((i + 1) * x for i, x in enumerate(xs))
+    return (2 * cum) / (n * sum(xs)) - (n + 1) / n
+
+
+class Matcher:
+    """Seekers, open vacancies, the model, exposure and the observatory's metrics; no I/O."""
+
+    def __init__(self, seed: int = 0, negatives: int = 10, candidates: int = 300, exposure_share: float = 0.02,
+                 recommend_on_registration: int = 10):
         self.model = new_model()
         self.seekers: dict[str, Seeker] = {}
-        self.vacancies: dict[str, Vacancy] = {}
-        self.by_occupation: dict[str, set[str]] = defaultdict(set)
-        self.by_major: dict[str, set[str]] = defaultdict(set)
+        self.vacancies: dict[str, Vacancy] = {}  # open, and closed for CLOSED_KEEP_DAYS
+        self.open_by_cell: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)  # (occupation, region)
+        self.open_by_occupation: dict[str, dict[str, None]] = defaultdict(dict)
+        self.open_by_major: dict[str, dict[str, None]] = defaultdict(dict)
+        self.seekers_by_cell: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
+        self.seekers_by_occupation: dict[str, dict[str, None]] = defaultdict(dict)
+        self.open_by_key: dict[tuple, str] = {}  # cross-portal duplicates: the first posting stands
+        self.parked: dict[str, list[tuple[int, str, str, str, int]]] = defaultdict(list)
+        self.seen_outcomes: dict[tuple[str, str], int] = {}
         self.rng = random.Random(seed)
         self.negatives = negatives
         self.max_candidates = candidates
-        self.metrics = {name: RankingMetrics() for name in ("model", "rule", "random")}
-        self.daily: dict[tuple[str, str], RankingMetrics] = {}
+        self.exposure_share = exposure_share
+        self.recommend_on_registration = recommend_on_registration
+        self.clock_ms = 0  # the latest event time seen
+        self.metrics = {name: RankingMetrics() for name in RANKERS}
+        self.daily: dict[tuple[str, str, str, str], RankingMetrics] = {}  # (day, ranker, group, value)
+        self.exposure: dict[str, dict[str, int]] = defaultdict(_counter)  # day -> vacancy -> n
+        self.exposure_days: dict[str, tuple[int, int, float, float]] = {}  # summaries of the pruned days
+        self.recommended: dict[str, dict[str, int]] = defaultdict(dict)  # seeker -> vacancy -> served ms
+        self.attributed: dict[str, int] = defaultdict(int)  # day -> hires at a recommended vacancy
+        self.hires: dict[str, int] = defaultdict(int)
+        self.positions: dict[tuple[str, int], int] = {}  # the last Kafka offset applied, per partition
         self.learned = 0
+        self.unresolved = 0
+        self._scorer: LinearScorer | None = None
+        self._last_expiry_ms = 0
+        self._expired_day = ""
+        # Min-heaps of (event time, id) for expiry; entries that no longer match their object are skipped.
+        self._deadlines: list[tuple[int, str]] = []
+        self._closed: list[tuple[int, str]] = []
+        self._registrations: list[tuple[int, str]] = []
+        self._served: list[tuple[int, str, str]] = []
+        self._outcome_times: list[tuple[int, tuple[str, str]]] = []
+
+    # --- events
+    def apply(self, event, occurred_ms: int) -> None:
+        """One decoded event (``schemas.events``); other event types are ignored."""
+        etype = event.event_type
+        p = event.payload
+        if occurred_ms > self.clock_ms:
+            self.clock_ms = occurred_ms
+            if occurred_ms - self._last_expiry_ms > DAY_MS / 24:
+                self.expire(occurred_ms)
+        if etype == "seeker.registered":
+            if p.seeker_id not in self.seekers:
+                self.seekers[p.seeker_id] = seeker_of(p, occurred_ms)
+                self.seekers_by_cell[p.occupation, p.region][p.seeker_id] = None
+                self.seekers_by_occupation[p.occupation][p.seeker_id] = None
+                heapq.heappush(self._registrations, (occurred_ms, p.seeker_id))
+                self._unpark(p.seeker_id)
+                if self.recommend_on_registration:
+                    self.recommend_vacancies(p.seeker_id, self.recommend_on_registration, occurred_ms)
+        elif etype == "vacancy.submitted":
+            if p.vacancy_id not in self.vacancies and postable(p, occurred_ms):
+                v = vacancy_of(p, occurred_ms)
+                if v.posting_key not in self.open_by_key and (v.deadline_ms is None or v.deadline_ms > occurred_ms):
+                    self._open(v)
+                    self._unpark(v.vacancy_id)
+        elif etype == "vacancy.updated":
+            v = self.vacancies.get(p.vacancy_id)
+            if v is not None:
+                if p.wage_amount is not None and v.wage_type is not None:
+                    v.monthly_wage = monthly_wage(p.wage_amount, v.wage_type)
+                    v.vec = v.vector()
+                if p.deadline is not None:
+                    v.deadline_ms = (p.deadline.toordinal() - 719_163 + 1) * DAY_MS - KST_MS
+                    heapq.heappush(self._deadlines, (v.deadline_ms, v.vacancy_id))
+        elif etype == "vacancy.closed":
+            v = self.vacancies.get(p.vacancy_id)
+            if v is not None and v.closed_ms is None:
+                self._close(v, occurred_ms)
+        elif etype == "application.outcome":
+            self.outcome(p.seeker_id, p.vacancy_id, p.outcome, occurred_ms)
+
 
     # --- state
-    def add_seeker(self, s: Seeker) -> None:
-        self.seekers[s.seeker_id] = s
-
-    def open_vacancy(self, v: Vacancy) -> None:
+    def _open(self, v: Vacancy) -> None:
+        v.vec = v.vector()
         self.vacancies[v.vacancy_id] = v
-        self.by_occupation[v.occupation].add(v.vacancy_id)
-        self.by_major[v.occupation[0]].add(v.vacancy_id)
+        if v.deadline_ms is not None:
+            heapq.heappush(self._deadlines, (v.deadline_ms, v.vacancy_id))
+        self.open_by_cell[v.occupation, v.region][v.vacancy_id] = None
+        self.open_by_occupation[v.occupation][v.vacancy_id] = None
+        self.open_by_major[v.occupation[0]][v.vacancy_id] = None
+        self.open_by_key[v.posting_key] = v.vacancy_id
 
-    def close_vacancy(self, vacancy_id: str) -> None:
-        v = self.vacancies.pop(vacancy_id, None)
-        if v:
-            self.by_occupation[v.occupation].discard(vacancy_id)
-            self.by_major[v.occupation[0]].discard(vacancy_id)
+    def _close(self, v: Vacancy, at_ms: int) -> None:
+        v.closed_ms = at_ms
+        heapq.heappush(self._closed, (at_ms, v.vacancy_id))
+        self.open_by_cell[v.occupation, v.region].pop(v.vacancy_id, None)
+        self.open_by_occupation[v.occupation].pop(v.vacancy_id, None)
+        self.open_by_major[v.occupation[0]].pop(v.vacancy_id, None)
+        if self.open_by_key.get(v.posting_key) == v.vacancy_id:
+            del self.open_by_key[v.posting_key]
+
+    def expire(self, now_ms: int) -> None:
+        """Event-time housekeeping: close vacancies past their deadline, forget what can no longer matter
+        (memory stays bounded by the open stock and these windows). Heaps keep it cheap."""
+        self._last_expiry_ms = now_ms
+        while self._deadlines and self._deadlines[0][0] <= now_ms:
+            deadline, vid = heapq.heappop(self._deadlines)
+            v = self.vacancies.get(vid)
+            if v is not None and v.closed_ms is None and v.deadline_ms == deadline:
+                self._close(v, deadline)
+        while self._closed and now_ms - self._closed[0][0] > CLOSED_KEEP_DAYS * DAY_MS:
+            at, vid = heapq.heappop(self._closed)
+            v = self.vacancies.get(vid)
+            if v is not None and v.closed_ms == at:
+                del self.vacancies[vid]
+        old = now_ms - (SEEKER_DAYS + ATTRIBUTION_DAYS) * DAY_MS
+        while self._registrations and self._registrations[0][0] < old:
+            _, sid = heapq.heappop(self._registrations)
+            gone = self.seekers.pop(sid, None)
+            if gone is not None:
+                self.seekers_by_cell[gone.occupation, gone.region].pop(sid, None)
+                self.seekers_by_occupation[gone.occupation].pop(sid, None)
+        horizon = now_ms - ATTRIBUTION_DAYS * DAY_MS
+        while self._served and self._served[0][0] < horizon:
+            at, sid, vid = heapq.heappop(self._served)
+            served = self.recommended.get(sid)
+            if served is not None and served.get(vid) == at:
+                del served[vid]
+                if not served:
+                    del self.recommended[sid]
+        while self._outcome_times and self._outcome_times[0][0] < horizon:
+            at, key = heapq.heappop(self._outcome_times)
+            if self.seen_outcomes.get(key) == at:
+                del self.seen_outcomes[key]
+        for eid, waiting in list(self.parked.items()):
+            kept = [w for w in waiting if now_ms - w[0] <= PARK_DAYS * DAY_MS]
+            self.unresolved += len(waiting) - len(kept)
+            if kept:
+                self.parked[eid] = kept
+            else:
+                del self.parked[eid]
+        today = seoul_day(now_ms)
+        if today != self._expired_day:  # per-day tables: once a day
+            self._expired_day = today
+            stale = seoul_day(now_ms - 35 * DAY_MS)  # written to ClickHouse long since; outcomes ≤ 72 h late
+            for key in [k for k in self.daily if k[0] < stale]:
+                del self.daily[key]
+            for table in (self.hires, self.attributed, self.exposure_days):
+                for day in [d for d in table if d < stale]:
+                    del table[day]
+            for day in [d for d in self.exposure if d < seoul_day(now_ms - 2 * DAY_MS)]:
+                self.exposure_days[day] = self._exposure_summary(day)
+                del self.exposure[day]
+
+    def _unpark(self, entity_id: str) -> None:
+        for occurred_ms, seeker_id, vacancy_id, outcome, _ in self.parked.pop(entity_id, ()):
+            self.outcome(seeker_id, vacancy_id, outcome, occurred_ms)
 
     # --- candidates and scores
-    def candidates(self, s: Seeker) -> list[Vacancy]:
-        """Candidate generation before scoring: the seeker's occupation sub-major group, then its major group."""
-        ids = list(self.by_occupation.get(s.occupation, ()))
-        if len(ids) < self.max_candidates:
-            extra = [i for i in self.by_major.get(s.occupation[0], ()) if i not in set(ids)]
-            ids += extra[: self.max_candidates - len(ids)]
-        return [self.vacancies[i] for i in ids[: self.max_candidates]]
+    def scorer(self) -> LinearScorer:
+        if self._scorer is None:
+            self._scorer = LinearScorer(self.model)
+        return self._scorer
+
+    def candidates(self, s: Seeker, limit: int | None = None) -> list[Vacancy]:
+        """Candidate generation before scoring: open vacancies of the seeker's occupation in the seeker's
+        region, then elsewhere, then of the occupation's major group -- newest first, at most ``limit``.
+        (Indexes are insertion-ordered dicts: the order survives a checkpoint, so do the answers.)"""
+        limit = limit or self.max_candidates
+        ids: dict[str, None] = {}
+        for group in (self.open_by_cell.get((s.occupation, s.region)), self.open_by_occupation.get(s.occupation),
+                      self.open_by_major.get(s.occupation[0])):
+            for vid in reversed(group or {}):
+                ids[vid] = None
+                if len(ids) >= limit:
+                    return [self.vacancies[i] for i in ids]
+        return [self.vacancies[i] for i in ids]
 
     def score(self, s: Seeker, v: Vacancy, now_ms: int) -> float:
         return self.model.predict_proba_one(features(s, v, now_ms)).get(True, 0.0)
 
-    def recommend(self, seeker_id: str, k: int, now_ms: int) -> list[tuple[Vacancy, float, dict[str, float]]]:
-        s = self.seekers[seeker_id]
-        scored = [(v, self.score(s, v, now_ms)) for v in self.candidates(s)]
-        scored.sort(key=lambda x: -x[1])
-        return [(v, p, self.explain(s, v, now_ms)) for v, p in scored[:k]]
+    def _reasons(self, x: np.ndarray) -> list[dict[str, float]]:
+        """Per row: the three features that contributed most (weight × standardised value)."""
+        c = self.scorer().contributions(x)
+        top = np.argsort(-np.abs(c), axis=1)[:, :3]
+        return [{FEATURES[i]: round(float(row[i]), 4) for i in idx} for row, idx in zip(c, top, strict=True)]
 
-    def explain(self, s: Seeker, v: Vacancy, now_ms: int) -> dict[str, float]:
-        """The three features that contributed most to the score (weight × standardised value)."""
-        x = features(s, v, now_ms)
-        scaler, lr = self.model["StandardScaler"], self.model["LogisticRegression"]
-        z = scaler.transform_one(x)
-        contributions = {k: lr.weights.get(k, 0.0) * z.get(k, 0.0) for k in x}
-        return dict(sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[:3])
+    def recommend_vacancies(self, seeker_id: str, k: int = 10, now_ms: int | None = None,
+                            record: bool = True) -> list[Recommendation]:
+        """Top-k open vacancies for a seeker, with exposure control: a vacancy already in
+        ``exposure_share`` of the day's recommendations is skipped."""
+        s = self.seekers.get(seeker_id)
+        if s is None:
+            raise KeyError(seeker_id)
+        now_ms = self.clock_ms if now_ms is None else now_ms
+        pool = self.candidates(s)
+        if not pool:
+            return []
+        x = feature_matrix(s, pool, now_ms)
+        scores = self.scorer().scores(x)
+        day = seoul_day(now_ms)
+        shown = self.exposure[day]
+        total = sum(shown.values())
+        cap = max(1.0, self.exposure_share * (total + k))
+        chosen: list[int] = []
+        for i in np.argsort(-scores, kind="stable"):
+            if shown.get(pool[i].vacancy_id, 0) + 1 > cap:
+                continue
+            chosen.append(int(i))
+            if len(chosen) == k:
+                break
+        out = [Recommendation(pool[i].vacancy_id, float(scores[i]), r)
+               for i, r in zip(chosen, self._reasons(x[chosen]), strict=True)]
+        if record:
+            for r in out:
+                shown[r.id] += 1
+                self.recommended[seeker_id][r.id] = now_ms
+                heapq.heappush(self._served, (now_ms, seeker_id, r.id))
+        return out
+
+    def recommend_seekers(self, vacancy_id: str, k: int = 10, now_ms: int | None = None) -> list[Recommendation]:
+        """Top-k active job seekers for an open vacancy (the same model, seen from the employer)."""
+        v = self.vacancies.get(vacancy_id)
+        if v is None or v.closed_ms is not None:
+            raise KeyError(vacancy_id)
+        now_ms = self.clock_ms if now_ms is None else now_ms
+        pool: list[Seeker] = []
+        for ids in (self.seekers_by_cell.get((v.occupation, v.region), {}),
+                    self.seekers_by_occupation.get(v.occupation, {})):
+            for sid in reversed(ids):  # the most recently registered first
+                s = self.seekers.get(sid)
+                if s is not None and not s.hired and now_ms - s.registered_ms <= SEEKER_DAYS * DAY_MS \
+                        and s not in pool:
+                    pool.append(s)
+                if len(pool) >= self.max_candidates:
+                    break
+        if not pool:
+            return []
+        x = np.array([[f[k_] for k_ in FEATURES] for f in (features(s, v, now_ms) for s in pool)], dtype=float)
+        scores = self.scorer().scores(x)
+        order = [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
+        return [Recommendation(pool[i].seeker_id, float(scores[i]), r)
+                for i, r in zip(order, self._reasons(x[order]), strict=True)]
 
     # --- learning with progressive validation
     def _learn(self, s: Seeker, v: Vacancy, label: bool, now_ms: int) -> None:
         self.model.learn_one(features(s, v, now_ms), label)
         self.learned += 1
         if label:
-            others = [c for c in self.candidates(s) if c.vacancy_id != v.vacancy_id]
+            others = [c for c in self.candidates(s, 100) if c.vacancy_id != v.vacancy_id]
             for neg in self.rng.sample(others, min(self.negatives, len(others))):
                 self.model.learn_one(features(s, neg, now_ms), False)
+        self._scorer = None
 
-    def outcome(self, seeker_id: str, vacancy_id: str, outcome: str, now_ms: int, day: str) -> None:
-        s, v = self.seekers.get(seeker_id), self.vacancies.get(vacancy_id)
-        if s is None or v is None or outcome == "withdrawn":
+    def outcome(self, seeker_id: str, vacancy_id: str, outcome: str, now_ms: int) -> None:
+        if outcome == "withdrawn":
             return
+        if (seeker_id, vacancy_id + ":" + outcome) in self.seen_outcomes:
+            return  # a source re-sent it: learned once
+        s, v = self.seekers.get(seeker_id), self.vacancies.get(vacancy_id)
+        if s is None or v is None:
+            missing = seeker_id if s is None else vacancy_id
+            self.parked[missing].append((now_ms, seeker_id, vacancy_id, outcome, 0))
+            return
+        key = (seeker_id, vacancy_id + ":" + outcome)
+        self.seen_outcomes[key] = now_ms
+        heapq.heappush(self._outcome_times, (now_ms, key))
+        day = seoul_day(now_ms)
         good = outcome in ("interview", "hired")
         x = features(s, v, now_ms)
         proba = self.model.predict_proba_one(x).get(True, 0.0)
-        for name in ("model", "rule", "random"):
-            self.metrics[name].auc.update(good, {"model": proba, "rule": rule_score(s, v),
-                                                 "random": self.rng.random()}[name])
+        groups = (("all", ""), ("age_band", s.age_band), ("sex", s.sex), ("region", s.region))
+        for name, value in (("model", proba), ("rule", rule_score(s, v)), ("random", self.rng.random())):
+            self.metrics[name].add_outcome(good, value)
+            for g, gv in groups:
+                self._day(day, name, g, gv).add_outcome(good, value)
         if good:
-            self._rank(s, v, now_ms, day)
+            self._rank(s, v, now_ms, day, groups)
+        if outcome == "hired":
+            s.hired = True
+            self.hires[day] += 1
+            if vacancy_id in self.recommended.get(seeker_id, {}):
+                self.attributed[day] += 1
         self._learn(s, v, good, now_ms)
 
-    def _rank(self, s: Seeker, relevant: Vacancy, now_ms: int, day: str) -> None:
-        pool = [c for c in self.candidates(s) if c.vacancy_id != relevant.vacancy_id] + [relevant]
-        scores = {"model": [self.score(s, c, now_ms) for c in pool],
+    def _day(self, day: str, ranker: str, group: str, value: str) -> RankingMetrics:
+        key = (day, ranker, group, value)
+        m = self.daily.get(key)
+        if m is None:
+            m = self.daily[key] = RankingMetrics()
+        return m
+
+    def _rank(self, s: Seeker, relevant: Vacancy, now_ms: int, day: str, groups) -> None:
+        pool = [c for c in self.candidates(s, 100) if c.vacancy_id != relevant.vacancy_id] + [relevant]
+        scores = {"model": list(self.scorer().scores(feature_matrix(s, pool, now_ms))),
                   "rule": [rule_score(s, c) for c in pool],
                   "random": [self.rng.random() for _ in pool]}
         for name, values in scores.items():
             target = values[-1]
             rank = 1 + sum(1 for x in values[:-1] if x > target)
             self.metrics[name].add_ranking(rank)
-            self.daily.setdefault((day, name), RankingMetrics()).add_ranking(rank)
+            for g, gv in groups:
+                self._day(day, name, g, gv).add_ranking(rank)
+
+    # --- the observatory's rows
+    def daily_rows(self, days: Iterable[str] | None = None) -> list[list]:
+        """(day, ranker, group, value, queries, hits_at_10, precision_at_10, ndcg_at_10, outcomes, auc)."""
+        wanted = None if days is None else set(days)
+        rows = []
+        for (day, ranker, group, value), m in sorted(self.daily.items()):
+            if wanted is not None and day not in wanted:
+                continue
+            rows.append([datetime.fromisoformat(day).date(), ranker, group, value, m.queries, m.hits_at_10,
+                         m.precision_at_10, m.ndcg_at_10, m.outcomes, float(m.auc.get())])
+        return rows
+
+    def _exposure_summary(self, day: str) -> tuple[int, int, float, float]:
+        shown = self.exposure.get(day)
+        if not shown:
+            return self.exposure_days.get(day, (0, 0, 0.0, 0.0))
+        total = sum(shown.values())
+        return total, len(shown), max(shown.values()) / total, gini(shown.values())
+
+    def exposure_rows(self) -> list[list]:
+        """(day, recommendations, vacancies shown, max share of one vacancy, Gini, hires, attributed hires)."""
+        rows = []
+        for day in sorted(set(self.exposure) | set(self.exposure_days) | set(self.hires)):
+            rows.append([datetime.fromisoformat(day).date(), *self._exposure_summary(day),
+                         self.hires.get(day, 0), self.attributed.get(day, 0)])
+        return rows
+
+
+def day_range(first: str, last: str) -> list[str]:
+    a, b = datetime.fromisoformat(first).date(), datetime.fromisoformat(last).date()
+    return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
