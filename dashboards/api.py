@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 
 from dashboards import panels
 from dashboards.boards import BOARDS, labels
+from sinks.observatory import matching_exposure, matching_metrics
 from sinks.readers import DIMENSIONS, dead_letter_counts, duplicate_count, indicator_table
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -72,8 +73,18 @@ def rows_to_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+K = Annotated[int, Query(ge=1, le=100, description="how many (1-100)")]
+NOT_FOUND = {404: {"description": "unknown or no longer active"}, 503: {"description": "matching not running"}}
+
+
+def _recommendations(items) -> list[dict]:
+    return [{"rank": i + 1, "id": r.id, "score": round(r.score, 6), "reasons": r.reasons}
+            for i, r in enumerate(items)]
+
+
 def create_api(client_factory: Callable[[], object], token: str | None = None,
-               health: Callable[[], dict] | None = None) -> FastAPI:
+               health: Callable[[], dict] | None = None, matching=None) -> FastAPI:
+    """``matching``: the worker's ``MatchingService`` (recommendations need its model in memory)."""
     api = FastAPI(title="LMIS API", version="1", description="Exact employment-trend indicators (read-only).")
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lmis-api")
     client = client_factory()
@@ -117,6 +128,55 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         if format == "csv":
             return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
         return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "by": ["day", *dims], "rows": rows})
+
+    def matcher():
+        if matching is None:
+            raise HTTPException(status_code=503, detail="matching is not running here: it lives in the worker "
+                                                        "(LMIS_MATCHING_ENABLED=true)")
+        return matching
+
+
+    @api.get("/api/recommendations/seeker/{seeker_id}", dependencies=[Depends(authorised)], responses=NOT_FOUND)
+    async def recommend_for_seeker(
+        seeker_id: Annotated[str, PathParam(pattern=r"^S[0-9a-f]{16}$", description="pseudonymous seeker id")],
+        k: K = 10,
+    ) -> dict:
+        """Top-k open vacancies for a job seeker: score and the three features that contributed most.
+        Exposure control applies: a vacancy already in its share of today's recommendations is skipped."""
+        service = matcher()
+        try:
+            items = await in_thread(service.recommend_vacancies, seeker_id, k)
+        except KeyError:
+            raise HTTPException(status_code=404, detail=f"no active job seeker {seeker_id}") from None
+        return {"seeker_id": seeker_id, "vacancies": _recommendations(items)}
+
+    @api.get("/api/recommendations/vacancy/{vacancy_id}", dependencies=[Depends(authorised)], responses=NOT_FOUND)
+    async def recommend_for_vacancy(
+        vacancy_id: Annotated[str, PathParam(pattern=r"^V[0-9a-f]{16}$", description="pseudonymous vacancy id")],
+        k: K = 10,
+    ) -> dict:
+        """Top-k active job seekers for an open vacancy, with scores and reasons."""
+        service = matcher()
+        try:
+            items = await in_thread(service.recommend_seekers, vacancy_id, k)
+        except KeyError:
+            raise HTTPException(status_code=404, detail=f"no open vacancy {vacancy_id}") from None
+        return {"vacancy_id": vacancy_id, "seekers": _recommendations(items)}
+
+    @api.get("/api/matching", dependencies=[Depends(authorised)], responses={400: {"description": "bad range"}})
+    async def get_matching(
+        from_: Annotated[date, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")],
+        to: Annotated[date, Query(description="last day (Asia/Seoul), YYYY-MM-DD")],
+        group: Annotated[Literal["all", "age_band", "sex", "region"],
+                         Query(description="metrics for all seekers or by their age band, sex or region")] = "all",
+    ) -> dict:
+        """The matching observatory: precision@10, NDCG@10 and AUC per day for the model and the random and
+        rule-based baselines (progressive validation), exposure (Gini) and hires at recommended vacancies."""
+        check_range(from_, to)
+        metrics = await in_thread(matching_metrics, client, from_, to, group)
+        exposure = await in_thread(matching_exposure, client, from_, to)
+        return {"from": from_.isoformat(), "to": to.isoformat(), "group": group, "metrics": metrics,
+                "exposure": exposure, "live": matching.summary() if matching else None}
 
     def boards_doc() -> dict:
         out = []

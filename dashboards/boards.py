@@ -303,7 +303,61 @@ SELECT day, sum(late) AS too_late, sum(dup) AS duplicates FROM (
     ),
 )
 
-BOARDS: tuple[Board, ...] = (NATIONAL, REGION, PIPELINE)
+# The matching observatory (issue: online AI job matching). Rows are whole days rewritten by the worker's
+# matcher under a newer version: FINAL keeps the newest.
+MATCHING = Board(
+    uid="lmis-matching", ko="AI 일자리 매칭 관측", en="AI job matching observatory",
+    panels=(
+        Panel("precision", "Precision@10 (일별, 점진적 검증)", "Precision@10 by day (progressive validation)",
+              "timeseries", f"""
+SELECT toDateTime(day, 'Asia/Seoul') AS time, ranker AS series, precision_at_10
+FROM matching_daily FINAL
+WHERE {DAY_RANGE} AND group_kind = 'all' AND queries > 0
+ORDER BY time, series""", "time_series",
+              (("time", "time"), ("series", "string"), ("precision_at_10", "number")), width=24,
+              label_column="series",
+              description="Each interview or hire, before the model learns from it: is its vacancy in the top 10 "
+                          "of the seeker's candidates? The learned model against the rule-based matcher (same "
+                          "occupation and region, newest first) and a random ranking."),
+        Panel("quality", "모델과 기준선 (기간)", "Model and baselines over the range", "table", f"""
+SELECT ranker, sum(q) AS queries,
+       if(sum(q) = 0, NULL, round(sum(h) / (10 * sum(q)), 4)) AS precision_at_10,
+       if(sum(q) = 0, NULL, round(sum(g * q) / sum(q), 4)) AS ndcg_at_10,
+       if(sum(o) = 0, NULL, round(sum(a * o) / sum(o), 4)) AS auc
+FROM (SELECT ranker, queries AS q, hits_at_10 AS h, ndcg_at_10 AS g, outcomes AS o, auc AS a
+      FROM matching_daily FINAL WHERE {DAY_RANGE} AND group_kind = 'all')
+GROUP BY ranker ORDER BY ranker""", "table",
+              (("ranker", "string"), ("queries", "number"), ("precision_at_10", "number"),
+               ("ndcg_at_10", "number"), ("auc", "number")), label_column="ranker",
+              description="AUC over the range is the days' AUC weighted by their outcomes."),
+        Panel("exposure", "추천 노출과 추천 후 채용", "Exposure and hires after a recommendation", "table", f"""
+SELECT toString(d) AS day, r AS recommendations, v AS vacancies_shown, round(g, 3) AS gini,
+       round(m, 4) AS max_share, {suppress("h")} AS hires, {suppress("ha")} AS hires_attributed
+FROM (SELECT day AS d, recommendations AS r, vacancies_shown AS v, gini AS g, max_share AS m, hires AS h,
+             hires_attributed AS ha
+      FROM matching_exposure FINAL WHERE {DAY_RANGE})
+ORDER BY day""", "table",
+              (("day", "string"), ("recommendations", "number"), ("vacancies_shown", "number"),
+               ("gini", "number"), ("max_share", "number"), ("hires", "number"), ("hires_attributed", "number")),
+              description="Gini over the vacancies shown that day (0: evenly); the largest share one vacancy took "
+                          "(capped by exposure control); hires at a vacancy recommended to the seeker in the "
+                          "previous 30 days."),
+        Panel("groups", "구직자 집단별 Precision@10", "Precision@10 by seeker group", "table", f"""
+SELECT kind, value, sumIf(q, ranker = 'model') AS queries,
+       if(queries < {SMALL_CELL}, NULL, round(sumIf(h, ranker = 'model') / (10 * queries), 4)) AS model,
+       if(queries < {SMALL_CELL}, NULL,
+          round(sumIf(h, ranker = 'rule') / (10 * sumIf(q, ranker = 'rule')), 4)) AS rule
+FROM (SELECT group_kind AS kind, group_value AS value, ranker, queries AS q, hits_at_10 AS h
+      FROM matching_daily FINAL WHERE {DAY_RANGE} AND group_kind != 'all')
+GROUP BY kind, value ORDER BY kind, value""", "table",
+              (("kind", "string"), ("value", "string"), ("queries", "number"), ("model", "number"),
+               ("rule", "number")), width=24,
+              description="By the seeker's age band, sex and region: does the model serve every group as well? "
+                          "Groups with fewer than 3 queries are suppressed."),
+    ),
+)
+
+BOARDS: tuple[Board, ...] = (NATIONAL, REGION, PIPELINE, MATCHING)
 BOARD_BY_UID = {b.uid: b for b in BOARDS}
 
 
@@ -322,6 +376,12 @@ COLUMN_LABELS = {
     "hires": ("채용", "Hires"), "vacancies": ("구인 건수", "Vacancies"), "messages": ("메시지", "Messages"),
     "too_late": ("허용 지연 초과", "Too late"), "duplicates": ("중복", "Duplicates"),
     "lag": ("지연", "Lag"), "events_per_s": ("건/초", "Events/s"), "p50": ("p50", "p50"), "p99": ("p99", "p99"),
+    "queries": ("평가 건수", "Queries"), "precision_at_10": ("Precision@10", "Precision@10"),
+    "ndcg_at_10": ("NDCG@10", "NDCG@10"), "auc": ("AUC", "AUC"), "recommendations": ("추천 수", "Recommendations"),
+    "vacancies_shown": ("노출 구인", "Vacancies shown"), "gini": ("지니계수", "Gini"),
+    "max_share": ("최대 점유율", "Largest share"), "hires_attributed": ("추천 후 채용", "Hires after recommendation"),
+    "kind": ("구분", "Group"), "value": ("값", "Value"), "model": ("학습 모델", "Learned model"),
+    "rule": ("규칙 기반", "Rule-based"), "day": ("날짜", "Day"),
 }
 MEASURE_LABELS = {
     "ui.initial_claim": ("실업급여 신규신청", "UI initial claims"),
@@ -337,6 +397,8 @@ MEASURE_LABELS = {
     "vacancy.posted": ("게시", "Posted"), "below_min_wage": ("최저임금 미달", "Below minimum wage"),
     "missing_fields": ("필수항목 누락", "Missing fields"), "prohibited_job": ("금지 직종", "Prohibited job"),
     "duplicate_posting": ("중복 게시", "Duplicate posting"),
+    "model": ("학습 모델", "Learned model"), "rule": ("규칙 기반 (직종·지역·최신순)", "Rule-based"),
+    "random": ("무작위", "Random"),
 }
 LABEL_NAMESPACES = {"region": "regions", "industry": "industries", "occupation": "occupations"}
 

@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     sink_max_seconds: float = Field(1.0, description="... or after this many seconds, whichever comes first.")
     rollup_interval_seconds: float = Field(1.0, description="How often changed days are rolled up.")
     health_interval_seconds: float = Field(5.0, description="How often pipeline health is written.")
+    matching_enabled: bool = Field(True, description="Learn the job-matching model from the events and serve "
+                                   "recommendations (`/api/recommendations/...`, `lmis recommend`).")
+    matching_checkpoint_seconds: float = Field(30.0, description="How often the matcher's state is saved to "
+                                               "`<data_dir>/matching/matcher.pkl` (a restart replays from there).")
+    matching_exposure_share: float = Field(0.02, gt=0, le=1, description="No vacancy gets more than this share of "
+                                           "a day's recommendations (exposure control).")
+    matching_recommend_on_registration: int = Field(10, ge=0, description="Vacancies recommended to each newly "
+                                                    "registered job seeker (0: none; the API still answers).")
+    matching_candidates: int = Field(300, ge=10, description="Candidates scored per recommendation (same "
+                                     "occupation and region first, then the occupation, then its major group).")
     clickhouse_dsn: str | None = Field(
         None, description="ClickHouse: `chdb:///abs/path` (embedded, default `<data_dir>/clickhouse`) or "
                           "`http(s)://user:pass@host:8123/db`.")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from dashboards.api import create_api
 from lmis.settings import Settings
 from sinks.clickhouse import connect, migrate
 from sinks.rollups import Rollup
+from streams.matching import Matcher
+from streams.matching_service import MatchingService
 from streams.pipeline import TrendPipeline
 from streams.processing import Policy
-from streams.worker import WorkerConfig, build_app
+from streams.worker import PeriodicJob, WorkerConfig, build_app
 
 
 def build(settings: Settings):
@@ -19,12 +22,32 @@ def build(settings: Settings):
     migrate(client)
     policy = Policy(allowed_lateness=timedelta(hours=settings.allowed_lateness_hours),
                     future_tolerance=timedelta(minutes=settings.future_tolerance_minutes))
+    matching = None
+    jobs: tuple[PeriodicJob, ...] = ()
+    if settings.matching_enabled:
+        fresh = Matcher(candidates=settings.matching_candidates, exposure_share=settings.matching_exposure_share,
+                        recommend_on_registration=settings.matching_recommend_on_registration)
+        matching = MatchingService.restore(client, matching_checkpoint(settings), fresh,
+                                           settings.matching_checkpoint_seconds)
+
+        def matching_job() -> None:
+            matching.write_observatory()
+            matching.checkpoint()
+
+        def matching_at_stop() -> None:
+            matching.write_observatory()
+            matching.checkpoint(force=True)
+
+        jobs = (PeriodicJob("matching", min(5.0, settings.matching_checkpoint_seconds), matching_job,
+                            matching_at_stop),)
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
-                             rollup=Rollup(client, timedelta(hours=settings.duplicate_posting_window_hours)))
+                             rollup=Rollup(client, timedelta(hours=settings.duplicate_posting_window_hours)),
+                             observers=[matching] if matching else [])
     cfg = WorkerConfig(kafka_options=settings.kafka_client_options(), group_id=settings.consumer_group,
                        web_host=settings.web_host, web_port=settings.web_port,
                        rollup_interval_s=settings.rollup_interval_seconds,
-                       health_interval_s=settings.health_interval_seconds, max_poll_records=settings.sink_max_rows)
+                       health_interval_s=settings.health_interval_seconds, max_poll_records=settings.sink_max_rows,
+                       replay_from=matching.replay_from if matching else None)
     token = settings.api_token.get_secret_value() if settings.api_token else None
 
     def health() -> dict:
@@ -34,12 +57,17 @@ def build(settings: Settings):
                 "dead_letters": dict(stats.dead_by_reason),
                 "buffered_messages": pipeline.sink.pending(),
                 "days_awaiting_rollup": pipeline.days_awaiting_rollup,
-                "committed": {f"{t}/{p}": o for (t, p), o in sorted(ingest.committed.items())}}
+                "committed": {f"{t}/{p}": o for (t, p), o in sorted(ingest.committed.items())},
+                "matching": matching.summary() if matching else None}
 
     # The API shares the worker's client: only one process may open an embedded ClickHouse folder.
-    api = create_api(lambda: client, token, health)
-    app = build_app(cfg, pipeline, api)
+    api = create_api(lambda: client, token, health, matching)
+    app = build_app(cfg, pipeline, api, jobs)
     return app, pipeline
+
+
+def matching_checkpoint(settings: Settings) -> Path:
+    return settings.data_dir.resolve() / "matching" / "matcher.pkl"
 
 
 def run(settings: Settings, loglevel: str = "info") -> None:

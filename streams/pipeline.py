@@ -14,7 +14,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Protocol
 
+from schemas.events import Event
 from sinks.rollups import Rollup, RollupReport
 from sinks.sink import BatchingSink, ClickHouseTable, TopicPartition
 from streams.processing import (
@@ -33,6 +35,13 @@ KST_MS = 9 * 3_600_000  # Korea keeps UTC+9 all year
 DAY_MS = 86_400_000
 EPOCH_DAY = date(1970, 1, 1)
 FRESHNESS_SAMPLES = 5000
+
+
+class Observer(Protocol):
+    """Another consumer of the validated events (the matcher): ``(topic, partition, offset, event,
+    occurred_ms)`` per accepted message, batch by batch, in the pipeline's thread."""
+
+    def observe(self, accepted: list[tuple[str, int, int, Event, int]]) -> None: ...
 
 
 @dataclass
@@ -57,8 +66,9 @@ class Stats:
 
 class TrendPipeline:
     def __init__(self, client, policy: Policy = Policy(), max_rows: int = 20_000, max_seconds: float = 1.0,
-                 rollup: Rollup | None = None):
+                 rollup: Rollup | None = None, observers: Iterable[Observer] = ()):
         self.client = client
+        self.observers = list(observers)
         self.policy = policy
         self.sink = BatchingSink({
             "events": (ClickHouseTable(client, "events"), EVENT_COLUMNS),
@@ -81,12 +91,15 @@ class TrendPipeline:
 
     def submit(self, records: Iterable[Record], received_at: float | None = None) -> None:
         received_at = time.time() if received_at is None else received_at
+        accepted = []
         for record in records:
             outcome = classify(record, self.policy)
             tp = (record.topic, record.partition)
             stats = self.stats.by_topic[record.topic]
             if isinstance(outcome, Accepted):
                 self.sink.add("events", tp, record.offset, outcome.row)
+                if self.observers:
+                    accepted.append((record.topic, record.partition, record.offset, outcome.event, outcome.row[3]))
                 self._pending_dirty.add((outcome.row[3] + KST_MS) // DAY_MS)  # Asia/Seoul day number
                 stats.events += 1
                 if len(self._received) < FRESHNESS_SAMPLES:
@@ -98,6 +111,8 @@ class TrendPipeline:
                 stats.too_late += outcome.reason == TOO_LATE
                 self.stats.dead_by_reason[outcome.reason] += 1
             self.sink.consumed(tp, record.offset)
+        for observer in self.observers:
+            observer.observe(accepted)
 
     def due(self) -> bool:
         return self.sink.due()

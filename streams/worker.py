@@ -15,6 +15,7 @@ import logging
 import os
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from typing import Any
 
 import faust
 import mode
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -45,6 +46,8 @@ class WorkerConfig:
     health_interval_s: float = 5.0
     max_poll_records: int = 20_000
     stop_flush_attempts: int = 3
+    # (topic, partition, committed offset) -> where to start reading instead, or None (see _ReplayListener)
+    replay_from: Callable[[str, int, int | None], int | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -61,12 +64,37 @@ def _aiokafka_options(opts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _ReplayListener(ConsumerRebalanceListener):
+    """On assignment: start a partition before its committed offset when a consumer of the validated events
+    (the matcher) is behind it -- its state was checkpointed earlier than the last commit."""
+
+    def __init__(self, ingest: Ingest):
+        self.ingest = ingest
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        replay_from, consumer = self.ingest.cfg.replay_from, self.ingest.consumer
+        if replay_from is None or consumer is None:
+            return
+        for tp in assigned:
+            committed = await consumer.committed(tp)
+            start = replay_from(tp.topic, tp.partition, committed)
+            if start is not None:
+                log.info("%s/%d: replaying from offset %d (committed %s) for the matcher", tp.topic, tp.partition,
+                         start, committed)
+                consumer.seek(tp, start)
+
+
 class Ingest(mode.Service):
     """Kafka → trend pipeline → ClickHouse; commits offsets after the write is acknowledged."""
 
-    def __init__(self, cfg: WorkerConfig, pipeline: TrendPipeline, executor: ThreadPoolExecutor, **kwargs: Any):
+    def __init__(self, cfg: WorkerConfig, pipeline: TrendPipeline, executor: ThreadPoolExecutor,
+                 jobs: tuple[PeriodicJob, ...] = (), **kwargs: Any):
         super().__init__(**kwargs)
         self.cfg = cfg
+        self.jobs = jobs
         self.pipeline = pipeline
         self.executor = executor  # the one thread that touches the pipeline (ClickHouse writes and rollups)
         self.consumer: AIOKafkaConsumer | None = None
@@ -89,10 +117,11 @@ class Ingest(mode.Service):
                                          client_id="lmis-worker-dlq")
         await self.producer.start()
         self.consumer = AIOKafkaConsumer(
-            *self.cfg.topics, **opts, group_id=self.cfg.group_id, client_id="lmis-worker",
+            **opts, group_id=self.cfg.group_id, client_id="lmis-worker",
             enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024, max_poll_interval_ms=600_000)
         await self.consumer.start()
+        self.consumer.subscribe(list(self.cfg.topics), listener=_ReplayListener(self))
         log.info("consuming %s as group %s", ", ".join(self.cfg.topics), self.cfg.group_id)
 
     @mode.Service.task
@@ -227,14 +256,33 @@ class Ingest(mode.Service):
                     # Exit at once: nothing more may be committed (a restart replays from the last commit).
                     os._exit(3)
                 await self.rollup(force=True)
+                for job in self.jobs:
+                    if job.at_stop is not None:
+                        try:
+                            await self._in_pipeline_thread(job.at_stop)
+                        except Exception:
+                            log.exception("periodic job %s failed at shutdown", job.name)
             finally:
                 await self.consumer.stop()
         if self.producer is not None:
             await self.producer.stop()
 
 
-def build_app(cfg: WorkerConfig, pipeline: TrendPipeline, asgi_app: Any | None = None) -> faust.App:
-    """The faust app of ``lmis worker``: the ingest service, its timers and (optionally) the HTTP API."""
+@dataclass(frozen=True)
+class PeriodicJob:
+    """Work on the pipeline's thread every ``interval_s`` (and once more at shutdown, after the last
+    checkpoint, if ``at_stop``): the matcher's checkpoint and observatory today; detectors and scheduled
+    reports later. The jobs see the state the pipeline has consumed, in event time."""
+
+    name: str
+    interval_s: float
+    run: Callable[[], Any]
+    at_stop: Callable[[], Any] | None = None
+
+
+def build_app(cfg: WorkerConfig, pipeline: TrendPipeline, asgi_app: Any | None = None,
+              jobs: tuple[PeriodicJob, ...] = ()) -> faust.App:
+    """The faust app of ``lmis worker``: the ingest service, its timers, periodic jobs and the HTTP API."""
     opts = cfg.kafka_options
     app = faust.App(
         "lmis-worker", broker=[f"kafka://{b}" for b in opts["bootstrap_servers"]], store="memory://",
@@ -243,7 +291,7 @@ def build_app(cfg: WorkerConfig, pipeline: TrendPipeline, asgi_app: Any | None =
         broker_credentials=_faust_credentials(opts),
     )
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-pipeline")
-    ingest = Ingest(cfg, pipeline, executor)
+    ingest = Ingest(cfg, pipeline, executor, jobs=jobs)
     app.ingest = ingest  # type: ignore[attr-defined]
 
     @app.service
@@ -262,11 +310,24 @@ def build_app(cfg: WorkerConfig, pipeline: TrendPipeline, asgi_app: Any | None =
         except Exception:
             log.exception("health metrics failed")
 
+    for job in jobs:
+        app.timer(interval=job.interval_s, name=f"lmis.job.{job.name}")(_job_tick(ingest, job))
+
     if asgi_app is not None:
         from faust.contrib.asgi import serve_asgi
 
         serve_asgi(app, asgi_app, host=cfg.web_host, port=cfg.web_port, log_level="warning")
     return app
+
+
+def _job_tick(ingest: Ingest, job: PeriodicJob):
+    async def tick() -> None:
+        try:
+            await ingest._in_pipeline_thread(job.run)
+        except Exception:
+            log.exception("periodic job %s failed; it runs again at the next tick", job.name)
+
+    return tick
 
 
 def _faust_credentials(opts: dict[str, Any]):

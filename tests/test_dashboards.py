@@ -13,6 +13,7 @@ import re
 import threading
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import yaml
@@ -24,6 +25,8 @@ from dashboards.macros import ALL, QueryContext, expand
 from schemas.calendar import SEOUL
 from sinks.indicators import offers_to_seekers_ratio, stock_offers_to_seekers_ratio
 from sinks.rollups import HEADLINE
+from streams.matching import Matcher
+from streams.matching_service import MatchingService
 from streams.pipeline import TrendPipeline
 from tests.test_pipeline import as_records, run
 
@@ -39,7 +42,9 @@ def board_db(engine_dsn, month_run):
 
     client = connect(engine_dsn, database=f"b_{uuid.uuid4().hex[:10]}")
     migrate(client)
-    run(TrendPipeline(client), as_records(read_jsonl(month_run[0])))
+    matching = MatchingService(client, Path("/nonexistent/not-checkpointed"), Matcher(seed=0))
+    run(TrendPipeline(client, observers=[matching]), as_records(read_jsonl(month_run[0])))
+    assert matching.write_observatory() > 20
     return client
 
 

@@ -1,0 +1,130 @@
+"""The matcher inside the worker: fed by the trend pipeline, checkpointed, queried by the API.
+
+The pipeline hands every accepted event to ``observe`` (in its thread, batch by batch). The matcher skips
+offsets it has applied already, so a replay after a crash or a rebalance is never learned twice. Its state
+(model, seekers, open vacancies, metrics) is pickled to a file every ``checkpoint_seconds``, with the last
+offset applied per partition; at start-up the worker reads from the older of that offset and the
+committed one, so nothing is learned twice and nothing is lost (``replay_from``). One lock serialises
+learning and the API's requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from sinks.observatory import write_matching
+from streams.matching import Matcher, Recommendation, seoul_day
+
+log = logging.getLogger("lmis.matching")
+MATCHING_EVENTS = frozenset({"seeker.registered", "vacancy.submitted", "vacancy.updated", "vacancy.closed",
+                             "application.outcome"})
+
+
+class MatchingService:
+    def __init__(self, client, checkpoint_path: Path, matcher: Matcher | None = None,
+                 checkpoint_seconds: float = 30.0):
+        self.client = client
+        self.path = checkpoint_path
+        self.checkpoint_seconds = checkpoint_seconds
+        self.lock = threading.Lock()
+        self.matcher = matcher or Matcher()
+        self.touched_days: set[str] = set()
+        self.last_checkpoint = time.monotonic()
+        self.restored = False
+
+    @classmethod
+    def restore(cls, client, checkpoint_path: Path, fresh: Matcher, checkpoint_seconds: float = 30.0):
+        """The last checkpoint if there is one (its settings replaced by ``fresh``'s), else ``fresh``."""
+        service = cls(client, checkpoint_path, fresh, checkpoint_seconds)
+        if checkpoint_path.exists():
+            with open(checkpoint_path, "rb") as f:
+                matcher: Matcher = pickle.load(f)
+            for name in ("exposure_share", "max_candidates", "recommend_on_registration", "negatives"):
+                setattr(matcher, name, getattr(fresh, name))
+            service.matcher = matcher
+            service.restored = True
+            log.info("matching state restored: %d seekers, %d vacancies, %d outcomes learned",
+                     len(matcher.seekers), len(matcher.vacancies), matcher.learned)
+        return service
+
+    # --- fed by the pipeline (its thread)
+    def observe(self, accepted: Iterable[tuple[str, int, int, object, int]]) -> None:
+        """``(topic, partition, offset, event, occurred_ms)`` of accepted events, in consumption order."""
+        m = self.matcher
+        with self.lock:
+            for topic, partition, offset, event, occurred_ms in accepted:
+                tp = (topic, partition)
+                if offset <= m.positions.get(tp, -1):
+                    continue  # applied before a crash or rebalance: never learned twice
+                m.positions[tp] = offset
+                if event.event_type in MATCHING_EVENTS:  # type: ignore[attr-defined]
+                    m.apply(event, occurred_ms)
+                    if event.event_type == "application.outcome" or (  # type: ignore[attr-defined]
+                            event.event_type == "seeker.registered"  # type: ignore[attr-defined]
+                            and m.recommend_on_registration):
+                        self.touched_days.add(seoul_day(occurred_ms))
+
+    def replay_from(self, topic: str, partition: int, committed: int | None) -> int | None:
+        """Where to start reading a partition: before the committed offset if the matcher is behind it."""
+        applied = self.matcher.positions.get((topic, partition))
+        start = 0 if applied is None else applied + 1
+        if committed is not None and start < committed:
+            return start
+        return None
+
+    # --- timers (the pipeline's thread)
+    def checkpoint(self, force: bool = False) -> bool:
+        if not force and time.monotonic() - self.last_checkpoint < self.checkpoint_seconds:
+            return False
+        with self.lock:
+            blob = pickle.dumps(self.matcher, protocol=pickle.HIGHEST_PROTOCOL)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)  # atomic: a crash leaves the previous checkpoint whole
+        self.last_checkpoint = time.monotonic()
+        log.debug("matching checkpoint: %d bytes", len(blob))
+        return True
+
+    def write_observatory(self) -> int:
+        """The days whose metrics changed since the last write, into ClickHouse."""
+        with self.lock:
+            days, self.touched_days = self.touched_days, set()
+            if not days:
+                return 0
+            daily = self.matcher.daily_rows(days)
+            exposure = [r for r in self.matcher.exposure_rows() if r[0].isoformat() in days]
+        try:
+            write_matching(self.client, daily, exposure)
+        except Exception:
+            with self.lock:
+                self.touched_days |= days  # written next time
+            raise
+        return len(days)
+
+    # --- the API (any thread)
+    def recommend_vacancies(self, seeker_id: str, k: int) -> list[Recommendation]:
+        with self.lock:
+            return self.matcher.recommend_vacancies(seeker_id, k)
+
+    def recommend_seekers(self, vacancy_id: str, k: int) -> list[Recommendation]:
+        with self.lock:
+            return self.matcher.recommend_seekers(vacancy_id, k)
+
+    def summary(self) -> dict:
+        with self.lock:
+            m = self.matcher
+            return {"seekers": len(m.seekers), "open_vacancies": sum(1 for v in m.vacancies.values()
+                                                                    if v.closed_ms is None),
+                    "outcomes_learned": m.learned, "unresolved_outcomes": m.unresolved,
+                    "event_time": seoul_day(m.clock_ms) if m.clock_ms else None,
+                    "precision_at_10": {k: round(v.precision_at_10, 4) for k, v in m.metrics.items()}}
