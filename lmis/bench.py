@@ -251,3 +251,75 @@ def run_board_bench(base: Settings, repeats: int = 20, log=print) -> BoardBench:
             per_panel[f"{board.uid}/{panel.id}"] = sorted(mine)[int(0.95 * (len(mine) - 1))]
     timings.sort()
     return BoardBench(len(per_panel), timings[int(0.95 * (len(timings) - 1))], timings[-1], rows, per_panel)
+
+
+@dataclass
+class MatchingBench:
+    p50_ms: float
+    p99_ms: float
+    precision_at_10: float
+    baseline_precision_at_10: float
+    random_precision_at_10: float
+    queries: int
+    open_vacancies: int
+    candidates: float
+
+    def line(self) -> str:
+        return (f"p50_ms={self.p50_ms:.2f} p99_ms={self.p99_ms:.2f} precision_at_10={self.precision_at_10:.4f} "
+                f"baseline_precision_at_10={self.baseline_precision_at_10:.4f}")
+
+
+def learn_month(scale: float, seed: int = 11, log=print):
+    """A simulated month (every scenario) through the matcher as the worker feeds it: accepted events only."""
+    from streams.matching import Matcher
+    from streams.processing import Accepted, Record, classify
+
+    sim = Simulator(SimConfig(seed=seed, start=date(2026, 3, 2), days=28, scale=scale, scenarios=("all",)))
+    matcher = Matcher(seed=0)
+    n = 0
+    for i, message in enumerate(sim.messages()):
+        accepted = classify(Record(message.topic, 0, i, message.emit_ms, None, message.value))
+        if isinstance(accepted, Accepted):
+            matcher.apply(accepted.event, accepted.row[3])
+            n += 1
+    log(f"learned from {n} events: {matcher.learned} outcomes, {len(matcher.seekers)} seekers, "
+        f"{sum(1 for v in matcher.vacancies.values() if v.closed_ms is None)} open vacancies")
+    return matcher
+
+
+def run_matching_bench(scale: float = 0.03, open_vacancies: int = 130_000, requests: int = 2000,
+                       log=print) -> MatchingBench:
+    """Precision@10 by progressive validation over a simulated month, then recommendation latency with the
+    open stock filled up to ``open_vacancies``: the month's open vacancies cloned (new ids, posting times
+    spread over the last 30 days), which keeps the simulator's occupation × region mix."""
+    import dataclasses
+    import random
+
+    matcher = learn_month(scale, log=log)
+    model, rule, rnd = (matcher.metrics[k] for k in ("model", "rule", "random"))
+    rng = random.Random(5)
+    now = matcher.clock_ms
+    templates = [v for v in matcher.vacancies.values() if v.closed_ms is None]
+    have = len(templates)
+    for i in range(max(0, open_vacancies - have)):
+        t = templates[rng.randrange(len(templates))]
+        clone = dataclasses.replace(t, vacancy_id=f"V{0xc0000000 + i:016x}",
+                                    posted_ms=now - rng.randrange(30 * 86_400_000),
+                                    deadline_ms=now + 30 * 86_400_000, posting_key=("bench", i), vec=())
+        matcher._open(clone)
+    stock = sum(1 for v in matcher.vacancies.values() if v.closed_ms is None)
+    log(f"{stock} open vacancies ({have} from the month, the rest cloned)")
+    seekers = [s.seeker_id for s in matcher.seekers.values() if not s.hired]
+    timings, sizes = [], []
+    for i in range(requests + 50):
+        sid = seekers[rng.randrange(len(seekers))]
+        started = time.perf_counter()
+        matcher.recommend_vacancies(sid, 10)
+        elapsed = (time.perf_counter() - started) * 1000
+        if i >= 50:  # warm-up
+            timings.append(elapsed)
+            sizes.append(len(matcher.candidates(matcher.seekers[sid])))
+    timings.sort()
+    return MatchingBench(timings[len(timings) // 2], timings[int(0.99 * (len(timings) - 1))],
+                         model.precision_at_10, rule.precision_at_10, rnd.precision_at_10, model.queries, stock,
+                         sum(sizes) / len(sizes))

@@ -313,6 +313,62 @@ def indicators(
     sys.stdout.write(rows_to_csv(rows) if format == "csv" else json.dumps(rows, ensure_ascii=False, indent=1))
 
 
+@app.command()
+def recommend(
+    kind: str = typer.Argument(..., help="seeker (vacancies for a job seeker) or vacancy (seekers for a vacancy)."),
+    id: str = typer.Argument(..., help="The pseudonymous id, e.g. S0123456789abcdef."),
+    k: int = typer.Option(10, min=1, max=100, help="How many."),
+    format: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Top-k recommendations with scores and reasons; asks the running worker, else its last checkpoint."""
+    import httpx
+
+    if kind not in ("seeker", "vacancy"):
+        raise typer.BadParameter("KIND must be seeker or vacancy")
+    s = get_settings()
+    headers = {"Authorization": f"Bearer {s.api_token.get_secret_value()}"} if s.api_token else {}
+    url = f"http://{s.web_host}:{s.web_port}/api/recommendations/{kind}/{id}"
+    try:
+        res = httpx.get(url, params={"k": k}, headers=headers, timeout=30)
+    except httpx.TransportError:
+        res = None
+    if res is not None:
+        if res.status_code != 200:
+            _fail(f"the worker's API answered {res.status_code}: {res.text}")
+        items = res.json()["vacancies" if kind == "seeker" else "seekers"]
+        source = "the running worker"
+    else:
+        import pickle
+
+        from lmis.worker import matching_checkpoint
+
+        path = matching_checkpoint(s)
+        if not path.exists():
+            _fail(f"the worker's API at {url} does not answer and there is no matching checkpoint at {path}")
+        with open(path, "rb") as f:
+            matcher = pickle.load(f)
+        try:
+            found = (matcher.recommend_vacancies(id, k, record=False) if kind == "seeker"
+                     else matcher.recommend_seekers(id, k))
+        except KeyError:
+            _fail(f"no active {'job seeker' if kind == 'seeker' else 'open vacancy'} {id} in {path}", 2)
+        items = [{"rank": i + 1, "id": r.id, "score": round(r.score, 6), "reasons": r.reasons}
+                 for i, r in enumerate(found)]
+        source = f"the checkpoint {path}"
+    if format == "json":
+        print(json.dumps(items, ensure_ascii=False, indent=1))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{'Vacancies for' if kind == 'seeker' else 'Job seekers for'} {id} (from {source})")
+    for col in ("rank", "id", "score", "top reasons (weight × standardised value)"):
+        table.add_column(col)
+    for item in items:
+        reasons = ", ".join(f"{name} {value:+.3f}" for name, value in item["reasons"].items())
+        table.add_row(str(item["rank"]), item["id"], f"{item['score']:.4f}", reasons)
+    console.print(table)
+
+
 @board_app.command("export")
 def dashboards_export(out: Path = typer.Option(..., help="Folder for the Grafana provisioning files.")) -> None:
     """Write a Grafana provisioning folder: data source, dashboard provider, dashboard JSON."""
@@ -382,6 +438,20 @@ def bench_board(repeats: int = typer.Option(20, help="Queries per panel.")) -> N
     for name, p95 in sorted(result.per_panel.items(), key=lambda kv: -kv[1]):
         console.print(f"  {name:<40} p95 {p95:7.1f} ms")
     console.print(f"{result.rows} measure rows for the year")
+    print(result.line())
+
+
+@bench_app.command("matching")
+def bench_matching(
+    scale: float = typer.Option(0.03, help="Scale of the simulated month the model learns from."),
+    open_vacancies: int = typer.Option(130_000, help="Open vacancies to recommend from (the seed's number)."),
+    requests: int = typer.Option(2000, help="Recommendation requests timed."),
+) -> None:
+    """Precision@10 after a simulated month (model vs the rule-based matcher) and recommendation latency over
+    a national stock of open vacancies."""
+    from lmis.bench import run_matching_bench
+
+    result = run_matching_bench(scale=scale, open_vacancies=open_vacancies, requests=requests, log=console.print)
     print(result.line())
 
 

@@ -445,7 +445,10 @@ class Matcher:
                 del self.seen_outcomes[key]
         for eid, waiting in list(self.parked.items()):
             kept = [w for w in waiting if now_ms - w[0] <= PARK_DAYS * DAY_MS]
-            self.unresolved += len(waiting) - len(kept)
+            for w in waiting:
+                if now_ms - w[0] > PARK_DAYS * DAY_MS:
+                    self.unresolved += 1
+                    self._seen((w[1], w[2] + ":" + w[3]), now_ms)  # a re-send later is not counted again
             if kept:
                 self.parked[eid] = kept
             else:
@@ -462,6 +465,10 @@ class Matcher:
             for day in [d for d in self.exposure if d < seoul_day(now_ms - 2 * DAY_MS)]:
                 self.exposure_days[day] = self._exposure_summary(day)
                 del self.exposure[day]
+
+    def _seen(self, key: tuple[str, str], now_ms: int) -> None:
+        self.seen_outcomes[key] = now_ms
+        heapq.heappush(self._outcome_times, (now_ms, key))
 
     def _unpark(self, entity_id: str) -> None:
         for occurred_ms, seeker_id, vacancy_id, outcome, _ in self.parked.pop(entity_id, ()):
@@ -566,16 +573,16 @@ class Matcher:
     def outcome(self, seeker_id: str, vacancy_id: str, outcome: str, now_ms: int) -> None:
         if outcome == "withdrawn":
             return
-        if (seeker_id, vacancy_id + ":" + outcome) in self.seen_outcomes:
-            return  # a source re-sent it: learned once
+        key = (seeker_id, vacancy_id + ":" + outcome)
+        if key in self.seen_outcomes:
+            return  # a source re-sent it: learned (or given up on) once
         s, v = self.seekers.get(seeker_id), self.vacancies.get(vacancy_id)
         if s is None or v is None:
-            missing = seeker_id if s is None else vacancy_id
-            self.parked[missing].append((now_ms, seeker_id, vacancy_id, outcome, 0))
+            waiting = self.parked[seeker_id if s is None else vacancy_id]
+            if not any(w[1:4] == (seeker_id, vacancy_id, outcome) for w in waiting):
+                waiting.append((now_ms, seeker_id, vacancy_id, outcome, 0))
             return
-        key = (seeker_id, vacancy_id + ":" + outcome)
-        self.seen_outcomes[key] = now_ms
-        heapq.heappush(self._outcome_times, (now_ms, key))
+        self._seen(key, now_ms)
         day = seoul_day(now_ms)
         good = outcome in ("interview", "hired")
         x = features(s, v, now_ms)

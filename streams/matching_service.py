@@ -126,5 +126,6 @@ class MatchingService:
             return {"seekers": len(m.seekers), "open_vacancies": sum(1 for v in m.vacancies.values()
                                                                     if v.closed_ms is None),
                     "outcomes_learned": m.learned, "unresolved_outcomes": m.unresolved,
+                    "parked_outcomes": sum(len(w) for w in m.parked.values()),
                     "event_time": seoul_day(m.clock_ms) if m.clock_ms else None,
                     "precision_at_10": {k: round(v.precision_at_10, 4) for k, v in m.metrics.items()}}
