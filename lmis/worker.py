@@ -35,8 +35,11 @@ def build(settings: Settings):
             matching.checkpoint()
 
         def matching_at_stop() -> None:
+            matching.stop()
             matching.write_observatory()
             matching.checkpoint(force=True)
+
+        matching.start()
 
         jobs = (PeriodicJob("matching", min(5.0, settings.matching_checkpoint_seconds), matching_job,
                             matching_at_stop),)

@@ -1,7 +1,10 @@
 """The matcher inside the worker: fed by the trend pipeline, checkpointed, queried by the API.
 
-The pipeline hands every accepted event to ``observe`` (in its thread, batch by batch). The matcher skips
-offsets it has applied already, so a replay after a crash or a rebalance is never learned twice. Its state
+The pipeline hands every accepted event to ``observe`` (in its thread, batch by batch); a thread of the
+matcher's own applies them, so learning (~2 ms per outcome, scored before it is learned) does not hold up
+the writes to ClickHouse -- ClickHouse releases the GIL, so the two share the cores. The queue is bounded:
+a matcher far behind makes ``observe`` wait (back-pressure, bounded memory). The matcher skips offsets it
+has applied already, so a replay after a crash or a rebalance is never learned twice. Its state
 (model, seekers, open vacancies, metrics) is pickled to a file every ``checkpoint_seconds``, with the last
 offset applied per partition; at start-up the worker reads from the older of that offset and the
 committed one, so nothing is learned twice and nothing is lost (``replay_from``). One lock serialises
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import queue
 import threading
 import time
 from collections.abc import Iterable
@@ -28,7 +32,7 @@ MATCHING_EVENTS = frozenset({"seeker.registered", "vacancy.submitted", "vacancy.
 
 class MatchingService:
     def __init__(self, client, checkpoint_path: Path, matcher: Matcher | None = None,
-                 checkpoint_seconds: float = 30.0):
+                 checkpoint_seconds: float = 30.0, max_queued_batches: int = 8):
         self.client = client
         self.path = checkpoint_path
         self.checkpoint_seconds = checkpoint_seconds
@@ -37,6 +41,9 @@ class MatchingService:
         self.touched_days: set[str] = set()
         self.last_checkpoint = time.monotonic()
         self.restored = False
+        self.queue: queue.Queue = queue.Queue(maxsize=max_queued_batches)
+        self.failed: BaseException | None = None
+        self._thread: threading.Thread | None = None
 
     @classmethod
     def restore(cls, client, checkpoint_path: Path, fresh: Matcher, checkpoint_seconds: float = 30.0):
@@ -54,8 +61,54 @@ class MatchingService:
         return service
 
     # --- fed by the pipeline (its thread)
-    def observe(self, accepted: Iterable[tuple[str, int, int, object, int]]) -> None:
+    def start(self) -> None:
+        """Apply batches on a thread of their own (else ``observe`` applies them at once, as in tests)."""
+        self._thread = threading.Thread(target=self._run, name="lmis-matching", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self.queue.get()
+            try:
+                if batch is None:
+                    return
+                self.apply(batch)
+            except BaseException as exc:  # noqa: BLE001 -- surfaced by observe(); never silently
+                log.exception("the matcher failed")
+                self.failed = exc
+                return
+            finally:
+                self.queue.task_done()
+
+    def observe(self, accepted: list[tuple[str, int, int, object, int]]) -> None:
         """``(topic, partition, offset, event, occurred_ms)`` of accepted events, in consumption order."""
+        if self.failed is not None:
+            raise RuntimeError("the matcher failed; see the log") from self.failed
+        if self._thread is None:
+            self.apply(accepted)
+        elif accepted:
+            self.queue.put(accepted)  # waits while the queue is full: back-pressure
+
+    def stop(self) -> None:
+        """Stop after the batch in hand; queued batches are dropped -- not applied, so not in ``positions``:
+        the next start replays them (``replay_from``)."""
+        if self._thread is None:
+            return
+        while True:
+            try:
+                self.queue.get_nowait()
+                self.queue.task_done()
+            except queue.Empty:
+                break
+        self.queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def pending(self) -> int:
+        """Batches handed over and not yet applied (also the one being applied)."""
+        return self.queue.unfinished_tasks
+
+    def apply(self, accepted: Iterable[tuple[str, int, int, object, int]]) -> None:
         m = self.matcher
         with self.lock:
             for topic, partition, offset, event, occurred_ms in accepted:
@@ -127,5 +180,6 @@ class MatchingService:
                                                                     if v.closed_ms is None),
                     "outcomes_learned": m.learned, "unresolved_outcomes": m.unresolved,
                     "parked_outcomes": sum(len(w) for w in m.parked.values()),
+                    "queued_batches": self.pending(),
                     "event_time": seoul_day(m.clock_ms) if m.clock_ms else None,
                     "precision_at_10": {k: round(v.precision_at_10, 4) for k, v in m.metrics.items()}}

@@ -37,7 +37,15 @@ def board_url(tmp_path_factory, month_run):
         worker.wait_ready()
         procs.wait_drained(settings, worker, len(messages))
         time.sleep(2)  # a health tick after the drain
-        yield f"http://127.0.0.1:{PORT}"
+        url = f"http://127.0.0.1:{PORT}"
+        deadline = time.monotonic() + 180  # the matcher (its own thread) and its observatory job
+        while time.monotonic() < deadline:
+            live = httpx.get(f"{url}/api/matching", params={"from": "2026-03-02", "to": "2026-03-29"}).json()
+            if live["live"]["queued_batches"] == 0 and live["metrics"] and live["exposure"]:
+                break
+            time.sleep(1)
+        time.sleep(6)  # one more observatory write after the last batch
+        yield url
     finally:
         worker.kill()
         run_lmis("stack", "down", env=env, timeout=120, check=False)

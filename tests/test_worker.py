@@ -116,8 +116,14 @@ def expected_outcomes(messages: list[Message]) -> int:
     return len(keys)
 
 
-def matching_summary() -> dict:
-    return httpx.get(f"http://127.0.0.1:{WEB_PORT}/api/health", timeout=30).json()["matching"]
+def matching_summary(timeout: float = 300) -> dict:
+    """The matcher's counters once it has applied everything handed to it (it runs on its own thread)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        summary = httpx.get(f"http://127.0.0.1:{WEB_PORT}/api/health", timeout=30).json()["matching"]
+        if summary["queued_batches"] == 0 or time.monotonic() > deadline:
+            return summary
+        time.sleep(0.5)
 
 
 def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
