@@ -64,6 +64,7 @@ demo: setup
 bench: setup
 	$(BIN)/lmis bench pipeline --profile
 	$(BIN)/lmis bench board
+	$(BIN)/lmis bench matching
 
 # Re-resolve the pinned Python dependencies after editing pyproject.toml.
 lock: python-deps
