@@ -19,7 +19,6 @@ import pickle
 import queue
 import threading
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 from sinks.observatory import write_matching
@@ -108,7 +107,12 @@ class MatchingService:
         """Batches handed over and not yet applied (also the one being applied)."""
         return self.queue.unfinished_tasks
 
-    def apply(self, accepted: Iterable[tuple[str, int, int, object, int]]) -> None:
+    def apply(self, accepted: list[tuple[str, int, int, object, int]]) -> None:
+        # In slices, releasing the lock between them: an API request waits for a slice, not a whole batch.
+        for start in range(0, len(accepted), 256):
+            self._apply(accepted[start:start + 256])
+
+    def _apply(self, accepted: list[tuple[str, int, int, object, int]]) -> None:
         m = self.matcher
         with self.lock:
             for topic, partition, offset, event, occurred_ms in accepted:
@@ -174,12 +178,9 @@ class MatchingService:
             return self.matcher.recommend_seekers(vacancy_id, k)
 
     def summary(self) -> dict:
-        with self.lock:
-            m = self.matcher
-            return {"seekers": len(m.seekers), "open_vacancies": sum(1 for v in m.vacancies.values()
-                                                                    if v.closed_ms is None),
-                    "outcomes_learned": m.learned, "unresolved_outcomes": m.unresolved,
-                    "parked_outcomes": sum(len(w) for w in m.parked.values()),
-                    "queued_batches": self.pending(),
-                    "event_time": seoul_day(m.clock_ms) if m.clock_ms else None,
-                    "precision_at_10": {k: round(v.precision_at_10, 4) for k, v in m.metrics.items()}}
+        """Counters, read without the lock: the API's event loop must never wait for a batch."""
+        m = self.matcher
+        return {"seekers": len(m.seekers), "open_vacancies": m.open_count, "outcomes_learned": m.learned,
+                "unresolved_outcomes": m.unresolved, "parked_outcomes": m.parked_count,
+                "queued_batches": self.pending(), "event_time": seoul_day(m.clock_ms) if m.clock_ms else None,
+                "precision_at_10": {k: round(v.precision_at_10, 4) for k, v in list(m.metrics.items())}}

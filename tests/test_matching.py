@@ -18,6 +18,7 @@ from schemas.codec import decode_event
 from streams.matching import (
     DAY_MS,
     FEATURES,
+    BinnedAUC,
     LinearScorer,
     Matcher,
     RankingMetrics,
@@ -123,6 +124,21 @@ def test_ranking_metrics_and_gini():
     assert 0.7 < gini([1, 1, 1, 1, 1, 1, 1, 1, 1, 40]) < 0.8
 
 
+def test_binned_auc_equals_the_pairwise_auc():
+    import random
+
+    rng = random.Random(4)
+    pairs = [(rng.random() < 0.3, (rng.randrange(100) + 0.5) / 100) for _ in range(3000)]  # bin centres
+    auc = BinnedAUC(bins=100)
+    for good, score in pairs:
+        auc.update(good, score)
+    pos = [s for g, s in pairs if g]
+    neg = [s for g, s in pairs if not g]
+    exact = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+    assert abs(auc.get() - exact) < 1e-9
+    assert BinnedAUC().get() == 0.0
+
+
 def test_the_model_learns_from_outcomes_and_explains_its_scores():
     m = Matcher(seed=1, negatives=2, recommend_on_registration=0)
     feed(m, [registered(1, T0), submitted(1, T0),
@@ -146,13 +162,13 @@ def test_the_model_learns_from_outcomes_and_explains_its_scores():
 def test_a_resent_outcome_is_learned_once_and_an_early_one_waits_for_its_vacancy():
     m = Matcher(seed=1, recommend_on_registration=0)
     feed(m, [registered(1, T0), outcome(1, 7, T0 + timedelta(hours=2), "interview")])  # the vacancy not yet in
-    assert m.learned == 0 and sum(len(w) for w in m.parked.values()) == 1
+    assert m.learned == 0 and sum(len(w) for w in m.parked.values()) == 1 == m.parked_count
     feed(m, [submitted(7, T0 + timedelta(hours=1))])
     assert m.learned == 1 and not m.parked
     feed(m, [outcome(1, 7, T0 + timedelta(hours=2), "interview")])  # re-sent by the source
     assert m.learned == 1
     feed(m, [outcome(1, 99, T0 + timedelta(hours=3), "interview"), registered(2, T0 + timedelta(days=4))])
-    assert m.unresolved == 1 and not m.parked  # its vacancy never came: given up after PARK_DAYS
+    assert m.unresolved == 1 and not m.parked and m.parked_count == 0  # its vacancy never came: given up
 
 
 def test_exposure_control_caps_each_vacancys_share_of_the_days_recommendations():
