@@ -42,7 +42,7 @@ def build(settings: Settings):
         matching.start()
 
         jobs = (PeriodicJob("matching", min(5.0, settings.matching_checkpoint_seconds), matching_job,
-                            matching_at_stop),)
+                            matching_at_stop, on_pipeline_thread=False),)
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
                              rollup=Rollup(client, timedelta(hours=settings.duplicate_posting_window_hours)),
                              observers=[matching] if matching else [])

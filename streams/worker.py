@@ -278,6 +278,9 @@ class PeriodicJob:
     interval_s: float
     run: Callable[[], Any]
     at_stop: Callable[[], Any] | None = None
+    # False: on a thread of its own, for a job that does not touch the pipeline (and would hold up its
+    # writes and rollups, e.g. pickling the matcher). Never two runs of one job at once.
+    on_pipeline_thread: bool = True
 
 
 def build_app(cfg: WorkerConfig, pipeline: TrendPipeline, asgi_app: Any | None = None,
@@ -321,9 +324,14 @@ def build_app(cfg: WorkerConfig, pipeline: TrendPipeline, asgi_app: Any | None =
 
 
 def _job_tick(ingest: Ingest, job: PeriodicJob):
+    own = None if job.on_pipeline_thread else ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lmis-{job.name}")
+
     async def tick() -> None:
         try:
-            await ingest._in_pipeline_thread(job.run)
+            if own is None:
+                await ingest._in_pipeline_thread(job.run)
+            else:
+                await asyncio.get_running_loop().run_in_executor(own, job.run)
         except Exception:
             log.exception("periodic job %s failed; it runs again at the next tick", job.name)
 
