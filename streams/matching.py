@@ -582,22 +582,22 @@ class Matcher:
         if v is None or v.closed_ms is not None:
             raise KeyError(vacancy_id)
         now_ms = self.clock_ms if now_ms is None else now_ms
-        pool: list[Seeker] = []
+        pool: dict[str, Seeker] = {}
         for ids in (self.seekers_by_cell.get((v.occupation, v.region), {}),
                     self.seekers_by_occupation.get(v.occupation, {})):
             for sid in reversed(ids):  # the most recently registered first
-                s = self.seekers.get(sid)
-                if s is not None and not s.hired and now_ms - s.registered_ms <= SEEKER_DAYS * DAY_MS \
-                        and s not in pool:
-                    pool.append(s)
                 if len(pool) >= self.max_candidates:
                     break
+                s = self.seekers.get(sid)
+                if s is not None and not s.hired and now_ms - s.registered_ms <= SEEKER_DAYS * DAY_MS:
+                    pool.setdefault(sid, s)
         if not pool:
             return []
-        x = np.array([[f[k_] for k_ in FEATURES] for f in (features(s, v, now_ms) for s in pool)], dtype=float)
+        seekers = list(pool.values())
+        x = np.array([[f[k_] for k_ in FEATURES] for f in (features(s, v, now_ms) for s in seekers)], dtype=float)
         scores = self.scorer().scores(x)
         order = [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
-        return [Recommendation(pool[i].seeker_id, float(scores[i]), r)
+        return [Recommendation(seekers[i].seeker_id, float(scores[i]), r)
                 for i, r in zip(order, self._reasons(x[order]), strict=True)]
 
     # --- learning with progressive validation

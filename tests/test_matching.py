@@ -190,6 +190,19 @@ def test_exposure_control_caps_each_vacancys_share_of_the_days_recommendations()
     assert max(uncapped.exposure["2026-03-02"].values()) == 20
 
 
+def test_seekers_for_a_vacancy_come_from_its_occupation_newest_first_without_the_hired():
+    m = Matcher(seed=1, candidates=10, recommend_on_registration=0)
+    feed(m, [submitted(1, T0)] + [registered(n, T0 + timedelta(minutes=n)) for n in range(1, 16)]
+         + [registered(99, T0, occupation="23")])
+    m.seekers[hexid("S", 15)].hired = True
+    got = m.recommend_seekers(hexid("V", 1), 20)
+    ids = {r.id for r in got}
+    assert len(got) == 10 and hexid("S", 15) not in ids and hexid("S", 99) not in ids
+    assert ids == {hexid("S", n) for n in range(5, 15)}  # the ten most recent who are still looking
+    with pytest.raises(KeyError):
+        m.recommend_seekers(hexid("V", 2))
+
+
 def test_hires_at_recommended_vacancies_are_attributed():
     m = Matcher(seed=1, recommend_on_registration=3)
     feed(m, [submitted(n, T0) for n in range(1, 4)] + [registered(1, T0 + timedelta(hours=1))])
