@@ -77,7 +77,7 @@ K = Annotated[int, Query(ge=1, le=100, description="how many (1-100)")]
 NOT_FOUND = {404: {"description": "unknown or no longer active"}, 503: {"description": "matching not running"}}
 
 
-def _recommendations(items) -> list[dict]:
+def recommendation_items(items) -> list[dict]:
     return [{"rank": i + 1, "id": r.id, "score": round(r.score, 6), "reasons": r.reasons}
             for i, r in enumerate(items)]
 
@@ -148,7 +148,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
             items = await in_thread(service.recommend_vacancies, seeker_id, k)
         except KeyError:
             raise HTTPException(status_code=404, detail=f"no active job seeker {seeker_id}") from None
-        return {"seeker_id": seeker_id, "vacancies": _recommendations(items)}
+        return {"seeker_id": seeker_id, "vacancies": recommendation_items(items)}
 
     @api.get("/api/recommendations/vacancy/{vacancy_id}", dependencies=[Depends(authorised)], responses=NOT_FOUND)
     async def recommend_for_vacancy(
@@ -161,7 +161,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
             items = await in_thread(service.recommend_seekers, vacancy_id, k)
         except KeyError:
             raise HTTPException(status_code=404, detail=f"no open vacancy {vacancy_id}") from None
-        return {"vacancy_id": vacancy_id, "seekers": _recommendations(items)}
+        return {"vacancy_id": vacancy_id, "seekers": recommendation_items(items)}
 
     @api.get("/api/matching", dependencies=[Depends(authorised)], responses={400: {"description": "bad range"}})
     async def get_matching(

@@ -340,6 +340,7 @@ def recommend(
     else:
         import pickle
 
+        from dashboards.api import recommendation_items
         from lmis.worker import matching_checkpoint
 
         path = matching_checkpoint(s)
@@ -352,8 +353,7 @@ def recommend(
                      else matcher.recommend_seekers(id, k))
         except KeyError:
             _fail(f"no active {'job seeker' if kind == 'seeker' else 'open vacancy'} {id} in {path}", 2)
-        items = [{"rank": i + 1, "id": r.id, "score": round(r.score, 6), "reasons": r.reasons}
-                 for i, r in enumerate(found)]
+        items = recommendation_items(found)
         source = f"the checkpoint {path}"
     if format == "json":
         print(json.dumps(items, ensure_ascii=False, indent=1))
