@@ -36,6 +36,7 @@ class MatchingService:
         self.path = checkpoint_path
         self.checkpoint_seconds = checkpoint_seconds
         self.lock = threading.Lock()
+        self._file_lock = threading.Lock()
         self.matcher = matcher or Matcher()
         self.touched_days: set[str] = set()
         self.last_checkpoint = time.monotonic()
@@ -139,16 +140,17 @@ class MatchingService:
     def checkpoint(self, force: bool = False) -> bool:
         if not force and time.monotonic() - self.last_checkpoint < self.checkpoint_seconds:
             return False
-        with self.lock:
-            blob = pickle.dumps(self.matcher, protocol=pickle.HIGHEST_PROTOCOL)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)  # atomic: a crash leaves the previous checkpoint whole
-        self.last_checkpoint = time.monotonic()
+        with self._file_lock:  # the periodic job and the one at shutdown may meet
+            with self.lock:
+                blob = pickle.dumps(self.matcher, protocol=pickle.HIGHEST_PROTOCOL)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "wb") as f:
+                f.write(blob)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)  # atomic: a crash leaves the previous checkpoint whole
+            self.last_checkpoint = time.monotonic()
         log.debug("matching checkpoint: %d bytes", len(blob))
         return True
 
