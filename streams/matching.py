@@ -24,12 +24,13 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 from river import compose, linear_model, optim, preprocessing
 
-from schemas.codes import code_list, education_rank, minimum_wage, region_coordinates, wage_hours
+from schemas.codes import code_list, education_rank, region_coordinates, wage_hours
+from streams.processing import review_rule, title_key
 
 COORDS = region_coordinates()
 REGION_INDEX = {code: i for i, code in enumerate(COORDS)}
@@ -37,9 +38,9 @@ SKILL_BIT = {c.code: 1 << i for i, c in enumerate(code_list("skills"))}
 QUAL_BIT = {c.code: 1 << i for i, c in enumerate(code_list("qualifications"))}
 WAGE_HOURS = wage_hours()
 SIZE_RANK = {c.code: i for i, c in enumerate(code_list("size_bands"))}
-_PROHIBITED = tuple(c.ko for c in code_list("prohibited_job_terms"))
 DAY_MS = 86_400_000
 KST_MS = 9 * 3_600_000
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 SEEKER_DAYS = 90  # a registration stays valid (and recommendable) for three months
 CLOSED_KEEP_DAYS = 30  # outcomes of a closed vacancy still arrive (and are learned) for this long
 PARK_DAYS = 3  # an outcome waits at most this long (event time) for its seeker or vacancy
@@ -125,26 +126,19 @@ def monthly_wage(wage_amount: int | None, wage_type: str | None) -> float | None
     return wage_amount / WAGE_HOURS[wage_type] * 209
 
 
+def end_of_day_ms(day: date) -> int:
+    """The end of an Asia/Seoul day (a deadline: open until then), in epoch milliseconds."""
+    return (day.toordinal() - EPOCH_ORDINAL + 1) * DAY_MS - KST_MS
+
+
 def vacancy_of(payload, posted_ms: int) -> Vacancy:
-    deadline_ms = None
-    if payload.deadline is not None:  # open until the end of the deadline day, Asia/Seoul
-        deadline_ms = (payload.deadline.toordinal() - 719_163 + 1) * DAY_MS - KST_MS
-    key = (payload.employer_id, " ".join(payload.title.lower().split()), payload.region, payload.occupation)
+    deadline_ms = None if payload.deadline is None else end_of_day_ms(payload.deadline)
+    # The cross-portal duplicate rule's key (as the rollup's review): the first posting stands.
+    key = (payload.employer_id, title_key(payload.title), payload.region, payload.occupation)
     return Vacancy(payload.vacancy_id, payload.region, payload.occupation, education_rank(payload.education_required),
                    payload.experience_years_required, monthly_wage(payload.wage_amount, payload.wage_type),
                    frozenset(payload.skills), frozenset(payload.qualifications), payload.size_band, posted_ms,
                    deadline_ms, None, key, payload.wage_type)
-
-
-def postable(payload, occurred_ms: int) -> bool:
-    """The per-event part of the vacancy review (as ``streams.processing.review_rule``): posted vacancies only
-    are recommended."""
-    if any(term in payload.title for term in _PROHIBITED):
-        return False
-    if None in (payload.wage_type, payload.wage_amount, payload.work_hours_per_week, payload.deadline):
-        return False
-    year = datetime.fromtimestamp((occurred_ms + KST_MS) / 1000, UTC).year
-    return payload.wage_amount / WAGE_HOURS[payload.wage_type] >= minimum_wage(year)
 
 
 FEATURES = ("same_occupation", "same_major", "occupation_distance", "same_region", "distance_100km",
@@ -404,7 +398,8 @@ class Matcher:
                     self.recommend_vacancies(p.seeker_id, self.recommend_on_registration, occurred_ms,
                                              explain=False)
         elif etype == "vacancy.submitted":
-            if p.vacancy_id not in self.vacancies and postable(p, occurred_ms):
+            # Only what the review posts is recommended (its per-event rules; duplicates just below).
+            if p.vacancy_id not in self.vacancies and review_rule(event) == "":
                 v = vacancy_of(p, occurred_ms)
                 if v.posting_key not in self.open_by_key and (v.deadline_ms is None or v.deadline_ms > occurred_ms):
                     self._open(v)
@@ -416,7 +411,7 @@ class Matcher:
                     v.monthly_wage = monthly_wage(p.wage_amount, v.wage_type)
                     v.vec = v.vector()
                 if p.deadline is not None:
-                    v.deadline_ms = (p.deadline.toordinal() - 719_163 + 1) * DAY_MS - KST_MS
+                    v.deadline_ms = end_of_day_ms(p.deadline)
                     heapq.heappush(self._deadlines, (v.deadline_ms, v.vacancy_id))
         elif etype == "vacancy.closed":
             v = self.vacancies.get(p.vacancy_id)
@@ -687,8 +682,3 @@ class Matcher:
             rows.append([datetime.fromisoformat(day).date(), *self._exposure_summary(day),
                          self.hires.get(day, 0), self.attributed.get(day, 0)])
         return rows
-
-
-def day_range(first: str, last: str) -> list[str]:
-    a, b = datetime.fromisoformat(first).date(), datetime.fromisoformat(last).date()
-    return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]

@@ -270,9 +270,9 @@ class Ingest(mode.Service):
 
 @dataclass(frozen=True)
 class PeriodicJob:
-    """Work on the pipeline's thread every ``interval_s`` (and once more at shutdown, after the last
-    checkpoint, if ``at_stop``): the matcher's checkpoint and observatory today; detectors and scheduled
-    reports later. The jobs see the state the pipeline has consumed, in event time."""
+    """Work every ``interval_s``, on the pipeline's thread unless told otherwise (and once more at shutdown,
+    after the last checkpoint, if ``at_stop``): the matcher's checkpoint and observatory today; detectors and
+    scheduled reports later. The jobs see the state the pipeline has consumed, in event time."""
 
     name: str
     interval_s: float

@@ -29,7 +29,7 @@ from streams.matching import (
     gini,
     rule_score,
 )
-from streams.processing import Accepted, Record, classify, epoch_ms
+from streams.processing import epoch_ms
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=SEOUL)
 
@@ -247,17 +247,11 @@ MATCHING_SCALE = 0.03  # see the test's docstring
 
 @pytest.fixture(scope="module")
 def matching_month():
-    from simulator.engine import SimConfig, Simulator
+    # Fed as the worker feeds it: accepted events only (the dead letters -- broken, too late or from the
+    # future -- never reach the matcher).
+    from lmis.bench import learn_month
 
-    sim = Simulator(SimConfig(seed=11, start=date(2026, 3, 2), days=28, scale=MATCHING_SCALE, scenarios=("all",)))
-    m = Matcher(seed=0)
-    for i, message in enumerate(sim.messages()):
-        # What the worker hands the matcher: accepted events only (the dead letters -- broken, too late or
-        # from the future -- never reach it).
-        accepted = classify(Record(message.topic, 0, i, message.emit_ms, None, message.value))
-        if isinstance(accepted, Accepted):
-            m.apply(accepted.event, accepted.row[3])
-    return m
+    return learn_month(MATCHING_SCALE, log=lambda *_: None)
 
 
 def test_learned_model_beats_the_rule_based_matcher_by_30_percent(matching_month):
