@@ -11,7 +11,7 @@ from lmis.settings import Settings
 from sinks.clickhouse import connect, migrate
 from sinks.rollups import Rollup
 from streams.matching import Matcher
-from streams.matching_service import MatchingService
+from streams.matching_process import MatchingProcess
 from streams.pipeline import TrendPipeline
 from streams.processing import Policy
 from streams.worker import PeriodicJob, WorkerConfig, build_app
@@ -27,22 +27,11 @@ def build(settings: Settings):
     if settings.matching_enabled:
         fresh = Matcher(candidates=settings.matching_candidates, exposure_share=settings.matching_exposure_share,
                         recommend_on_registration=settings.matching_recommend_on_registration)
-        matching = MatchingService.restore(client, matching_checkpoint(settings), fresh,
-                                           settings.matching_checkpoint_seconds)
-
-        def matching_job() -> None:
-            matching.write_observatory()
-            matching.checkpoint()
-
-        def matching_at_stop() -> None:
-            matching.stop()
-            matching.write_observatory()
-            matching.checkpoint(force=True)
-
+        # In a process of its own (it checkpoints itself); the worker writes its observatory rows.
+        matching = MatchingProcess(client, matching_checkpoint(settings), fresh,
+                                   settings.matching_checkpoint_seconds)
         matching.start()
-
-        jobs = (PeriodicJob("matching", min(5.0, settings.matching_checkpoint_seconds), matching_job,
-                            matching_at_stop, on_pipeline_thread=False),)
+        jobs = (PeriodicJob("matching", 5.0, matching.write_observatory, matching.stop, on_pipeline_thread=False),)
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
                              rollup=Rollup(client, timedelta(hours=settings.duplicate_posting_window_hours)),
                              observers=[matching] if matching else [])

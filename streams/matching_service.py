@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sinks.observatory import write_matching
 from streams.matching import Matcher, Recommendation, seoul_day
+from streams.processing import Accepted
 
 log = logging.getLogger("lmis.matching")
 MATCHING_EVENTS = frozenset({"seeker.registered", "vacancy.submitted", "vacancy.updated", "vacancy.closed",
@@ -80,14 +81,15 @@ class MatchingService:
             finally:
                 self.queue.task_done()
 
-    def observe(self, accepted: list[tuple[str, int, int, object, int]]) -> None:
-        """``(topic, partition, offset, event, occurred_ms)`` of accepted events, in consumption order."""
+    def observe(self, accepted: list[Accepted]) -> None:
+        """The pipeline's accepted events, in consumption order."""
         if self.failed is not None:
             raise RuntimeError("the matcher failed; see the log") from self.failed
+        batch = [(a.record.topic, a.record.partition, a.record.offset, a.event, a.row[3]) for a in accepted]
         if self._thread is None:
-            self.apply(accepted)
-        elif accepted:
-            self.queue.put(accepted)  # waits while the queue is full: back-pressure
+            self.apply(batch)
+        elif batch:
+            self.queue.put(batch)  # waits while the queue is full: back-pressure
 
     def stop(self) -> None:
         """Stop after the batch in hand; queued batches are dropped -- not applied, so not in ``positions``:
@@ -154,14 +156,19 @@ class MatchingService:
         log.debug("matching checkpoint: %d bytes", len(blob))
         return True
 
-    def write_observatory(self) -> int:
-        """The days whose metrics changed since the last write, into ClickHouse."""
+    def observatory_rows(self, redo: set[str] = frozenset()) -> tuple[set[str], list[list], list[list]]:
+        """The days whose metrics changed since the last call (and ``redo``): their daily and exposure rows."""
         with self.lock:
-            days, self.touched_days = self.touched_days, set()
+            days, self.touched_days = self.touched_days | redo, set()
             if not days:
-                return 0
+                return days, [], []
             daily = self.matcher.daily_rows(days)
             exposure = [r for r in self.matcher.exposure_rows() if r[0].isoformat() in days]
+        return days, daily, exposure
+
+    def write_observatory(self) -> int:
+        """The days whose metrics changed since the last write, into ClickHouse."""
+        days, daily, exposure = self.observatory_rows()
         try:
             write_matching(self.client, daily, exposure)
         except Exception:

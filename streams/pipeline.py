@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
-from schemas.events import Event
 from sinks.rollups import Rollup, RollupReport
 from sinks.sink import BatchingSink, ClickHouseTable, TopicPartition
 from streams.processing import (
@@ -38,10 +37,10 @@ FRESHNESS_SAMPLES = 5000
 
 
 class Observer(Protocol):
-    """Another consumer of the validated events (the matcher): ``(topic, partition, offset, event,
-    occurred_ms)`` per accepted message, batch by batch, in the pipeline's thread."""
+    """Another consumer of the validated events (the matcher): the accepted messages, batch by batch, in the
+    pipeline's thread."""
 
-    def observe(self, accepted: list[tuple[str, int, int, Event, int]]) -> None: ...
+    def observe(self, accepted: list[Accepted]) -> None: ...
 
 
 @dataclass
@@ -99,7 +98,7 @@ class TrendPipeline:
             if isinstance(outcome, Accepted):
                 self.sink.add("events", tp, record.offset, outcome.row)
                 if self.observers:
-                    accepted.append((record.topic, record.partition, record.offset, outcome.event, outcome.row[3]))
+                    accepted.append(outcome)
                 self._pending_dirty.add((outcome.row[3] + KST_MS) // DAY_MS)  # Asia/Seoul day number
                 stats.events += 1
                 if len(self._received) < FRESHNESS_SAMPLES:

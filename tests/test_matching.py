@@ -279,3 +279,111 @@ def test_the_month_observatory_has_every_day_group_and_a_bounded_exposure(matchi
     exposure = [r for r in matching_month.exposure_rows() if r[0] >= date(2026, 3, 2)]
     assert exposure and all(r[3] <= max(matching_month.exposure_share, 1 / max(1, r[1])) + 1e-9 for r in exposure)
     assert sum(r[6] for r in exposure) > 0  # hires at vacancies recommended to the seeker
+
+
+# --- the matcher in a process of its own (as the worker runs it) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def accepted_batches():
+    """Ten simulated days' accepted messages on two partitions per topic, in batches as the worker reads."""
+    from simulator.engine import SimConfig, Simulator
+    from streams.processing import Accepted, Record, classify
+
+    sim = Simulator(SimConfig(seed=5, start=date(2026, 3, 2), days=10, scale=0.01))
+    offsets: dict[tuple[str, int], int] = {}
+    accepted = []
+    for i, message in enumerate(sim.messages()):
+        tp = (message.topic, i % 2)
+        offsets[tp] = offsets.get(tp, -1) + 1
+        outcome = classify(Record(tp[0], tp[1], offsets[tp], message.emit_ms, None, message.value))
+        if isinstance(outcome, Accepted):
+            accepted.append(outcome)
+    return [accepted[i:i + 700] for i in range(0, len(accepted), 700)]
+
+
+def _wait_idle(process, timeout: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while process.pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.pending() == 0, process.summary()
+
+
+def test_the_matcher_process_learns_what_the_in_thread_matcher_learns(tmp_path, client, accepted_batches):
+    """Same batches into the in-process service and the child process: same state, same answers, same
+    positions; the child's last checkpoint (written at stop) holds that state."""
+    from sinks.observatory import matching_metrics
+    from streams.matching_process import MatchingProcess
+    from streams.matching_service import MatchingService
+
+    batches = accepted_batches
+    reference = MatchingService(None, tmp_path / "unused.pkl", Matcher(seed=0))
+    process = MatchingProcess(client, tmp_path / "matcher.pkl", Matcher(seed=0), checkpoint_seconds=3600)
+    process.start()
+    try:
+        assert process.restored is False and process.summary()["outcomes_learned"] == 0
+        for b in batches:
+            reference.observe(b)
+            process.observe(b)
+        _wait_idle(process)
+        m = reference.matcher
+        live = process.summary()
+        assert live["outcomes_learned"] == m.learned > 100 and live["seekers"] == len(m.seekers)
+        assert live["open_vacancies"] == m.open_count and live["parked_outcomes"] == m.parked_count
+        for topic, partition in m.positions:
+            assert process.replay_from(topic, partition, 10**9) == m.positions[topic, partition] + 1
+        assert process.replay_from("lmis.unseen", 0, 5) == 0
+        for seeker_id in list(m.seekers)[:20]:
+            assert process.recommend_vacancies(seeker_id, 10) == m.recommend_vacancies(seeker_id, 10)
+        open_id = next(v.vacancy_id for v in m.vacancies.values() if v.closed_ms is None)
+        assert process.recommend_seekers(open_id, 5) == m.recommend_seekers(open_id, 5)
+        with pytest.raises(KeyError):
+            process.recommend_vacancies("S" + "f" * 16, 10)
+        assert process.write_observatory() == len(reference.observatory_rows()[0]) > 5
+        assert matching_metrics(client, date(2026, 3, 2), date(2026, 3, 12))
+    finally:
+        process.stop()
+    with open(tmp_path / "matcher.pkl", "rb") as f:
+        saved: Matcher = pickle.load(f)
+    assert saved.learned == m.learned and saved.daily_rows() == m.daily_rows()
+    assert all(saved.positions[tp] == o for tp, o in m.positions.items())
+
+    again = MatchingProcess(client, tmp_path / "matcher.pkl", Matcher(seed=0), checkpoint_seconds=3600)
+    again.start()
+    try:
+        assert again.restored and again.summary()["outcomes_learned"] == m.learned
+        for b in batches:  # a replay of everything: nothing is learned twice
+            again.observe(b)
+        _wait_idle(again)
+        assert again.summary()["outcomes_learned"] == m.learned
+    finally:
+        again.stop()
+
+
+def test_a_failing_matcher_process_stops_the_feed_and_a_dead_feed_ends_the_process(tmp_path, accepted_batches):
+    import dataclasses
+
+    from streams.matching_process import MatcherFailed, MatchingProcess
+
+    batches = accepted_batches
+    batch = batches[0]
+    registration = next(a for b in batches for a in b if a.event.event_type == "seeker.registered")
+    broken = dataclasses.replace(registration, record=dataclasses.replace(registration.record, value=b"{not json"))
+    process = MatchingProcess(None, tmp_path / "m.pkl", Matcher(seed=0))
+    process.start()
+    child = process.process
+    process.observe([broken])
+    child.join(60)
+    assert child.exitcode is not None, "the child should stop on a batch it cannot apply"
+    with pytest.raises(MatcherFailed):
+        process.observe(batch)
+    assert "EventError" in process.failed or "json" in process.failed.lower(), process.failed
+
+    orphan = MatchingProcess(None, tmp_path / "m2.pkl", Matcher(seed=0))
+    orphan.start()
+    child = orphan.process
+    orphan._batches.close()  # what the worker's death looks like from the child: its pipes close
+    orphan._requests.close()
+    child.join(60)
+    assert child.exitcode == 0 and not (tmp_path / "m2.pkl").exists()
