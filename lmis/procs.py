@@ -42,11 +42,25 @@ class WorkerProcess:
         return self.proc.wait(timeout)
 
     def peak_rss_mb(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+        """Peak resident memory of ``lmis worker``'s whole process tree (the worker and its matcher process):
+        the sum of each process's peak."""
+        return sum(self.peak_rss_by_process().values())
+
+    def peak_rss_by_process(self) -> dict[str, float]:
+        """Peak resident memory (MB) of the worker and of each process below it, by ``name pid``."""
+        out: dict[str, float] = {}
+        todo = [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            out[f"{fields['Name'].strip()} {pid}"] = int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
+        return out
 
     def health(self) -> dict | None:
         try:

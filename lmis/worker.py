@@ -49,6 +49,9 @@ def build(settings: Settings):
                 "dead_letters": dict(stats.dead_by_reason),
                 "buffered_messages": pipeline.sink.pending(),
                 "days_awaiting_rollup": pipeline.days_awaiting_rollup,
+                "freshness_since_start": {"samples": stats.freshness_since_start.n,
+                                          "p50_s": stats.freshness_since_start.quantile(0.5),
+                                          "p99_s": stats.freshness_since_start.quantile(0.99)},
                 "committed": {f"{t}/{p}": o for (t, p), o in sorted(ingest.committed.items())},
                 "matching": matching.summary() if matching else None}
 

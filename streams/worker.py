@@ -113,6 +113,7 @@ class Ingest(mode.Service):
         recovered = await self._in_pipeline_thread(self.pipeline.recover)
         if recovered:
             log.info("rolling up %d day(s) left dirty by the previous run", len(recovered))
+        await self.rollup(force=True)
         self.producer = AIOKafkaProducer(**opts, acks="all", enable_idempotence=True, linger_ms=20,
                                          client_id="lmis-worker-dlq")
         await self.producer.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import uuid
 
@@ -171,3 +172,19 @@ def test_a_copy_whose_original_was_lost_in_an_outage_is_posted(client):
     records = as_records(list(sim.messages()))
     run(TrendPipeline(client), records, batch=20_000)
     assert compare(client, sim.truth.to_dict())["mismatches"] == {}
+
+
+def test_freshness_histogram_quantiles_are_exact_to_its_step():
+    from streams.pipeline import FreshnessHistogram
+
+    h = FreshnessHistogram()
+    assert h.quantile(0.99) is None
+    samples = [i / 1000 for i in range(1, 2001)]  # 1 ms .. 2 s, uniform
+    for s in samples:
+        h.add(s)
+    h.add(500.0)  # beyond two minutes: counted in the last bucket
+    assert h.n == 2001
+    for q in (0.5, 0.9, 0.99):
+        exact = sorted(samples + [500.0])[math.ceil(q * 2001) - 1]
+        assert exact <= h.quantile(q) <= exact + FreshnessHistogram.STEP_S + 1e-9, (q, exact, h.quantile(q))
+    assert h.quantile(1.0) == round((FreshnessHistogram.BUCKETS + 1) * FreshnessHistogram.STEP_S, 2)
