@@ -27,19 +27,17 @@ def build(settings: Settings):
     if settings.matching_enabled:
         fresh = Matcher(candidates=settings.matching_candidates, exposure_share=settings.matching_exposure_share,
                         recommend_on_registration=settings.matching_recommend_on_registration)
-        # In a process of its own (it checkpoints itself); the worker writes its observatory rows.
-        matching = MatchingProcess(client, matching_checkpoint(settings), fresh,
-                                   settings.matching_checkpoint_seconds)
+        # In a process of its own, reading Kafka itself; the worker writes its observatory rows.
+        matching = MatchingProcess(client, matching_checkpoint(settings), fresh, settings.kafka_client_options(),
+                                   policy, settings.matching_checkpoint_seconds)
         matching.start()
         jobs = (PeriodicJob("matching", 5.0, matching.write_observatory, matching.stop, on_pipeline_thread=False),)
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
-                             rollup=Rollup(client, timedelta(hours=settings.duplicate_posting_window_hours)),
-                             observers=[matching] if matching else [])
+                             rollup=Rollup(client, timedelta(hours=settings.duplicate_posting_window_hours)))
     cfg = WorkerConfig(kafka_options=settings.kafka_client_options(), group_id=settings.consumer_group,
                        web_host=settings.web_host, web_port=settings.web_port,
                        rollup_interval_s=settings.rollup_interval_seconds,
-                       health_interval_s=settings.health_interval_seconds, max_poll_records=settings.sink_max_rows,
-                       replay_from=matching.replay_from if matching else None)
+                       health_interval_s=settings.health_interval_seconds, max_poll_records=settings.sink_max_rows)
     token = settings.api_token.get_secret_value() if settings.api_token else None
 
     def health() -> dict:

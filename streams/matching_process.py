@@ -1,41 +1,43 @@
-"""The matcher in a process of its own, fed and queried by the worker.
+"""The matcher in a process of its own, reading Kafka by itself; started, queried and stopped by the worker.
 
-Why a process: measured in the worker (docs/benchmarks.md, runs 4-7), learning on a thread (~2 ms per
-outcome) took the GIL from the trend pipeline -- 10,081 events/s without it, 1,934 with it while catching up
--- and its state (~700 MB at half the national rate) counted against the worker's memory. In a process of
-its own it uses the other core and its own heap. The worker still reads Kafka and validates once; it sends
-the matching events' original bytes (re-validated here: ~10 µs each, cheaper than pickling models) and, per
-partition, how far it has read.
+Why: measured (docs/benchmarks.md), learning (~2 ms per outcome) on a thread of the worker took the GIL
+from the trend pipeline -- 10,081 events/s without it, 1,934 with it while catching up -- and its state
+(~700 MB at half the national rate) counted against the worker's memory. Fed by the worker through a
+bounded pipe, it still set the pace: the pipeline waited whenever the matcher was eight batches behind.
+So the matcher consumes the topics that carry its events itself, at its own pace, with its own positions:
+the trend pipeline is never held up by it, and a matcher that lags only makes recommendations older.
 
-The semantics are ``MatchingService``'s (the child runs one, without its thread): offsets applied are never
-learned twice, the state and its offsets are pickled together every ``checkpoint_seconds`` (by the child,
-off the worker's CPU), ``replay_from`` says where the worker must start a partition so nothing is lost.
-Back-pressure: at most ``max_queued_batches`` batches in flight; ``observe`` waits for a free slot. A child
-that fails makes ``observe`` raise (the worker stops and is restarted, as for any ingest failure); a worker
-that dies closes the pipe and its child exits.
+It validates with the pipeline's own ``classify`` (same acceptance, same lateness rules), applies the
+matching events, and pickles its state together with the offsets it has read to every
+``checkpoint_seconds``; at start it restores that and reads on from those offsets, so nothing is learned
+twice and nothing is lost after any crash (no consumer group: the checkpoint is the only position).
 
-Three pipes: batches (worker → child), requests and answers (recommendations, observatory rows, shutdown;
-answered between slices of a batch), and status (child → worker after every batch: positions and counters,
-read by a thread of the worker, so the API's health never waits for the matcher).
+The worker talks to it through two pipes: requests and answers (recommendations, the observatory's rows --
+which the worker writes, since only one process may open an embedded ClickHouse -- and shutdown; answered
+between slices of a batch), and status (counters, positions and lag every half second, read by a thread of
+the worker, so the API's health never waits for the matcher). A worker that dies closes the pipes and its
+matcher exits; a matcher that dies is reported in the health and makes its requests fail.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import threading
 import time
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from sinks.observatory import write_matching
 from streams.matching import Matcher, Recommendation
 from streams.matching_service import MATCHING_EVENTS, MatchingService
-from streams.processing import Accepted
+from streams.processing import Accepted, Policy, Record, classify
 
 log = logging.getLogger("lmis.matching")
+MATCHING_TOPICS = ("lmis.seekers", "lmis.vacancies", "lmis.applications")  # where MATCHING_EVENTS travel
 SLICE = 64  # outcomes applied between two looks at the request pipe (~0.1 s at most)
+STATUS_EVERY_S = 0.5
 START_TIMEOUT_S = 600.0  # restoring a national checkpoint (GBs of pickle) takes a while
 
 
@@ -44,54 +46,50 @@ class MatcherFailed(RuntimeError):
 
 
 class MatchingProcess:
-    def __init__(self, client, checkpoint_path: Path, fresh: Matcher, checkpoint_seconds: float = 30.0,
-                 max_queued_batches: int = 8):
+    def __init__(self, client, checkpoint_path: Path, fresh: Matcher, kafka_options: dict[str, Any],
+                 policy: Policy = Policy(), checkpoint_seconds: float = 30.0,
+                 topics: tuple[str, ...] = MATCHING_TOPICS):
         self.client = client
         self.path = checkpoint_path
         self.fresh = fresh
+        self.kafka_options = kafka_options
+        self.policy = policy
         self.checkpoint_seconds = checkpoint_seconds
-        self.max_queued_batches = max_queued_batches
+        self.topics = topics
         self.process: mp.process.BaseProcess | None = None
         self.failed: str | None = None
         self.restored = False
         self._stopping = False
-        self._slots = threading.Semaphore(max_queued_batches)
-        self._in_flight = 0
         self._status: dict = {}
-        self._positions: dict[tuple[str, int], int] = {}
         self._rpc_lock = threading.Lock()
         self._redo: set[str] = set()
-        self._batches: Connection | None = None
         self._requests: Connection | None = None
-        self._listener: threading.Thread | None = None
 
     # --- life cycle
     def start(self) -> None:
         ctx = mp.get_context("spawn")  # never fork a process holding ClickHouse's and Kafka's threads
-        batches_r, batches_w = ctx.Pipe(duplex=False)
         requests, requests_child = ctx.Pipe()
         status_r, status_w = ctx.Pipe(duplex=False)
         self.process = ctx.Process(
             target=_child_main, name="lmis-matching", daemon=True,
-            args=(batches_r, requests_child, status_w, self.path, self.fresh, self.checkpoint_seconds,
-                  logging.getLogger().getEffectiveLevel()))
+            args=(requests_child, status_w, self.path, self.fresh, self.checkpoint_seconds, self.kafka_options,
+                  self.topics, self.policy, logging.getLogger().getEffectiveLevel()))
         self.process.start()
         # The child's ends belong to the child: closing ours lets each side see the other's death as EOF.
-        batches_r.close()
         requests_child.close()
         status_w.close()
-        self._batches, self._requests = batches_w, requests
+        self._requests = requests
         if not status_r.poll(START_TIMEOUT_S):
             raise MatcherFailed(f"the matcher process did not start within {START_TIMEOUT_S:.0f}s")
-        kind, body = status_r.recv()
+        try:
+            kind, body = status_r.recv()
+        except EOFError:
+            raise MatcherFailed(f"the matcher process exited at start (code {self.process.exitcode})") from None
         if kind != "ready":
             raise MatcherFailed(f"the matcher process did not start: {body}")
-        self.restored = body["restored"]
-        self._positions = body.pop("positions")
+        self.restored = body.pop("restored")
         self._status = body
-        self._listener = threading.Thread(target=self._listen, args=(status_r,), name="lmis-matching-status",
-                                          daemon=True)
-        self._listener.start()
+        threading.Thread(target=self._listen, args=(status_r,), name="lmis-matching-status", daemon=True).start()
         log.info("matcher process %d started (%s)", self.process.pid,
                  "restored from its checkpoint" if self.restored else "fresh")
 
@@ -101,27 +99,18 @@ class MatchingProcess:
                 kind, body = status.recv()
             except (EOFError, OSError):
                 if self.failed is None and not self._stopping:
-                    code = self.process.exitcode if self.process else None
-                    self.failed = f"the matcher process exited (code {code})"
+                    self.process.join(5)
+                    self.failed = f"the matcher process exited (code {self.process.exitcode})"
                     log.error("%s", self.failed)
-                self._release_all()
                 return
-            if kind == "done":
-                self._positions = body.pop("positions")
+            if kind == "status":
                 self._status = body
-                self._in_flight -= 1
-                self._slots.release()
             elif kind == "failed":
                 self.failed = body
                 log.error("the matcher failed: %s", body)
 
-    def _release_all(self) -> None:
-        for _ in range(self.max_queued_batches):
-            self._slots.release()
-
     def stop(self) -> None:
-        """Ask the child to write its last checkpoint and exit; write the observatory's last rows. Batches
-        still in flight are not applied (so not in its positions: the next start replays them)."""
+        """Ask the child to write its last checkpoint and exit; write the observatory's last rows."""
         if self.process is None:
             return
         self._stopping = True
@@ -135,39 +124,6 @@ class MatchingProcess:
             if self.process.is_alive():
                 self.process.kill()
             self.process = None
-
-    # --- fed by the pipeline (its thread)
-    def observe(self, accepted: list[Accepted]) -> None:
-        if self.failed is not None:
-            raise MatcherFailed(self.failed)
-        if not accepted:
-            return
-        through: dict[tuple[str, int], int] = {}
-        items = []
-        for a in accepted:
-            r = a.record
-            through[r.topic, r.partition] = r.offset  # in order within a partition: the last is the highest
-            if a.event.event_type in MATCHING_EVENTS:  # type: ignore[attr-defined]
-                items.append((r.topic, r.partition, r.offset, r.value, a.row[3]))
-        while not self._slots.acquire(timeout=1.0):  # back-pressure
-            if self.failed is not None:
-                raise MatcherFailed(self.failed)
-        if self.failed is not None:
-            raise MatcherFailed(self.failed)
-        self._in_flight += 1
-        assert self._batches is not None
-        self._batches.send((items, through))
-
-    def pending(self) -> int:
-        return self._in_flight
-
-    def replay_from(self, topic: str, partition: int, committed: int | None) -> int | None:
-        """As ``MatchingService.replay_from``, from the positions the child last reported."""
-        applied = self._positions.get((topic, partition))
-        start = 0 if applied is None else applied + 1
-        if committed is not None and start < committed:
-            return start
-        return None
 
     # --- periodic job and API (any thread)
     def _call(self, name: str, *args):
@@ -186,6 +142,7 @@ class MatchingProcess:
         return body
 
     def write_observatory(self) -> int:
+        """The days whose metrics changed since the last write, into ClickHouse (from the worker)."""
         days, daily, exposure = self._call("observatory", self._redo)
         self._redo = set()
         try:
@@ -205,73 +162,122 @@ class MatchingProcess:
         return self._call("recommend_seekers", vacancy_id, k)
 
     def summary(self) -> dict:
-        return {**self._status, "queued_batches": self.pending(),
-                "process": self.process.pid if self.process else None, "failed": self.failed}
+        """The child's last status (counters, lag behind the topics' ends), never waiting for it."""
+        return {**self._status, "process": self.process.pid if self.process else None, "failed": self.failed}
 
 
 # --- the child
-def _child_main(batches: Connection, requests: Connection, status: Connection, path: Path, fresh: Matcher,
-                checkpoint_seconds: float, loglevel: int) -> None:
+def _child_main(requests: Connection, status: Connection, path: Path, fresh: Matcher, checkpoint_seconds: float,
+                kafka_options: dict[str, Any], topics: tuple[str, ...], policy: Policy, loglevel: int) -> None:
     logging.basicConfig(level=loglevel, format="[%(asctime)s] [matching %(process)d] %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         service = MatchingService.restore(None, path, fresh, checkpoint_seconds)
-    except BaseException as exc:  # noqa: BLE001 -- reported to the worker, which stops
+    except BaseException as exc:  # noqa: BLE001 -- reported to the worker
         log.exception("restoring the matcher failed")
         status.send(("failed", f"restoring {path}: {exc!r}"))
         return
-    status.send(("ready", {**_status_of(service), "restored": service.restored}))
-    _Child(service, batches, requests, status).run()
+    child = _Child(service, requests, status, kafka_options, topics, policy)
+    status.send(("ready", {**child.status(), "restored": service.restored}))
+    try:
+        child.run()
+    except _WorkerGone:
+        return
+    except BaseException as exc:  # noqa: BLE001 -- the worker reports it; never silently
+        log.exception("the matcher failed")
+        try:
+            status.send(("failed", repr(exc)))
+        except OSError:
+            pass
 
 
-def _status_of(service: MatchingService) -> dict:
-    body = service.summary()
-    body.pop("queued_batches", None)
-    body["positions"] = dict(service.matcher.positions)
-    return body
+class _WorkerGone(Exception):
+    pass
 
 
 class _Child:
-    def __init__(self, service: MatchingService, batches: Connection, requests: Connection, status: Connection):
-        self.service, self.batches, self.requests, self.status = service, batches, requests, status
+    def __init__(self, service: MatchingService, requests: Connection, status: Connection,
+                 kafka_options: dict[str, Any], topics: tuple[str, ...], policy: Policy):
+        self.service, self.requests, self.status_pipe = service, requests, status
+        self.kafka_options, self.topics, self.policy = kafka_options, topics, policy
+        self.consumer = None
+        self.lag: int | None = None
+        self.consumed = 0
+
+    def status(self) -> dict:
+        body = self.service.summary()
+        body.pop("queued_batches", None)
+        body["lag"] = self.lag  # messages behind the ends of its topics, when the status was taken
+        body["consumed"] = self.consumed  # messages read since this process started
+        body["status_at"] = time.time()
+        return body
+
+    def _connect(self):
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(**self.kafka_options, group_id=None, enable_auto_commit=False,
+                                 auto_offset_reset="earliest", client_id="lmis-matcher",
+                                 max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+        while True:  # the topics may not exist yet (a worker started before `lmis stack up` made them)
+            tps = [TopicPartition(t, p) for t in self.topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+            if {tp.topic for tp in tps} == set(self.topics):
+                break
+            self.answer()
+            time.sleep(1.0)
+        consumer.assign(tps)
+        positions = self.service.matcher.positions
+        for tp in tps:
+            applied = positions.get((tp.topic, tp.partition))
+            if applied is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, applied + 1)  # the checkpoint's offsets: on from there, nothing twice
+        log.info("reading %s from the checkpoint's offsets", ", ".join(self.topics))
+        self.consumer, self.tps = consumer, tps
 
     def run(self) -> None:
-        from schemas.codec import decode_event
-
         service = self.service
+        self._connect()
+        consumer = self.consumer
+        next_status = 0.0
         while True:
-            ready = wait([self.requests, self.batches], timeout=1.0)
-            if self.requests in ready and not self.answer():
-                return
-            if self.batches in ready:
-                try:
-                    items, through = self.batches.recv()
-                except (EOFError, OSError):
-                    os._exit(0)  # the worker is gone: its successor restores the last checkpoint
-                try:
-                    batch = [(t, p, o, decode_event(raw), ms) for t, p, o, raw, ms in items]
-                    for start in range(0, len(batch), SLICE):
-                        service._apply(batch[start:start + SLICE])
-                        if self.requests.poll() and not self.answer():
-                            return
-                    positions = service.matcher.positions
-                    for tp, offset in through.items():
-                        if offset > positions.get(tp, -1):
-                            positions[tp] = offset
-                except BaseException as exc:  # noqa: BLE001 -- the worker stops on it; never silently
-                    log.exception("the matcher failed")
-                    self.status.send(("failed", repr(exc)))
-                    return
-                self.status.send(("done", _status_of(service)))
+            self.answer()
+            batches = consumer.poll(timeout_ms=200, max_records=2000)
+            accepted = []
+            last: dict[tuple[str, int], int] = {}
+            for tp, records in batches.items():
+                for r in records:
+                    outcome = classify(Record(tp.topic, tp.partition, r.offset, r.timestamp, r.key, r.value),
+                                       self.policy)
+                    if isinstance(outcome, Accepted) and outcome.event.event_type in MATCHING_EVENTS:
+                        accepted.append((tp.topic, tp.partition, r.offset, outcome.event, outcome.row[3]))
+                    last[tp.topic, tp.partition] = r.offset
+                    self.consumed += 1
+            for start in range(0, len(accepted), SLICE):
+                service._apply(accepted[start:start + SLICE])
+                self.answer()
+            positions = service.matcher.positions
+            for tp, offset in last.items():  # also past messages that are not the matcher's (or dead letters)
+                if offset > positions.get(tp, -1):
+                    positions[tp] = offset
+            now = time.monotonic()
+            if now >= next_status:
+                ends = consumer.end_offsets(self.tps)
+                self.lag = sum(max(0, end - consumer.position(tp)) for tp, end in ends.items())
+                self.status_pipe.send(("status", self.status()))
+                next_status = now + STATUS_EVERY_S
             service.checkpoint()  # every checkpoint_seconds, here, off the worker's CPU
 
-    def answer(self) -> bool:
-        """Answer the requests waiting; False after a shutdown (or when the worker is gone)."""
+    def answer(self) -> None:
+        """Answer the requests waiting. Raises _WorkerGone after a shutdown or when the worker is gone."""
         service = self.service
-        while self.requests.poll():
+        while True:
             try:
+                if not self.requests.poll():
+                    return
                 name, args = self.requests.recv()
             except (EOFError, OSError):
-                os._exit(0)
+                raise _WorkerGone() from None  # its successor restores the last checkpoint
             try:
                 if name == "shutdown":
                     rows = service.observatory_rows(set(args[0]))
@@ -279,7 +285,7 @@ class _Child:
                     service.checkpoint(force=True)
                     log.info("matcher checkpoint written in %.1fs; exiting", time.monotonic() - started)
                     self.requests.send(("ok", rows))
-                    return False
+                    raise _WorkerGone()
                 if name == "observatory":
                     body = service.observatory_rows(set(args[0]))
                 elif name == "checkpoint":
@@ -291,6 +297,7 @@ class _Child:
                 else:
                     raise ValueError(f"unknown request {name!r}")
                 self.requests.send(("ok", body))
+            except _WorkerGone:
+                raise
             except Exception as exc:  # noqa: BLE001 -- the caller raises it
                 self.requests.send(("error", (type(exc).__name__, str(exc))))
-        return True

@@ -1,14 +1,10 @@
-"""The matcher inside the worker: fed by the trend pipeline, checkpointed, queried by the API.
+"""The matcher's state and its bookkeeping: applied offsets, checkpoints, the observatory's touched days.
 
-The pipeline hands every accepted event to ``observe`` (in its thread, batch by batch); a thread of the
-matcher's own applies them, so learning (~2 ms per outcome, scored before it is learned) does not hold up
-the writes to ClickHouse -- ClickHouse releases the GIL, so the two share the cores. The queue is bounded:
-a matcher far behind makes ``observe`` wait (back-pressure, bounded memory). The matcher skips offsets it
-has applied already, so a replay after a crash or a rebalance is never learned twice. Its state
-(model, seekers, open vacancies, metrics) is pickled to a file every ``checkpoint_seconds``, with the last
-offset applied per partition; at start-up the worker reads from the older of that offset and the
-committed one, so nothing is learned twice and nothing is lost (``replay_from``). One lock serialises
-learning and the API's requests.
+Run inside the matcher's process (``streams.matching_process``, which reads Kafka and feeds ``apply``) and,
+in tests, as an observer of ``TrendPipeline``. Offsets applied are skipped, so a replay after a crash is
+never learned twice. The state (model, seekers, open vacancies, metrics) is pickled to a file every
+``checkpoint_seconds`` together with the last offset read per partition, atomically: a restart restores
+both and reads on from there. One lock serialises learning and requests.
 """
 
 from __future__ import annotations
@@ -16,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import queue
 import threading
 import time
 from pathlib import Path
@@ -32,7 +27,7 @@ MATCHING_EVENTS = frozenset({"seeker.registered", "vacancy.submitted", "vacancy.
 
 class MatchingService:
     def __init__(self, client, checkpoint_path: Path, matcher: Matcher | None = None,
-                 checkpoint_seconds: float = 30.0, max_queued_batches: int = 8):
+                 checkpoint_seconds: float = 30.0):
         self.client = client
         self.path = checkpoint_path
         self.checkpoint_seconds = checkpoint_seconds
@@ -42,9 +37,6 @@ class MatchingService:
         self.touched_days: set[str] = set()
         self.last_checkpoint = time.monotonic()
         self.restored = False
-        self.queue: queue.Queue = queue.Queue(maxsize=max_queued_batches)
-        self.failed: BaseException | None = None
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def restore(cls, client, checkpoint_path: Path, fresh: Matcher, checkpoint_seconds: float = 30.0):
@@ -61,54 +53,10 @@ class MatchingService:
                      len(matcher.seekers), len(matcher.vacancies), matcher.learned)
         return service
 
-    # --- fed by the pipeline (its thread)
-    def start(self) -> None:
-        """Apply batches on a thread of their own (else ``observe`` applies them at once, as in tests)."""
-        self._thread = threading.Thread(target=self._run, name="lmis-matching", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            batch = self.queue.get()
-            try:
-                if batch is None:
-                    return
-                self.apply(batch)
-            except BaseException as exc:  # noqa: BLE001 -- surfaced by observe(); never silently
-                log.exception("the matcher failed")
-                self.failed = exc
-                return
-            finally:
-                self.queue.task_done()
-
+    # --- fed by the pipeline (tests) or the matcher's process
     def observe(self, accepted: list[Accepted]) -> None:
-        """The pipeline's accepted events, in consumption order."""
-        if self.failed is not None:
-            raise RuntimeError("the matcher failed; see the log") from self.failed
-        batch = [(a.record.topic, a.record.partition, a.record.offset, a.event, a.row[3]) for a in accepted]
-        if self._thread is None:
-            self.apply(batch)
-        elif batch:
-            self.queue.put(batch)  # waits while the queue is full: back-pressure
-
-    def stop(self) -> None:
-        """Stop after the batch in hand; queued batches are dropped -- not applied, so not in ``positions``:
-        the next start replays them (``replay_from``)."""
-        if self._thread is None:
-            return
-        while True:
-            try:
-                self.queue.get_nowait()
-                self.queue.task_done()
-            except queue.Empty:
-                break
-        self.queue.put(None)
-        self._thread.join()
-        self._thread = None
-
-    def pending(self) -> int:
-        """Batches handed over and not yet applied (also the one being applied)."""
-        return self.queue.unfinished_tasks
+        """The pipeline's accepted events, in consumption order (as an observer of ``TrendPipeline``)."""
+        self.apply([(a.record.topic, a.record.partition, a.record.offset, a.event, a.row[3]) for a in accepted])
 
     def apply(self, accepted: list[tuple[str, int, int, object, int]]) -> None:
         # In slices, releasing the lock between them: an API request waits for a slice, not a whole batch.
@@ -130,15 +78,7 @@ class MatchingService:
                             and m.recommend_on_registration):
                         self.touched_days.add(seoul_day(occurred_ms))
 
-    def replay_from(self, topic: str, partition: int, committed: int | None) -> int | None:
-        """Where to start reading a partition: before the committed offset if the matcher is behind it."""
-        applied = self.matcher.positions.get((topic, partition))
-        start = 0 if applied is None else applied + 1
-        if committed is not None and start < committed:
-            return start
-        return None
-
-    # --- timers (the pipeline's thread)
+    # --- checkpoints and the observatory
     def checkpoint(self, force: bool = False) -> bool:
         if not force and time.monotonic() - self.last_checkpoint < self.checkpoint_seconds:
             return False
@@ -177,7 +117,7 @@ class MatchingService:
             raise
         return len(days)
 
-    # --- the API (any thread)
+    # --- requests (any thread)
     def recommend_vacancies(self, seeker_id: str, k: int) -> list[Recommendation]:
         with self.lock:
             return self.matcher.recommend_vacancies(seeker_id, k)
@@ -191,5 +131,5 @@ class MatchingService:
         m = self.matcher
         return {"seekers": len(m.seekers), "open_vacancies": m.open_count, "outcomes_learned": m.learned,
                 "unresolved_outcomes": m.unresolved, "parked_outcomes": m.parked_count,
-                "queued_batches": self.pending(), "event_time": seoul_day(m.clock_ms) if m.clock_ms else None,
+                "event_time": seoul_day(m.clock_ms) if m.clock_ms else None,
                 "precision_at_10": {k: round(v.precision_at_10, 4) for k, v in list(m.metrics.items())}}

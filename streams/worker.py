@@ -23,7 +23,7 @@ from typing import Any
 
 import faust
 import mode
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -46,8 +46,6 @@ class WorkerConfig:
     health_interval_s: float = 5.0
     max_poll_records: int = 20_000
     stop_flush_attempts: int = 3
-    # (topic, partition, committed offset) -> where to start reading instead, or None (see _ReplayListener)
-    replay_from: Callable[[str, int, int | None], int | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,29 +62,6 @@ def _aiokafka_options(opts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class _ReplayListener(ConsumerRebalanceListener):
-    """On assignment: start a partition before its committed offset when a consumer of the validated events
-    (the matcher) is behind it -- its state was checkpointed earlier than the last commit."""
-
-    def __init__(self, ingest: Ingest):
-        self.ingest = ingest
-
-    async def on_partitions_revoked(self, revoked) -> None:
-        pass
-
-    async def on_partitions_assigned(self, assigned) -> None:
-        replay_from, consumer = self.ingest.cfg.replay_from, self.ingest.consumer
-        if replay_from is None or consumer is None:
-            return
-        for tp in assigned:
-            committed = await consumer.committed(tp)
-            start = replay_from(tp.topic, tp.partition, committed)
-            if start is not None:
-                log.info("%s/%d: replaying from offset %d (committed %s) for the matcher", tp.topic, tp.partition,
-                         start, committed)
-                consumer.seek(tp, start)
-
-
 class Ingest(mode.Service):
     """Kafka → trend pipeline → ClickHouse; commits offsets after the write is acknowledged."""
 
@@ -96,7 +71,13 @@ class Ingest(mode.Service):
         self.cfg = cfg
         self.jobs = jobs
         self.pipeline = pipeline
-        self.executor = executor  # the one thread that touches the pipeline (ClickHouse writes and rollups)
+        self.executor = executor  # the one thread that classifies and writes
+        # Rollups on a thread of their own: ClickHouse releases the GIL while it rebuilds a day, so reading,
+        # validating and writing go on meanwhile (the engine itself serialises its statements).
+        self.rollup_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-rollup")
+        self._rollup_lock = asyncio.Lock()
+        self._rollup_again = False
+        self._rollup_tasks: set[asyncio.Task] = set()  # kicked rollups (a reference keeps them alive)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.stopping = False
@@ -122,7 +103,7 @@ class Ingest(mode.Service):
             enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024, max_poll_interval_ms=600_000)
         await self.consumer.start()
-        self.consumer.subscribe(list(self.cfg.topics), listener=_ReplayListener(self))
+        self.consumer.subscribe(list(self.cfg.topics))
         log.info("consuming %s as group %s", ", ".join(self.cfg.topics), self.cfg.group_id)
 
     @mode.Service.task
@@ -143,8 +124,9 @@ class Ingest(mode.Service):
                 if self.pipeline.due():
                     await self.checkpoint()
                     if len(records) < self.cfg.max_poll_records // 4:
-                        # Caught up (live rate): make the new events visible now, not at the next tick.
-                        await self.rollup(force=True)
+                        # Caught up (live rate): make the new events visible now, not at the next tick,
+                        # without waiting for it.
+                        self.kick_rollup()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -201,20 +183,41 @@ class Ingest(mode.Service):
         return True
 
     async def rollup(self, force: bool = False) -> None:
-        # Rollups share the pipeline thread with writes: while catching up on a backlog, keep them to about
-        # a fifth of the time (at the live rate they take milliseconds and run every tick).
+        """One rollup at a time, on the rollup thread. While catching up on a backlog, rollups are paced to
+        about a fifth of the time (they compete for the engine and the cores with the writes); ``force``
+        runs one now, or right after the running one."""
         if not force and time.monotonic() < self._next_rollup:
             return
-        started = time.monotonic()
-        try:
-            report = await self._in_pipeline_thread(self.pipeline.rollup)
-        except Exception:
-            log.exception("rollup failed; it is retried at the next tick")
-            return
-        took = time.monotonic() - started
-        self._next_rollup = time.monotonic() + 4 * took
-        if report:
-            log.debug("rolled up %d day(s) in %.3fs", report.days, report.seconds)
+        if self._rollup_lock.locked():
+            self._rollup_again |= force
+            if not force:
+                return
+        async with self._rollup_lock:
+            self._rollup_again = False
+            while True:
+                started = time.monotonic()
+                try:
+                    report = await asyncio.get_running_loop().run_in_executor(self.rollup_executor,
+                                                                              self.pipeline.rollup)
+                except Exception:
+                    log.exception("rollup failed; it is retried at the next tick")
+                    return
+                took = time.monotonic() - started
+                self._next_rollup = time.monotonic() + 4 * took
+                if report:
+                    log.debug("rolled up %d day(s) in %.3fs", report.days, report.seconds)
+                if not self._rollup_again:
+                    return
+                self._rollup_again = False  # a checkpoint came in while it ran: its days, now
+
+    def kick_rollup(self) -> None:
+        """A rollup now (or after the running one) without waiting for it."""
+        if self._rollup_lock.locked():
+            self._rollup_again = True
+        else:
+            task = asyncio.ensure_future(self.rollup(force=True))
+            self._rollup_tasks.add(task)
+            task.add_done_callback(self._rollup_tasks.discard)
 
     async def health(self) -> None:
         """Lag, rate, dead letters and freshness per topic since the last tick, into pipeline_health."""
@@ -230,8 +233,7 @@ class Ingest(mode.Service):
                 continue
             position = await self.consumer.position(tp)
             lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - position)
-        fresh = sorted(stats.freshness)
-        stats.freshness = []
+        fresh = sorted(self.pipeline.take_freshness())
         p50 = statistics.median(fresh) if fresh else 0.0
         p99 = fresh[min(len(fresh) - 1, int(0.99 * len(fresh)))] if fresh else 0.0
         rows = []

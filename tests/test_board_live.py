@@ -38,10 +38,12 @@ def board_url(tmp_path_factory, month_run):
         procs.wait_drained(settings, worker, len(messages))
         time.sleep(2)  # a health tick after the drain
         url = f"http://127.0.0.1:{PORT}"
-        deadline = time.monotonic() + 180  # the matcher (its own thread) and its observatory job
+        deadline = time.monotonic() + 180  # the matcher (its own process, reading Kafka) and its observatory job
+        drained = time.time()
         while time.monotonic() < deadline:
             live = httpx.get(f"{url}/api/matching", params={"from": "2026-03-02", "to": "2026-03-29"}).json()
-            if live["live"]["queued_batches"] == 0 and live["metrics"] and live["exposure"]:
+            if (live["live"]["lag"] == 0 and live["live"]["status_at"] > drained and live["metrics"]
+                    and live["exposure"]):
                 break
             time.sleep(1)
         time.sleep(6)  # one more observatory write after the last batch

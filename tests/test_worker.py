@@ -116,14 +116,93 @@ def expected_outcomes(messages: list[Message]) -> int:
     return len(keys)
 
 
-def matching_summary(timeout: float = 300) -> dict:
-    """The matcher's counters once it has applied everything handed to it (it runs on its own thread)."""
+def caught_up(summary: dict, since: float) -> bool:
+    """The matcher had read its topics to the end at a time after ``since`` (statuses come every 0.5 s)."""
+    return summary.get("lag") == 0 and summary.get("status_at", 0) > since
+
+
+def matching_summary(since: float, timeout: float = 300) -> dict:
+    """The matcher's counters once it has read its topics to the end (it reads Kafka at its own pace)."""
     deadline = time.monotonic() + timeout
     while True:
         summary = httpx.get(f"http://127.0.0.1:{WEB_PORT}/api/health", timeout=30).json()["matching"]
-        if summary["queued_batches"] == 0 or time.monotonic() > deadline:
+        if caught_up(summary, since) or time.monotonic() > deadline:
             return summary
         time.sleep(0.5)
+
+
+def wait_caught_up(process, since: float, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while not caught_up(summary := process.summary(), since):
+        assert time.monotonic() < deadline, summary
+        assert process.failed is None, process.failed
+        time.sleep(0.2)
+    return summary
+
+
+def test_the_matcher_process_reads_kafka_at_its_own_pace_and_restarts_without_learning_twice(env, tmp_path,
+                                                                                            month_run):
+    """The matcher process against the real broker, without the worker: it learns every accepted outcome
+    once, checkpoints with its offsets at stop, and a restart from that checkpoint reads on from there."""
+    from sinks.clickhouse import connect, migrate
+    from streams.matching import Matcher
+    from streams.matching_process import MATCHING_TOPICS, MatcherFailed, MatchingProcess
+
+    messages, _ = write_truth(tmp_path, month_run)
+    half = len(messages) // 2
+    send_kafka(messages[:half], settings_of(env).kafka_client_options())
+    client = connect(f"chdb://{tmp_path / 'ch'}")
+    migrate(client)
+    opts = settings_of(env).kafka_client_options()
+    path = tmp_path / "matching" / "matcher.pkl"
+    process = MatchingProcess(client, path, Matcher(seed=0), opts, checkpoint_seconds=3600)
+    process.start()
+    try:
+        assert not process.restored
+        first = wait_caught_up(process, time.time())
+        assert first["consumed"] == sum(m.topic in MATCHING_TOPICS for m in messages[:half])
+        assert first["outcomes_learned"] + first["unresolved_outcomes"] + first["parked_outcomes"] == \
+            expected_outcomes(messages[:half])
+        assert first["outcomes_learned"] > 500
+        seekers = [orjson.loads(m.value)["payload"]["seeker_id"] for m in messages[half - 4000:half]
+                   if m.topic == "lmis.seekers" and b'"seeker.registered"' in m.value]
+        items = process.recommend_vacancies(seekers[-1], 5)
+        assert 1 <= len(items) <= 5 and all(len(r.reasons) == 3 for r in items)
+        with pytest.raises(KeyError):
+            process.recommend_vacancies("S" + "f" * 16, 5)
+        assert process.write_observatory() >= 10  # the days so far
+        rows = client.query("SELECT count() FROM matching_daily").result_rows[0][0]
+        assert rows > 0
+    finally:
+        process.stop()
+    assert path.exists()
+
+    again = MatchingProcess(client, path, Matcher(seed=0), opts, checkpoint_seconds=3600)
+    again.start()
+    try:
+        assert again.restored and again.summary()["outcomes_learned"] == first["outcomes_learned"]
+        send_kafka(messages[half:], opts)
+        second = wait_caught_up(again, time.time())
+        # Read on from the checkpoint's offsets (not from the start): every outcome once, none lost.
+        assert second["consumed"] == sum(m.topic in MATCHING_TOPICS for m in messages[half:])
+        assert second["outcomes_learned"] + second["unresolved_outcomes"] + second["parked_outcomes"] == \
+            expected_outcomes(messages)
+    finally:
+        again.stop()
+
+    # A worker that dies closes the pipes: its matcher exits, without writing a checkpoint.
+    orphan = MatchingProcess(client, tmp_path / "orphan.pkl", Matcher(seed=0), opts, checkpoint_seconds=3600)
+    orphan.start()
+    child = orphan.process
+    orphan._requests.close()
+    child.join(60)
+    assert child.exitcode == 0 and not (tmp_path / "orphan.pkl").exists()
+
+    # A checkpoint that cannot be read: the start fails loudly, naming the file.
+    broken = tmp_path / "broken.pkl"
+    broken.write_bytes(b"not a pickle")
+    with pytest.raises(MatcherFailed, match="broken.pkl"):
+        MatchingProcess(client, broken, Matcher(seed=0), opts).start()
 
 
 def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
@@ -135,7 +214,7 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     wait_drained(env, worker, len(messages))
 
     # The matcher learned from the same stream: recommendations with reasons, the observatory, 4xx.
-    summary = matching_summary()
+    summary = matching_summary(time.time())
     assert summary["outcomes_learned"] + summary["unresolved_outcomes"] + summary["parked_outcomes"] == \
         expected_outcomes(messages)
     base = f"http://127.0.0.1:{WEB_PORT}/api"
@@ -207,7 +286,7 @@ def test_exact_after_six_sigkills_and_a_broker_restart(env, tmp_path, month_run)
     wait_drained(env, worker, len(messages), timeout=600)
     # The matcher, checkpointed every second and killed six times: every outcome accounted for exactly once
     # (learned, or waiting for / given up on a seeker or vacancy that never came) -- none lost, none twice.
-    summary = matching_summary()
+    summary = matching_summary(time.time())
     assert summary["outcomes_learned"] + summary["unresolved_outcomes"] + summary["parked_outcomes"] == \
         expected_outcomes(messages)
     assert worker.stop() == 0
