@@ -101,13 +101,17 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
                                 headers={"WWW-Authenticate": "Bearer"})
 
     @api.get("/api/health", dependencies=[Depends(authorised)])
-    async def get_health() -> dict:
+    async def get_health(
+        store: Annotated[bool, Query(description="also count dead letters and duplicates in ClickHouse "
+                                                 "(false: the worker's counters only, for frequent polling)")] = True,
+    ) -> dict:
         """Is the worker alive; the pipeline's counters."""
         body = {"status": "ok"}
         if health:
             body.update(health())
-        body["dead_letters_by_reason"] = await in_thread(dead_letter_counts, client)
-        body["duplicates"] = await in_thread(duplicate_count, client)
+        if store:
+            body["dead_letters_by_reason"] = await in_thread(dead_letter_counts, client)
+            body["duplicates"] = await in_thread(duplicate_count, client)
         return body
 
     @api.get("/api/indicators", dependencies=[Depends(authorised)], responses=CSV_OR_JSON)

@@ -8,6 +8,7 @@ speed 1) for a minute; freshness = received by the worker → visible in the rol
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
@@ -70,11 +71,14 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
     try:
         log(f"producing {len(messages)} messages ...")
         send_kafka(messages, s.kafka_client_options())
+        produced = len(messages)
+        del messages, sim  # GBs of Python objects the bench's own garbage collector would keep walking
+        gc.collect()
         worker.start()
         worker.wait_ready()
         ready = time.monotonic()
         log("worker ready; draining the backlog ...")
-        drained = wait_drained(s, worker, len(messages), timeout=3600, poll=0.1)
+        drained = wait_drained(s, worker, produced, timeout=3600, poll=0.1)
         seconds = drained - ready
         rss = worker.peak_rss_mb()
         log("peak RSS by process (MB): " + ", ".join(f"{k}: {v:.0f}" for k, v in worker.peak_rss_by_process().items()))
@@ -109,8 +113,8 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
             f"{max((r[1] for r in rows), default=0.0):.2f}s over {len(rows)} health rows")
         if not since_start.get("samples"):
             raise RuntimeError(f"the worker reported no freshness samples: {health}")
-        return PipelineBench(len(messages) / seconds, since_start["p50_s"], since_start["p99_s"], rss, exact,
-                             len(messages), seconds, len(window))
+        return PipelineBench(produced / seconds, since_start["p50_s"], since_start["p99_s"], rss, exact,
+                             produced, seconds, len(window))
     finally:
         worker.kill()
         stack.down(s, log=log)
