@@ -46,16 +46,35 @@ class WorkerProcess:
         the sum of each process's peak."""
         return sum(self.peak_rss_by_process().values())
 
-    def peak_rss_by_process(self) -> dict[str, float]:
-        """Peak resident memory (MB) of the worker and of each process below it, by ``name pid``."""
-        out: dict[str, float] = {}
-        todo = [self.proc.pid]
+    def _tree(self) -> list[int]:
+        pids, todo = [], [self.proc.pid]
         while todo:
             pid = todo.pop()
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     todo += [int(c) for c in (task / "children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            pids.append(pid)
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the worker's process tree."""
+        total = 0
+        for pid in self._tree():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_by_process(self) -> dict[str, float]:
+        """Peak resident memory (MB) of the worker and of each process below it, by ``name pid``."""
+        out: dict[str, float] = {}
+        for pid in self._tree():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
             except (FileNotFoundError, ProcessLookupError):
                 continue
             fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)

@@ -148,8 +148,9 @@ class Rollup:
         """)
 
     def _decisions(self, days: str) -> str:
-        return (f"SELECT event_id, argMax(decision, version) AS decision FROM vacancy_reviews "
-                f"WHERE day IN ({days}) GROUP BY event_id")
+        # FINAL: the newest version per (day, event_id), which is per event (its day is its own); measured
+        # several times cheaper than an argMax over every version.
+        return f"SELECT event_id, decision FROM vacancy_reviews FINAL WHERE day IN ({days})"
 
     def _flows(self, days: set[date], version: int) -> None:
         self._counts(days, version, "daily_measures", "day")
@@ -280,7 +281,5 @@ def open_vacancies_sql() -> str:
             GROUP BY vacancy_id
         )
         WHERE submitted_at IS NOT NULL
-          AND submission IN (SELECT event_id FROM (
-                SELECT event_id, argMax(decision, version) AS decision FROM vacancy_reviews GROUP BY event_id)
-              WHERE decision = 'posted')
+          AND submission IN (SELECT event_id FROM vacancy_reviews FINAL WHERE decision = 'posted')
     """
