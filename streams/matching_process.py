@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -201,6 +202,7 @@ class _Child:
         self.service, self.requests, self.status_pipe = service, requests, status
         self.kafka_options, self.topics, self.policy = kafka_options, topics, policy
         self.consumer = None
+        self.parent = os.getppid()
         self.lag: int | None = None
         self.consumed = 0
 
@@ -271,6 +273,8 @@ class _Child:
     def answer(self) -> None:
         """Answer the requests waiting. Raises _WorkerGone after a shutdown or when the worker is gone."""
         service = self.service
+        if os.getppid() != self.parent:
+            raise _WorkerGone()  # adopted by init: the worker died (its pipe may not have said so yet)
         while True:
             try:
                 if not self.requests.poll():

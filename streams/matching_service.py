@@ -42,6 +42,8 @@ class MatchingService:
     def restore(cls, client, checkpoint_path: Path, fresh: Matcher, checkpoint_seconds: float = 30.0):
         """The last checkpoint if there is one (its settings replaced by ``fresh``'s), else ``fresh``."""
         service = cls(client, checkpoint_path, fresh, checkpoint_seconds)
+        for stale in checkpoint_path.parent.glob(f"{checkpoint_path.stem}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a matcher killed while writing (GBs each at scale)
         if checkpoint_path.exists():
             with open(checkpoint_path, "rb") as f:
                 matcher: Matcher = pickle.load(f)
@@ -86,7 +88,9 @@ class MatchingService:
             with self.lock:
                 blob = pickle.dumps(self.matcher, protocol=pickle.HIGHEST_PROTOCOL)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
+            # A file of this process's own: a matcher whose worker was killed may still be finishing a
+            # checkpoint while its successor writes one.
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             with open(tmp, "wb") as f:
                 f.write(blob)
                 f.flush()
