@@ -262,7 +262,8 @@ def demo(
 
 @app.command()
 def worker(loglevel: str = typer.Option("info", help="crit, error, warn, info or debug.")) -> None:
-    """Run the stream processors: Kafka → validation → ClickHouse, with the HTTP API."""
+    """Run the stream processors: Kafka → validation → ClickHouse, with the HTTP API, and (unless
+    LMIS_MATCHING_ENABLED=false) the job matcher in a process of its own that reads Kafka at its own pace."""
     from lmis.worker import run
 
     run(get_settings(), loglevel)
