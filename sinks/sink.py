@@ -130,6 +130,10 @@ class BatchingSink:
     def pending(self) -> int:
         return sum(len(b) for b in self.batches.values())
 
+    def age(self) -> float:
+        """Seconds since the oldest buffered message was consumed (0 when nothing is buffered)."""
+        return self.clock() - self.started if self.positions else 0.0
+
     def due(self) -> bool:
         return bool(self.positions) and (self.pending() >= self.max_rows
                                          or self.clock() - self.started >= self.max_seconds)

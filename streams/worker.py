@@ -45,6 +45,10 @@ class WorkerConfig:
     rollup_interval_s: float = 1.0
     health_interval_s: float = 5.0
     max_poll_records: int = 20_000
+    # Caught up (the live rate): a checkpoint as soon as no rollup is running and the oldest buffered
+    # message has waited this long -- rather than the sink's full time threshold -- so an event waits for
+    # at most the running rollup and its own (measured: freshness p99 1.98 s with the 1 s threshold).
+    live_checkpoint_s: float = 0.2
     stop_flush_attempts: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -121,11 +125,12 @@ class Ingest(mode.Service):
                            for tp, messages in batches.items() for m in messages]
                 if records:
                     await self._in_pipeline_thread(self.pipeline.submit, records, time.time())
-                if self.pipeline.due():
+                caught_up = len(records) < self.cfg.max_poll_records // 4
+                if self.pipeline.due() or (caught_up and not self._rollup_lock.locked()
+                                           and self.pipeline.sink.age() >= self.cfg.live_checkpoint_s):
                     await self.checkpoint()
-                    if len(records) < self.cfg.max_poll_records // 4:
-                        # Caught up (live rate): make the new events visible now, not at the next tick,
-                        # without waiting for it.
+                    if caught_up:
+                        # Make the new events visible now, not at the next tick, without waiting for it.
                         self.kick_rollup()
         except asyncio.CancelledError:
             raise

@@ -188,3 +188,20 @@ def test_freshness_histogram_quantiles_are_exact_to_its_step():
         exact = sorted(samples + [500.0])[math.ceil(q * 2001) - 1]
         assert exact <= h.quantile(q) <= exact + FreshnessHistogram.STEP_S + 1e-9, (q, exact, h.quantile(q))
     assert h.quantile(1.0) == round((FreshnessHistogram.BUCKETS + 1) * FreshnessHistogram.STEP_S, 2)
+
+
+def test_the_sink_is_due_by_size_or_by_the_age_of_its_oldest_message():
+    from sinks.sink import BatchingSink
+
+    now = [100.0]
+    sink = BatchingSink({}, max_rows=3, max_seconds=1.0, clock=lambda: now[0])
+    assert sink.age() == 0.0 and not sink.due()  # nothing buffered: never due, however long
+    now[0] += 5
+    sink.consumed(("t", 0), 7)
+    assert sink.age() == 0.0 and not sink.due()
+    now[0] += 0.25
+    assert sink.age() == 0.25 and not sink.due()  # the worker's live checkpoint looks at the age
+    now[0] += 0.75
+    assert sink.due()
+    assert sink.flush() == {("t", 0): 8}
+    assert sink.age() == 0.0 and not sink.due()
