@@ -141,18 +141,15 @@ def wait_caught_up(process, since: float, timeout: float = 300) -> dict:
 
 
 def test_the_matcher_process_reads_kafka_at_its_own_pace_and_restarts_without_learning_twice(env, tmp_path,
-                                                                                            month_run):
+                                                                                            month_run, client):
     """The matcher process against the real broker, without the worker: it learns every accepted outcome
     once, checkpoints with its offsets at stop, and a restart from that checkpoint reads on from there."""
-    from sinks.clickhouse import connect, migrate
     from streams.matching import Matcher
     from streams.matching_process import MATCHING_TOPICS, MatcherFailed, MatchingProcess
 
     messages, _ = write_truth(tmp_path, month_run)
     half = len(messages) // 2
     send_kafka(messages[:half], settings_of(env).kafka_client_options())
-    client = connect(f"chdb://{tmp_path / 'ch'}")
-    migrate(client)
     opts = settings_of(env).kafka_client_options()
     path = tmp_path / "matching" / "matcher.pkl"
     process = MatchingProcess(client, path, Matcher(seed=0), opts, checkpoint_seconds=3600)
