@@ -39,6 +39,7 @@ log = logging.getLogger("lmis.matching")
 MATCHING_TOPICS = ("lmis.seekers", "lmis.vacancies", "lmis.applications")  # where MATCHING_EVENTS travel
 SLICE = 64  # outcomes applied between two looks at the request pipe (~0.1 s at most)
 STATUS_EVERY_S = 0.5
+MATCHER_NICENESS = 10
 START_TIMEOUT_S = 600.0  # restoring a national checkpoint (GBs of pickle) takes a while
 
 
@@ -172,6 +173,9 @@ def _child_main(requests: Connection, status: Connection, path: Path, fresh: Mat
                 kafka_options: dict[str, Any], topics: tuple[str, ...], policy: Policy, loglevel: int) -> None:
     logging.basicConfig(level=loglevel, format="[%(asctime)s] [matching %(process)d] %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # The official numbers come first: where the two compete for the cores (the matcher catching up on a
+    # backlog), the trend pipeline's writes and rollups get the larger share; recommendations may lag.
+    os.nice(MATCHER_NICENESS)
     try:
         service = MatchingService.restore(None, path, fresh, checkpoint_seconds)
     except BaseException as exc:  # noqa: BLE001 -- reported to the worker
