@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     duplicate_posting_window_hours: float = Field(168, description="The vacancy review merges a submission with the "
                                                   "same employer, title, region and occupation within this window.")
     sink_max_rows: int = Field(20_000, description="Checkpoint after this many buffered messages ...")
-    sink_max_seconds: float = Field(1.0, description="... or after this many seconds, whichever comes first.")
+    sink_max_seconds: float = Field(1.0, description="... or after this many seconds, whichever comes first "
+                                    "(caught up with the live rate: as soon as no rollup is running).")
     rollup_interval_seconds: float = Field(1.0, description="How often changed days are rolled up.")
     health_interval_seconds: float = Field(5.0, description="How often pipeline health is written.")
     matching_enabled: bool = Field(True, description="Learn the job-matching model from the events and serve "
