@@ -152,6 +152,8 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
             items = await in_thread(service.recommend_vacancies, seeker_id, k)
         except KeyError:
             raise HTTPException(status_code=404, detail=f"no active job seeker {seeker_id}") from None
+        except RuntimeError as exc:  # the matcher's process failed or is gone (the health says which)
+            raise HTTPException(status_code=503, detail=f"matching is not available: {exc}") from None
         return {"seeker_id": seeker_id, "vacancies": recommendation_items(items)}
 
     @api.get("/api/recommendations/vacancy/{vacancy_id}", dependencies=[Depends(authorised)], responses=NOT_FOUND)
@@ -165,6 +167,8 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
             items = await in_thread(service.recommend_seekers, vacancy_id, k)
         except KeyError:
             raise HTTPException(status_code=404, detail=f"no open vacancy {vacancy_id}") from None
+        except RuntimeError as exc:
+            raise HTTPException(status_code=503, detail=f"matching is not available: {exc}") from None
         return {"vacancy_id": vacancy_id, "seekers": recommendation_items(items)}
 
     @api.get("/api/matching", dependencies=[Depends(authorised)], responses={400: {"description": "bad range"}})

@@ -311,3 +311,18 @@ def test_the_api_token_when_enabled(board_db):
     ok = api.get("/api/indicators", params=params, headers={"Authorization": "Bearer s3cret-token"})
     assert ok.status_code == 200 and len(ok.json()["rows"]) == 2
     assert api.get("/openapi.json").status_code == 200
+
+
+def test_recommendations_answer_503_when_the_matcher_process_has_failed(board_db, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from dashboards.api import create_api
+    from streams.matching_process import MatchingProcess
+
+    failed = MatchingProcess(board_db, tmp_path / "m.pkl", Matcher(), {"bootstrap_servers": ["127.0.0.1:1"]})
+    failed.failed = "the matcher process exited (code -9)"  # what the status thread records when it dies
+    api = TestClient(create_api(lambda: board_db, matching=failed))
+    for path in (f"/api/recommendations/seeker/S{'0' * 16}", f"/api/recommendations/vacancy/V{'0' * 16}"):
+        got = api.get(path)
+        assert got.status_code == 503 and "exited (code -9)" in got.json()["detail"], got.text
+    assert api.get("/api/health", params={"store": "false"}).json()["status"] == "ok"
