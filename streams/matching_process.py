@@ -16,7 +16,8 @@ The worker talks to it through two pipes: requests and answers (recommendations,
 which the worker writes, since only one process may open an embedded ClickHouse -- and shutdown; answered
 between slices of a batch), and status (counters, positions and lag every half second, read by a thread of
 the worker, so the API's health never waits for the matcher). A worker that dies closes the pipes and its
-matcher exits; a matcher that dies is reported in the health and makes its requests fail.
+matcher exits (a thread of its own waits for that on a third pipe, whatever the main thread is doing);
+a matcher that dies is reported in the health and makes its requests fail.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ SLICE = 64  # outcomes applied between two looks at the request pipe (~0.1 s at 
 STATUS_EVERY_S = 0.5
 MATCHER_NICENESS = 10
 START_TIMEOUT_S = 600.0  # restoring a national checkpoint (GBs of pickle) takes a while
+REQUEST_TIMEOUT_S = 30.0  # a request waits for one slice of a batch, or for a checkpoint being written
 
 
 class MatcherFailed(RuntimeError):
@@ -64,23 +66,28 @@ class MatchingProcess:
         self._stopping = False
         self._status: dict = {}
         self._rpc_lock = threading.Lock()
+        self._request_id = 0
         self._redo: set[str] = set()
         self._requests: Connection | None = None
+        self._lifeline: Connection | None = None
 
     # --- life cycle
     def start(self) -> None:
         ctx = mp.get_context("spawn")  # never fork a process holding ClickHouse's and Kafka's threads
         requests, requests_child = ctx.Pipe()
         status_r, status_w = ctx.Pipe(duplex=False)
+        lifeline_r, lifeline_w = ctx.Pipe(duplex=False)  # never written: its EOF is the worker's death
         self.process = ctx.Process(
             target=_child_main, name="lmis-matching", daemon=True,
-            args=(requests_child, status_w, self.path, self.fresh, self.checkpoint_seconds, self.kafka_options,
-                  self.topics, self.policy, logging.getLogger().getEffectiveLevel()))
+            args=(requests_child, status_w, lifeline_r, self.path, self.fresh, self.checkpoint_seconds,
+                  self.kafka_options, self.topics, self.policy, logging.getLogger().getEffectiveLevel()))
         self.process.start()
         # The child's ends belong to the child: closing ours lets each side see the other's death as EOF.
         requests_child.close()
         status_w.close()
+        lifeline_r.close()
         self._requests = requests
+        self._lifeline = lifeline_w
         if not status_r.poll(START_TIMEOUT_S):
             raise MatcherFailed(f"the matcher process did not start within {START_TIMEOUT_S:.0f}s")
         try:
@@ -118,7 +125,7 @@ class MatchingProcess:
         self._stopping = True
         try:
             if self.failed is None:
-                days, daily, exposure = self._call("shutdown", self._redo)
+                days, daily, exposure = self._call("shutdown", self._redo, timeout=START_TIMEOUT_S)
                 self._redo = set()
                 write_matching(self.client, daily, exposure)
         finally:
@@ -126,16 +133,27 @@ class MatchingProcess:
             if self.process.is_alive():
                 self.process.kill()
             self.process = None
+            for conn in (self._requests, self._lifeline):
+                if conn is not None:
+                    conn.close()
 
     # --- periodic job and API (any thread)
-    def _call(self, name: str, *args):
+    def _call(self, name: str, *args, timeout: float = REQUEST_TIMEOUT_S):
         if self.failed is not None:
             raise MatcherFailed(self.failed)
         assert self._requests is not None
         with self._rpc_lock:
+            self._request_id += 1
+            deadline = time.monotonic() + timeout
             try:
-                self._requests.send((name, args))
-                kind, body = self._requests.recv()
+                self._requests.send((self._request_id, name, args))
+                while True:  # answers to requests that timed out earlier arrive late: skipped by their id
+                    if not self._requests.poll(max(0.0, deadline - time.monotonic())):
+                        raise MatcherFailed(f"the matcher process did not answer {name!r} within {timeout:.0f}s "
+                                            "(busy writing its checkpoint?)")
+                    answer_id, kind, body = self._requests.recv()
+                    if answer_id == self._request_id:
+                        break
             except (EOFError, OSError) as exc:
                 raise MatcherFailed("the matcher process is gone") from exc
         if kind == "error":
@@ -169,8 +187,19 @@ class MatchingProcess:
 
 
 # --- the child
-def _child_main(requests: Connection, status: Connection, path: Path, fresh: Matcher, checkpoint_seconds: float,
-                kafka_options: dict[str, Any], topics: tuple[str, ...], policy: Policy, loglevel: int) -> None:
+def _watch(lifeline: Connection) -> None:
+    """Exit the moment the worker is gone, whatever the main thread is doing (a Kafka call may block)."""
+    try:
+        lifeline.recv()
+    except (EOFError, OSError):
+        pass
+    os._exit(0)
+
+
+def _child_main(requests: Connection, status: Connection, lifeline: Connection, path: Path, fresh: Matcher,
+                checkpoint_seconds: float, kafka_options: dict[str, Any], topics: tuple[str, ...], policy: Policy,
+                loglevel: int) -> None:
+    threading.Thread(target=_watch, args=(lifeline,), name="lmis-matching-lifeline", daemon=True).start()
     logging.basicConfig(level=loglevel, format="[%(asctime)s] [matching %(process)d] %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     # The official numbers come first: where the two compete for the cores (the matcher catching up on a
@@ -283,7 +312,7 @@ class _Child:
             try:
                 if not self.requests.poll():
                     return
-                name, args = self.requests.recv()
+                request_id, name, args = self.requests.recv()
             except (EOFError, OSError):
                 raise _WorkerGone() from None  # its successor restores the last checkpoint
             try:
@@ -292,7 +321,7 @@ class _Child:
                     started = time.monotonic()
                     service.checkpoint(force=True)
                     log.info("matcher checkpoint written in %.1fs; exiting", time.monotonic() - started)
-                    self.requests.send(("ok", rows))
+                    self.requests.send((request_id, "ok", rows))
                     raise _WorkerGone()
                 if name == "observatory":
                     body = service.observatory_rows(set(args[0]))
@@ -304,8 +333,8 @@ class _Child:
                     body = service.matcher.recommend_seekers(*args)
                 else:
                     raise ValueError(f"unknown request {name!r}")
-                self.requests.send(("ok", body))
+                self.requests.send((request_id, "ok", body))
             except _WorkerGone:
                 raise
             except Exception as exc:  # noqa: BLE001 -- the caller raises it
-                self.requests.send(("error", (type(exc).__name__, str(exc))))
+                self.requests.send((request_id, "error", (type(exc).__name__, str(exc))))

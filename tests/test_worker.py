@@ -196,6 +196,7 @@ def test_the_matcher_process_reads_kafka_at_its_own_pace_and_restarts_without_le
     orphan.start()
     child = orphan.process
     orphan._requests.close()
+    orphan._lifeline.close()
     child.join(60)
     assert child.exitcode == 0 and not (tmp_path / "orphan.pkl").exists()
 
