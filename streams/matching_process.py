@@ -241,7 +241,6 @@ class _Child:
 
     def status(self) -> dict:
         body = self.service.summary()
-        body.pop("queued_batches", None)
         body["lag"] = self.lag  # messages behind the ends of its topics, when the status was taken
         body["consumed"] = self.consumed  # messages read since this process started
         body["status_at"] = time.time()
