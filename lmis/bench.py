@@ -68,6 +68,9 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
     sim.truth.write(truth_path)
     stack.up(s, log=log)
     worker = WorkerProcess(env, folder / "worker.log")
+
+    def log_rss() -> None:
+        log("peak RSS by process (MB): " + ", ".join(f"{k}: {v:.0f}" for k, v in worker.peak_rss_by_process().items()))
     try:
         log(f"producing {len(messages)} messages ...")
         send_kafka(messages, s.kafka_client_options())
@@ -81,7 +84,7 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
         drained = wait_drained(s, worker, produced, timeout=3600, poll=0.1)
         seconds = drained - ready
         rss = worker.peak_rss_mb()
-        log("peak RSS by process (MB): " + ", ".join(f"{k}: {v:.0f}" for k, v in worker.peak_rss_by_process().items()))
+        log_rss()
         worker.stop()
         dsn = f"chdb://{folder / 'clickhouse'}"
         check = subprocess.run([sys.executable, "-m", "lmis.truthcheck", dsn, str(truth_path)], cwd=ROOT,
@@ -106,7 +109,7 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
         health = worker.health() or {}
         since_start = health.get("freshness_since_start") or {}
         rss = max(rss, worker.peak_rss_mb())
-        log("peak RSS by process (MB): " + ", ".join(f"{k}: {v:.0f}" for k, v in worker.peak_rss_by_process().items()))
+        log_rss()
         worker.stop()
         rows = _query(dsn, "SELECT freshness_p50_s, freshness_p99_s FROM pipeline_health "
                            f"WHERE ts >= fromUnixTimestamp64Milli({int(live_started * 1000)}) AND events > 0")

@@ -172,9 +172,6 @@ class MatchingProcess:
             raise
         return len(days)
 
-    def checkpoint(self, force: bool = False) -> bool:
-        return self._call("checkpoint", force)
-
     def recommend_vacancies(self, seeker_id: str, k: int) -> list[Recommendation]:
         return self._call("recommend_vacancies", seeker_id, k)
 
@@ -287,9 +284,7 @@ class _Child:
                         accepted.append((tp.topic, tp.partition, r.offset, outcome.event, outcome.row[3]))
                     last[tp.topic, tp.partition] = r.offset
                     self.consumed += 1
-            for start in range(0, len(accepted), SLICE):
-                service._apply(accepted[start:start + SLICE])
-                self.answer()
+            service.apply(accepted, SLICE, self.answer)
             positions = service.matcher.positions
             for tp, offset in last.items():  # also past messages that are not the matcher's (or dead letters)
                 if offset > positions.get(tp, -1):
@@ -324,12 +319,10 @@ class _Child:
                     raise _WorkerGone()
                 if name == "observatory":
                     body = service.observatory_rows(set(args[0]))
-                elif name == "checkpoint":
-                    body = service.checkpoint(*args)
                 elif name == "recommend_vacancies":
-                    body = service.matcher.recommend_vacancies(*args)
+                    body = service.recommend_vacancies(*args)
                 elif name == "recommend_seekers":
-                    body = service.matcher.recommend_seekers(*args)
+                    body = service.recommend_seekers(*args)
                 else:
                     raise ValueError(f"unknown request {name!r}")
                 self.requests.send((request_id, "ok", body))

@@ -14,6 +14,7 @@ import os
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sinks.observatory import write_matching
@@ -32,7 +33,6 @@ class MatchingService:
         self.path = checkpoint_path
         self.checkpoint_seconds = checkpoint_seconds
         self.lock = threading.Lock()
-        self._file_lock = threading.Lock()
         self.matcher = matcher or Matcher()
         self.touched_days: set[str] = set()
         self.last_checkpoint = time.monotonic()
@@ -60,10 +60,14 @@ class MatchingService:
         """The pipeline's accepted events, in consumption order (as an observer of ``TrendPipeline``)."""
         self.apply([(a.record.topic, a.record.partition, a.record.offset, a.event, a.row[3]) for a in accepted])
 
-    def apply(self, accepted: list[tuple[str, int, int, object, int]]) -> None:
-        # In slices, releasing the lock between them: an API request waits for a slice, not a whole batch.
-        for start in range(0, len(accepted), 256):
-            self._apply(accepted[start:start + 256])
+    def apply(self, accepted: list[tuple[str, int, int, object, int]], slice_size: int = 256,
+              after_slice: Callable[[], None] | None = None) -> None:
+        """``(topic, partition, offset, event, occurred_ms)`` in consumption order, in slices: a request waits
+        for a slice, not a whole batch (``after_slice`` answers it)."""
+        for start in range(0, len(accepted), slice_size):
+            self._apply(accepted[start:start + slice_size])
+            if after_slice is not None:
+                after_slice()
 
     def _apply(self, accepted: list[tuple[str, int, int, object, int]]) -> None:
         m = self.matcher
@@ -84,19 +88,18 @@ class MatchingService:
     def checkpoint(self, force: bool = False) -> bool:
         if not force and time.monotonic() - self.last_checkpoint < self.checkpoint_seconds:
             return False
-        with self._file_lock:  # the periodic job and the one at shutdown may meet
-            with self.lock:
-                blob = pickle.dumps(self.matcher, protocol=pickle.HIGHEST_PROTOCOL)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # A file of this process's own: a matcher whose worker was killed may still be finishing a
-            # checkpoint while its successor writes one.
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(blob)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)  # atomic: a crash leaves the previous checkpoint whole
-            self.last_checkpoint = time.monotonic()
+        with self.lock:
+            blob = pickle.dumps(self.matcher, protocol=pickle.HIGHEST_PROTOCOL)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A file of this process's own: a matcher whose worker was killed may still be finishing a
+        # checkpoint while its successor writes one.
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)  # atomic: a crash leaves the previous checkpoint whole
+        self.last_checkpoint = time.monotonic()
         log.debug("matching checkpoint: %d bytes", len(blob))
         return True
 
@@ -131,7 +134,7 @@ class MatchingService:
             return self.matcher.recommend_seekers(vacancy_id, k)
 
     def summary(self) -> dict:
-        """Counters, read without the lock: the API's event loop must never wait for a batch."""
+        """Counters (read without the lock: cheap, and sent to the worker after every batch)."""
         m = self.matcher
         return {"seekers": len(m.seekers), "open_vacancies": m.open_count, "outcomes_learned": m.learned,
                 "unresolved_outcomes": m.unresolved, "parked_outcomes": m.parked_count,
