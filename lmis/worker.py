@@ -52,7 +52,7 @@ def build(settings: Settings):
         ingest = app.ingest
         return {"events": {t: s.events for t, s in stats.by_topic.items()},
                 "dead_letters": dict(stats.dead_by_reason),
-                "buffered_messages": pipeline.sink.pending(),
+                "buffered_messages": pipeline.buffered_messages,
                 "days_awaiting_rollup": pipeline.days_awaiting_rollup,
                 "freshness_since_start": {"samples": stats.freshness_since_start.n,
                                           "p50_s": stats.freshness_since_start.quantile(0.5),

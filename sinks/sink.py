@@ -145,13 +145,43 @@ class BatchingSink:
         return bool(self.positions) and (self.pending() >= self.max_rows
                                          or self.clock() - self.started >= self.max_seconds)
 
-    def flush(self, should_stop: Callable[[], bool] = lambda: False) -> dict[TopicPartition, int] | None:
-        """Write all buffered batches; the offsets to commit, or None if stopped before acknowledgement."""
-        for table, batch in self.batches.items():
-            if len(batch) and not write_with_retry(self.adapters[table][0], batch, self.backoff, should_stop):
-                return None
-        offsets = dict(self.positions)
+    def cut(self) -> SinkCut:
+        """Hand over what is buffered (with the offsets it completes) and buffer afresh: the cut is written
+        (``write``, on another thread) while the next batch fills."""
+        cut = SinkCut(self.batches, dict(self.positions))
         self._new_batches()
         self.positions = {}
         self.started = self.clock()
-        return offsets
+        return cut
+
+    def write(self, cut: SinkCut, should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Write a cut, retrying until acknowledged; False only if asked to stop first."""
+        for table, batch in cut.batches.items():
+            if len(batch) and not write_with_retry(self.adapters[table][0], batch, self.backoff, should_stop):
+                return False
+        return True
+
+    def restore(self, cut: SinkCut) -> None:
+        """Put back a cut that was not written, when nothing was buffered since (to retry it later)."""
+        assert not self.positions, "restore() only right after cut()"
+        self.batches, self.positions = cut.batches, dict(cut.offsets)
+
+    def flush(self, should_stop: Callable[[], bool] = lambda: False) -> dict[TopicPartition, int] | None:
+        """Write all buffered batches; the offsets to commit, or None if stopped before acknowledgement
+        (the batches then stay buffered)."""
+        cut = self.cut()
+        if not self.write(cut, should_stop):
+            self.restore(cut)
+            return None
+        return cut.offsets
+
+
+@dataclass
+class SinkCut:
+    """Batches taken from the sink, and the offsets to commit once they are acknowledged."""
+
+    batches: dict[str, SinkBatch]
+    offsets: dict[TopicPartition, int]
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.batches.values())

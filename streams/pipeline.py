@@ -19,7 +19,7 @@ from itertools import groupby
 from typing import Protocol
 
 from sinks.rollups import Rollup, RollupReport
-from sinks.sink import BatchingSink, ClickHouseTable, TopicPartition
+from sinks.sink import BatchingSink, ClickHouseTable, SinkCut, TopicPartition
 from streams.processing import (
     DEAD_LETTER_COLUMNS,
     EVENT_COLUMNS,
@@ -55,6 +55,16 @@ class TopicStats:
 class Checkpoint:
     offsets: dict[TopicPartition, int]
     dead_letters: list[DeadLetter]
+
+
+@dataclass
+class PendingCheckpoint:
+    """A cut of the pipeline on its way to ClickHouse: the rows, and what follows their acknowledgement."""
+
+    sink: SinkCut
+    dead_letters: list[DeadLetter]
+    days: set[int]  # Asia/Seoul day numbers its events fall on
+    received: list[tuple[float, int]]
 
 
 class FreshnessHistogram:
@@ -116,6 +126,7 @@ class TrendPipeline:
         # works): what passes between the two is swapped under this lock.
         self._lock = threading.Lock()
         self._rolling_up: set[date] = set()
+        self._writing: PendingCheckpoint | None = None  # the cut being written (by the worker's writer thread)
 
     def recover(self) -> set[date]:
         """At start-up: days whose rollup may be incomplete (a crash between write and rollup), and the newest
@@ -182,20 +193,47 @@ class TrendPipeline:
 
     @property
     def days_awaiting_rollup(self) -> int:
-        return len(self.dirty) + len(self._pending_dirty) + len(self._rolling_up)
+        writing = self._writing
+        return (len(self.dirty) + len(self._pending_dirty) + len(self._rolling_up)
+                + (len(writing.days) if writing is not None else 0))
+
+    @property
+    def buffered_messages(self) -> int:
+        """Rows not yet acknowledged by ClickHouse: buffered, and being written."""
+        writing = self._writing
+        return self.sink.pending() + (len(writing.sink) if writing is not None else 0)
+
+    def cut(self) -> PendingCheckpoint:
+        """Take what is buffered for writing (the pipeline's thread); submitting goes on meanwhile."""
+        pending = PendingCheckpoint(self.sink.cut(), self._pending_dead, self._pending_dirty, self._received)
+        self._pending_dead, self._pending_dirty, self._received = [], set(), []
+        return pending
+
+    def write(self, pending: PendingCheckpoint,
+              should_stop: Callable[[], bool] = lambda: False) -> Checkpoint | None:
+        """Write a cut (any thread, one at a time, in the order cut). The offsets (and dead letters to
+        publish) once ClickHouse acknowledged; None if asked to stop first -- nothing may then be committed
+        after it. Only then do its days wait for the rollup: it reads what is stored."""
+        self._writing = pending
+        try:
+            if not self.sink.write(pending.sink, should_stop):
+                return None
+            with self._lock:
+                self.dirty |= {EPOCH_DAY + timedelta(days=n) for n in pending.days}
+                self._awaiting_rollup.extend(pending.received)
+        finally:
+            self._writing = None
+        return Checkpoint(pending.sink.offsets, pending.dead_letters)
 
     def checkpoint(self, should_stop: Callable[[], bool] = lambda: False) -> Checkpoint | None:
-        """Write what is buffered. The offsets (and dead letters to publish) once ClickHouse acknowledged."""
-        offsets = self.sink.flush(should_stop)
-        if offsets is None:
-            return None
-        dead, self._pending_dead = self._pending_dead, []
-        with self._lock:
-            self.dirty |= {EPOCH_DAY + timedelta(days=n) for n in self._pending_dirty}
-            self._awaiting_rollup.extend(self._received)
-        self._pending_dirty = set()
-        self._received = []
-        return Checkpoint(offsets, dead)
+        """Cut and write at once; if it gave up, what was buffered stays buffered."""
+        pending = self.cut()
+        cp = self.write(pending, should_stop)
+        if cp is None:
+            self.sink.restore(pending.sink)
+            self._pending_dead, self._pending_dirty, self._received = (
+                pending.dead_letters, pending.days, pending.received)
+        return cp
 
     def rollup(self) -> RollupReport | None:
         """Rebuild the days written since the last rollup (any thread; one rollup at a time). The events

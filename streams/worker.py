@@ -28,7 +28,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from schemas.events import DLQ_TOPIC, TOPICS
 from sinks.sink import Backoff
-from streams.pipeline import TrendPipeline, weighted_quantile
+from streams.pipeline import PendingCheckpoint, TrendPipeline, weighted_quantile
 from streams.processing import Record
 
 log = logging.getLogger("lmis.worker")
@@ -74,7 +74,11 @@ class Ingest(mode.Service):
         self.cfg = cfg
         self.jobs = jobs
         self.pipeline = pipeline
-        self.executor = executor  # the one thread that classifies and writes
+        self.executor = executor  # the one thread that classifies
+        # The one thread that writes (and the health rows, on the same client), beside the classifying.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-writer")
+        self._write_task: asyncio.Future | None = None
+        self._gave_up = False
         # Rollups on a thread of their own: ClickHouse releases the GIL while it rebuilds a day, so reading,
         # validating and writing go on meanwhile (the engine itself serialises its statements).
         self.rollup_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-rollup")
@@ -127,10 +131,8 @@ class Ingest(mode.Service):
                 caught_up = len(records) < self.cfg.max_poll_records // 4
                 if self.pipeline.due() or (caught_up and not self._rollup_lock.locked()
                                            and self.pipeline.sink.age() >= self.cfg.live_checkpoint_s):
-                    await self.checkpoint()
-                    if caught_up:
-                        # Make the new events visible now, not at the next tick, without waiting for it.
-                        self.kick_rollup()
+                    if not await self.checkpoint(wait=False, then_rollup=caught_up):
+                        return  # a write gave up (stopping): nothing more is read or committed
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -156,16 +158,39 @@ class Ingest(mode.Service):
                 await asyncio.sleep(delay)
         return False  # pragma: no cover
 
-    async def checkpoint(self, attempts: int | None = None) -> bool:
+    async def checkpoint(self, attempts: int | None = None, wait: bool = True, then_rollup: bool = False) -> bool:
+        """Cut what is buffered and write it on the writer thread; then publish its dead letters and commit
+        its offsets. One write at a time, in the order cut: a new cut first waits for the one being written
+        (back-pressure). ``wait=False`` returns once cut, so reading and validating go on beside the write
+        (the engine's insert releases the GIL). False once a write or its publishing gave up (only while
+        stopping): nothing may be committed after that."""
+        if not await self._wait_for_write():
+            return False
+        pending = await self._in_pipeline_thread(self.pipeline.cut)
+        self._write_task = asyncio.ensure_future(self._write_and_commit(pending, attempts, then_rollup))
+        return await self._wait_for_write() if wait else True
+
+    async def _wait_for_write(self) -> bool:
+        task = self._write_task
+        if task is not None:
+            await asyncio.shield(task)  # a cancelled reader must not cancel a write half-way
+            if self._write_task is task:
+                self._write_task = None
+        return not self._gave_up
+
+    async def _write_and_commit(self, pending: PendingCheckpoint, attempts: int | None, then_rollup: bool) -> bool:
         tries = [0]
 
-        def give_up() -> bool:
+        def give_up() -> bool:  # never while running: ClickHouse unavailable holds the reading back instead
+            if attempts is None and not self.stopping:
+                return False
             tries[0] += 1
-            return attempts is not None and tries[0] >= attempts
+            return tries[0] >= (attempts or self.cfg.stop_flush_attempts)
 
-        cp = await self._in_pipeline_thread(self.pipeline.checkpoint, give_up)
+        cp = await asyncio.get_running_loop().run_in_executor(self.writer, self.pipeline.write, pending, give_up)
         if cp is None:
             log.error("ClickHouse did not acknowledge the last batch; its offsets are NOT committed")
+            self._gave_up = True
             return False
         producer, consumer = self.producer, self.consumer
         assert producer is not None and consumer is not None
@@ -180,10 +205,14 @@ class Ingest(mode.Service):
             await consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in cp.offsets.items()})
 
         if cp.dead_letters and not await self._retrying("publishing dead letters", publish_dead_letters):
+            self._gave_up = True
             return False  # not committed: the batch is replayed, its rows are idempotent
         if cp.offsets and await self._retrying("committing offsets", commit):
             self.committed.update(cp.offsets)
         self.last_checkpoint = time.time()
+        if then_rollup:
+            # Make the new events visible now, not at the next tick, without waiting for it.
+            self.kick_rollup()
         return True
 
     async def rollup(self, force: bool = False) -> None:
@@ -251,14 +280,15 @@ class Ingest(mode.Service):
         self._health_mark = (now, current)
         cols = ["ts", "topic", "lag", "events", "events_per_s", "dead_letters", "too_late", "freshness_p50_s",
                 "freshness_p99_s"]
-        await self._in_pipeline_thread(
-            lambda: self.pipeline.client.insert("pipeline_health", rows, column_names=cols))
+        await asyncio.get_running_loop().run_in_executor(
+            self.writer, lambda: self.pipeline.client.insert("pipeline_health", rows, column_names=cols))
 
     async def on_stop(self) -> None:
         self.stopping = True
         if self.consumer is not None:
             try:
-                if self.pipeline.sink.positions and not await self.checkpoint(self.cfg.stop_flush_attempts):
+                if not await self._wait_for_write() or (
+                        self.pipeline.sink.positions and not await self.checkpoint(self.cfg.stop_flush_attempts)):
                     # Exit at once: nothing more may be committed (a restart replays from the last commit).
                     os._exit(3)
                 await self.rollup(force=True)
