@@ -126,7 +126,7 @@ class TrendPipeline:
         # works): what passes between the two is swapped under this lock.
         self._lock = threading.Lock()
         self._rolling_up: set[date] = set()
-        self._writing: PendingCheckpoint | None = None  # the cut being written (by the worker's writer thread)
+        self._writing: PendingCheckpoint | None = None  # the cut on its way (the worker's writer thread)
 
     def recover(self) -> set[date]:
         """At start-up: days whose rollup may be incomplete (a crash between write and rollup), and the newest
@@ -207,6 +207,7 @@ class TrendPipeline:
         """Take what is buffered for writing (the pipeline's thread); submitting goes on meanwhile."""
         pending = PendingCheckpoint(self.sink.cut(), self._pending_dead, self._pending_dirty, self._received)
         self._pending_dead, self._pending_dirty, self._received = [], set(), []
+        self._writing = pending  # counted as buffered until written (one cut at a time)
         return pending
 
     def write(self, pending: PendingCheckpoint,
@@ -214,7 +215,6 @@ class TrendPipeline:
         """Write a cut (any thread, one at a time, in the order cut). The offsets (and dead letters to
         publish) once ClickHouse acknowledged; None if asked to stop first -- nothing may then be committed
         after it. Only then do its days wait for the rollup: it reads what is stored."""
-        self._writing = pending
         try:
             if not self.sink.write(pending.sink, should_stop):
                 return None

@@ -87,6 +87,35 @@ def test_replays_at_other_batch_boundaries_and_lost_rollups_stay_exact(client, m
     assert compare(client, truth)["mismatches"] == {}
 
 
+def test_a_cut_is_written_while_the_next_batch_fills_and_commits_only_its_own_offsets(client, month):
+    """The worker's writer thread writes a cut while classifying goes on: the cut's offsets are the ones to
+    commit, its days await the rollup only once written, and the next batch stays buffered meanwhile."""
+    records, truth = month
+    pipeline = TrendPipeline(client)
+    half = len(records) // 2
+    pipeline.submit(records[:half])
+    first = pipeline.cut()
+    pipeline.submit(records[half:])
+    assert pipeline.buffered_messages == len(records)  # the cut, not yet written, and the next batch
+    assert pipeline.dirty == set()
+    cp = pipeline.write(first)
+    assert cp is not None
+    assert cp.offsets == {tp: o for tp, o in _next_offsets(records[:half]).items()}
+    assert pipeline.buffered_messages == len(records) - half and pipeline.dirty
+    second = pipeline.checkpoint()
+    assert second is not None and set(second.offsets.items()) <= set(_next_offsets(records).items())
+    assert {**cp.offsets, **second.offsets} == _next_offsets(records)
+    pipeline.rollup()
+    assert compare(client, truth)["mismatches"] == {}
+
+
+def _next_offsets(records: list[Record]) -> dict[tuple[str, int], int]:
+    out: dict[tuple[str, int], int] = {}
+    for r in records:
+        out[r.topic, r.partition] = max(out.get((r.topic, r.partition), 0), r.offset + 1)
+    return out
+
+
 def test_a_rollup_cut_short_is_redone_at_start_up(client, month):
     records, truth = month
     pipeline = TrendPipeline(client)
