@@ -79,8 +79,8 @@ class Ingest(mode.Service):
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-writer")
         self._write_task: asyncio.Future | None = None
         self._gave_up = False
-        # Rollups on a thread of their own: ClickHouse releases the GIL while it rebuilds a day, so reading,
-        # validating and writing go on meanwhile (the engine itself serialises its statements).
+        # Rollups on a thread of their own, with a ClickHouse client of their own (lmis/worker.py): the engine
+        # releases the GIL while it rebuilds a day and runs the writes beside it, so nothing waits for it.
         self.rollup_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-rollup")
         self._rollup_lock = asyncio.Lock()
         self._rollup_again = False
@@ -168,7 +168,14 @@ class Ingest(mode.Service):
             return False
         pending = await self._in_pipeline_thread(self.pipeline.cut)
         self._write_task = asyncio.ensure_future(self._write_and_commit(pending, attempts, then_rollup))
+        self._write_task.add_done_callback(self._write_done)
         return await self._wait_for_write() if wait else True
+
+    def _write_done(self, task: asyncio.Future) -> None:
+        # A write that failed unexpectedly stops the worker at once, even if no checkpoint waits for it.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("writing a checkpoint failed", exc_info=task.exception())
+            asyncio.ensure_future(self.crash(task.exception()))
 
     async def _wait_for_write(self) -> bool:
         task = self._write_task
