@@ -116,7 +116,7 @@ class TrendPipeline:
         }, max_rows=max_rows, max_seconds=max_seconds)
         self.rollup_job = rollup or Rollup(client)
         self.dirty: set[date] = set()
-        self._pending_dirty: set[date] = set()
+        self._pending_dirty: set[int] = set()  # Asia/Seoul day numbers, until written
         self._pending_dead: list[DeadLetter] = []
         # (wall time received, events) per submitted batch: every event's freshness, at the cost of a batch's.
         self._received: list[tuple[float, int]] = []

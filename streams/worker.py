@@ -93,8 +93,12 @@ class Ingest(mode.Service):
         self._next_rollup = 0.0
         self._health_mark = (time.time(), {})
 
+    @staticmethod
+    async def _on(executor: ThreadPoolExecutor, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
     async def _in_pipeline_thread(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await self._on(self.executor, fn, *args)
 
     async def on_start(self) -> None:
         opts = _aiokafka_options(self.cfg.kafka_options)
@@ -158,16 +162,16 @@ class Ingest(mode.Service):
                 await asyncio.sleep(delay)
         return False  # pragma: no cover
 
-    async def checkpoint(self, attempts: int | None = None, wait: bool = True, then_rollup: bool = False) -> bool:
+    async def checkpoint(self, wait: bool = True, then_rollup: bool = False) -> bool:
         """Cut what is buffered and write it on the writer thread; then publish its dead letters and commit
         its offsets. One write at a time, in the order cut: a new cut first waits for the one being written
         (back-pressure). ``wait=False`` returns once cut, so reading and validating go on beside the write
         (the engine's insert releases the GIL). False once a write or its publishing gave up (only while
-        stopping): nothing may be committed after that."""
+        stopping, after ``stop_flush_attempts``): nothing may be committed after that."""
         if not await self._wait_for_write():
             return False
         pending = await self._in_pipeline_thread(self.pipeline.cut)
-        self._write_task = asyncio.ensure_future(self._write_and_commit(pending, attempts, then_rollup))
+        self._write_task = asyncio.ensure_future(self._write_and_commit(pending, then_rollup))
         self._write_task.add_done_callback(self._write_done)
         return await self._wait_for_write() if wait else True
 
@@ -185,16 +189,16 @@ class Ingest(mode.Service):
                 self._write_task = None
         return not self._gave_up
 
-    async def _write_and_commit(self, pending: PendingCheckpoint, attempts: int | None, then_rollup: bool) -> bool:
+    async def _write_and_commit(self, pending: PendingCheckpoint, then_rollup: bool) -> bool:
         tries = [0]
 
         def give_up() -> bool:  # never while running: ClickHouse unavailable holds the reading back instead
-            if attempts is None and not self.stopping:
+            if not self.stopping:
                 return False
             tries[0] += 1
-            return tries[0] >= (attempts or self.cfg.stop_flush_attempts)
+            return tries[0] >= self.cfg.stop_flush_attempts
 
-        cp = await asyncio.get_running_loop().run_in_executor(self.writer, self.pipeline.write, pending, give_up)
+        cp = await self._on(self.writer, self.pipeline.write, pending, give_up)
         if cp is None:
             log.error("ClickHouse did not acknowledge the last batch; its offsets are NOT committed")
             self._gave_up = True
@@ -237,8 +241,7 @@ class Ingest(mode.Service):
             while True:
                 started = time.monotonic()
                 try:
-                    report = await asyncio.get_running_loop().run_in_executor(self.rollup_executor,
-                                                                              self.pipeline.rollup)
+                    report = await self._on(self.rollup_executor, self.pipeline.rollup)
                 except Exception:
                     log.exception("rollup failed; it is retried at the next tick")
                     return
@@ -287,15 +290,14 @@ class Ingest(mode.Service):
         self._health_mark = (now, current)
         cols = ["ts", "topic", "lag", "events", "events_per_s", "dead_letters", "too_late", "freshness_p50_s",
                 "freshness_p99_s"]
-        await asyncio.get_running_loop().run_in_executor(
-            self.writer, lambda: self.pipeline.client.insert("pipeline_health", rows, column_names=cols))
+        await self._on(self.writer, lambda: self.pipeline.client.insert("pipeline_health", rows, column_names=cols))
 
     async def on_stop(self) -> None:
         self.stopping = True
         if self.consumer is not None:
             try:
-                if not await self._wait_for_write() or (
-                        self.pipeline.sink.positions and not await self.checkpoint(self.cfg.stop_flush_attempts)):
+                # The write in flight, then what is still buffered.
+                if not await self.checkpoint():
                     # Exit at once: nothing more may be committed (a restart replays from the last commit).
                     os._exit(3)
                 await self.rollup(force=True)
@@ -374,7 +376,7 @@ def _job_tick(ingest: Ingest, job: PeriodicJob):
             if own is None:
                 await ingest._in_pipeline_thread(job.run)
             else:
-                await asyncio.get_running_loop().run_in_executor(own, job.run)
+                await ingest._on(own, job.run)
         except Exception:
             log.exception("periodic job %s failed; it runs again at the next tick", job.name)
 
