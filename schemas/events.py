@@ -12,7 +12,7 @@ never a crash.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic import (
@@ -23,7 +23,6 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
-    field_validator,
     model_validator,
 )
 
@@ -101,15 +100,10 @@ class Event(BaseModel):
         description="unique id of this event (32 hex digits); a re-sent event keeps its id"
     )
     schema_version: int
-    occurred_at: AwareDatetime = Field(description="when it happened, with a time zone")
+    # The range as constraints, checked in pydantic-core: a Python validator cost ~0.5 µs on every event.
+    occurred_at: AwareDatetime = Field(ge=datetime(2000, 1, 1, tzinfo=UTC), lt=datetime(2101, 1, 1, tzinfo=UTC),
+                                       description="when it happened, with a time zone (years 2000-2100)")
     source: Source
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _in_range(cls, v: datetime) -> datetime:
-        if not 2000 <= v.year <= 2100:
-            raise ValueError("must be between 2000 and 2100")
-        return v
 
     @property
     def entity_id(self) -> str:

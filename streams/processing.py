@@ -151,7 +151,8 @@ def to_row(event: Event, record: Record, occurred_ms: int | None = None) -> tupl
         openings = get("openings") or 0
     elif etype == "vacancy.closed":
         openings = p.openings_filled
-    # Times as DateTime64(3) ticks and the message as received: no per-row conversions on insert.
+    # Times as DateTime64(3) ticks and the message as received (bytes, UTF-8 as validated): no per-row
+    # conversions on insert.
     return (
         event.event_id, etype, event.schema_version,
         epoch_ms(event.occurred_at) if occurred_ms is None else occurred_ms, event.source,
@@ -161,7 +162,7 @@ def to_row(event: Event, record: Record, occurred_ms: int | None = None) -> tupl
         get(subtype_field) if subtype_field else "",
         review_rule(event) if etype == "vacancy.submitted" else "",
         title_key(p.title) if etype == "vacancy.submitted" else "",
-        openings, get("deadline"), record.value.decode(), record.topic, record.partition, record.offset,
+        openings, get("deadline"), record.value, record.topic, record.partition, record.offset,
         record.timestamp_ms,
     )
 

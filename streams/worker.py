@@ -90,6 +90,7 @@ class Ingest(mode.Service):
         self.stopping = False
         self.last_checkpoint = time.time()
         self.committed: dict[tuple[str, int], int] = {}
+        self._delivered: dict[TopicPartition, int] = {}  # the next offset to hand to the pipeline
         self._next_rollup = 0.0
         self._health_mark = (time.time(), {})
 
@@ -130,9 +131,14 @@ class Ingest(mode.Service):
                     continue
                 records = [Record(tp.topic, tp.partition, m.offset, m.timestamp, m.key, m.value)
                            for tp, messages in batches.items() for m in messages]
+                for tp, messages in batches.items():
+                    self._delivered[tp] = messages[-1].offset + 1
                 if records:
                     await self._in_pipeline_thread(self.pipeline.submit, records, time.time())
-                caught_up = len(records) < self.cfg.max_poll_records // 4
+                # Caught up (the live rate) by what the broker still holds, not by a short read: a read
+                # returns what the fetches brought so far, often a few thousand messages while far behind.
+                few = self.cfg.max_poll_records // 4
+                caught_up = len(records) < few and sum((await self.lag()).values()) < few
                 if self.pipeline.due() or (caught_up and not self._rollup_lock.locked()
                                            and self.pipeline.sink.age() >= self.cfg.live_checkpoint_s):
                     if not await self.checkpoint(wait=False, then_rollup=caught_up):
@@ -262,6 +268,22 @@ class Ingest(mode.Service):
             self._rollup_tasks.add(task)
             task.add_done_callback(self._rollup_tasks.discard)
 
+    async def lag(self) -> dict[str, int]:
+        """Messages on the broker not yet handed to the pipeline, per topic: the newest fetches' high-water
+        marks less the next offset to deliver (partitions not fetched yet are left out)."""
+        assert self.consumer is not None
+        lag: dict[str, int] = {}
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue
+            position = await self.consumer.position(tp)  # the next to fetch: prefetched messages are ahead
+            delivered = self._delivered.get(tp, position)
+            if delivered > position:  # handed out before the partition was revoked and assigned again
+                delivered = position
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - delivered)
+        return lag
+
     async def health(self) -> None:
         """Lag, rate, dead letters and freshness per topic since the last tick, into pipeline_health."""
         if self.consumer is None:
@@ -269,13 +291,7 @@ class Ingest(mode.Service):
         now = time.time()
         then, before = self._health_mark
         stats = self.pipeline.stats
-        lag: dict[str, int] = {}
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
-            if high is None:
-                continue
-            position = await self.consumer.position(tp)
-            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - position)
+        lag = await self.lag()
         fresh = self.pipeline.take_freshness()
         p50, p99 = weighted_quantile(fresh, 0.5), weighted_quantile(fresh, 0.99)
         rows = []
