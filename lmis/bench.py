@@ -55,10 +55,12 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
     folder = (base.data_dir / "bench").resolve()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    env = {"LMIS_DATA_DIR": str(folder), "LMIS_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
-           "LMIS_KAFKA_CONTROLLER_PORT": "39093", "LMIS_WEB_PORT": "36066", "LMIS_HEALTH_INTERVAL_SECONDS": "2",
+    # Ports below Linux's ephemeral range (32768-60999): polling a port there before its server listens can
+    # connect the client to itself (seen: the worker's HTTP port then stayed taken and the worker exited).
+    env = {"LMIS_DATA_DIR": str(folder), "LMIS_KAFKA_BOOTSTRAP": "127.0.0.1:18092",
+           "LMIS_KAFKA_CONTROLLER_PORT": "18093", "LMIS_WEB_PORT": "16166", "LMIS_HEALTH_INTERVAL_SECONDS": "2",
            "LMIS_TOPIC_PARTITIONS": "4"}
-    s = Settings(data_dir=folder, kafka_bootstrap=env["LMIS_KAFKA_BOOTSTRAP"], kafka_controller_port=39093,
+    s = Settings(data_dir=folder, kafka_bootstrap=env["LMIS_KAFKA_BOOTSTRAP"], kafka_controller_port=18093,
                  topic_partitions=4)
     start = date(2026, 3, 2)
     log(f"simulating {days} day(s) at scale {scale} with every scenario ...")
@@ -218,10 +220,8 @@ def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -
         written += len(frame)
         if day_index % 60 == 0:
             log(f"  {day} … {written} rows")
-    client.command(f"""INSERT INTO daily_region_measures SELECT day, measure, region, sum(value), {version}
-                       FROM daily_measures GROUP BY day, measure, region""")
     days = {start + timedelta(days=i) for i in range(365)}
-    Rollup(client).board_products(days, version)
+    Rollup(client).board_products(days, version)  # the region totals, the breakdowns and the headline
     client.insert("rollup_log", [[d, version] for d in sorted(days)], column_names=["day", "version"])
     # A year of data on a server sits in a few merged parts; a fresh load is dozens of parts, and chDB in a
     # short-lived process never merges them. Merge now so the panels are timed on the steady state (measured:

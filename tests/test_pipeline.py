@@ -66,10 +66,20 @@ def test_a_month_with_every_scenario_equals_the_truth(client, month):
     assert sorted(hourly) == sorted(daily) and len(daily) > 100
 
 
-def test_replays_at_other_batch_boundaries_and_lost_rollups_stay_exact(client, month):
+def test_replays_at_other_batch_boundaries_and_lost_rollups_stay_exact(client, engine_dsn, month):
+    from sinks.clickhouse import connect
+    from sinks.rollups import Rollup
+
     records, truth = month
     rng = random.Random(7)
-    pipeline = TrendPipeline(client)
+    # The worker's rollup: its independent statements at once, on clients of their own.
+    rollup = Rollup(connect(engine_dsn, client.database),
+                    more_clients=[connect(engine_dsn, client.database) for _ in range(2)])
+
+    def restarted() -> TrendPipeline:
+        return TrendPipeline(client, rollup=rollup)
+
+    pipeline = restarted()
     position = 0
     while position < len(records):
         # A "crash": some messages are processed again from an earlier position, in other batch sizes,
@@ -80,7 +90,7 @@ def test_replays_at_other_batch_boundaries_and_lost_rollups_stay_exact(client, m
         if rng.random() < 0.5:
             pipeline.rollup()
         else:
-            pipeline = TrendPipeline(client)  # restart: the dirty days are found again
+            pipeline = restarted()  # restart: the dirty days are found again
             pipeline.recover()
         position += step - rng.randint(0, min(step, 2000))
     pipeline.rollup()
