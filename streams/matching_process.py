@@ -7,7 +7,7 @@ bounded pipe, it still set the pace: the pipeline waited whenever the matcher wa
 So the matcher consumes the topics that carry its events itself, at its own pace, with its own positions:
 the trend pipeline is never held up by it, and a matcher that lags only makes recommendations older.
 
-It validates with the pipeline's own ``classify`` (same acceptance, same lateness rules), applies the
+It validates with the pipeline's own ``judge`` (same acceptance, same lateness rules), applies the
 matching events, and pickles its state together with the offsets it has read to every
 ``checkpoint_seconds``; at start it restores that and reads on from those offsets, so nothing is learned
 twice and nothing is lost after any crash (no consumer group: the checkpoint is the only position).
@@ -34,7 +34,7 @@ from typing import Any
 from sinks.observatory import write_matching
 from streams.matching import Matcher, Recommendation
 from streams.matching_service import MATCHING_EVENTS, MatchingService
-from streams.processing import Accepted, Policy, Record, classify
+from streams.processing import Policy, Record, judge
 
 log = logging.getLogger("lmis.matching")
 MATCHING_TOPICS = ("lmis.seekers", "lmis.vacancies", "lmis.applications")  # where MATCHING_EVENTS travel
@@ -279,10 +279,11 @@ class _Child:
             last: dict[tuple[str, int], int] = {}
             for tp, records in batches.items():
                 for r in records:
-                    outcome = classify(Record(tp.topic, tp.partition, r.offset, r.timestamp, r.key, r.value),
-                                       self.policy)
-                    if isinstance(outcome, Accepted) and outcome.event.event_type in MATCHING_EVENTS:
-                        accepted.append((tp.topic, tp.partition, r.offset, outcome.event, outcome.row[3]))
+                    judged = judge(Record(tp.topic, tp.partition, r.offset, r.timestamp, r.key, r.value),
+                                   self.policy)
+                    if type(judged) is tuple and judged[0].event_type in MATCHING_EVENTS:
+                        event, occurred_ms = judged
+                        accepted.append((tp.topic, tp.partition, r.offset, event, occurred_ms))
                     last[tp.topic, tp.partition] = r.offset
                     self.consumed += 1
             service.apply(accepted, SLICE, self.answer)

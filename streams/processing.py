@@ -169,6 +169,16 @@ def to_row(event: Event, record: Record, occurred_ms: int | None = None) -> tupl
 
 def classify(record: Record, policy: Policy = Policy()) -> Accepted | DeadLetter:
     """Validate one message and judge its timing; never raises for bad input."""
+    judged = judge(record, policy)
+    if type(judged) is DeadLetter:
+        return judged
+    event, occurred = judged  # type: ignore[misc]
+    return Accepted(record, event, to_row(event, record, occurred))
+
+
+def judge(record: Record, policy: Policy = Policy()) -> tuple[Event, int] | DeadLetter:
+    """:func:`classify` without the row (for the matcher, which needs only the event): the event and its
+    ``occurred_at`` in epoch milliseconds, or the dead letter."""
     try:
         event = decode_event(record.value)
     except EventError as exc:
@@ -182,4 +192,4 @@ def classify(record: Record, policy: Policy = Policy()) -> Accepted | DeadLetter
         return DeadLetter(record, TOO_LATE, "occurred_at", event.occurred_at.isoformat(),
                           f"arrived more than the allowed lateness ({policy.allowed_lateness}) after it happened",
                           event.event_id, event.occurred_at)
-    return Accepted(record, event, to_row(event, record, occurred))
+    return event, occurred
