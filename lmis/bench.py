@@ -103,10 +103,13 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
         worker.wait_ready()
         live_started = time.time()
         log(f"live rate: {len(window)} messages over {live_seconds}s ...")
-        cpu0 = worker.cpu_seconds()
+        cpu0 = worker.cpu_seconds_by_process()
         send_kafka(paced(window, 1.0), s.kafka_client_options())
-        log(f"CPU used by the worker's processes at the live rate: "
-            f"{(worker.cpu_seconds() - cpu0) / (time.time() - live_started):.2f} cores")
+        cpu1, took = worker.cpu_seconds_by_process(), time.time() - live_started
+        cores = {k: (v - cpu0.get(k, 0.0)) / took for k, v in cpu1.items()}
+        log(f"CPU used by the worker's processes at the live rate: {sum(cores.values()):.2f} cores ("
+            + ", ".join(f"{k}{' (the worker)' if k.endswith(f' {worker.proc.pid}') else ''}: {v:.2f}"
+                        for k, v in cores.items()) + ")")
         time.sleep(6)
         health = worker.health() or {}
         since_start = health.get("freshness_since_start") or {}

@@ -60,14 +60,20 @@ class WorkerProcess:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the worker's process tree."""
-        total = 0
+        return sum(self.cpu_seconds_by_process().values())
+
+    def cpu_seconds_by_process(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by the worker and each process below it, by ``name pid``."""
+        out: dict[str, float] = {}
         for pid in self._tree():
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                head, tail = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
             except (FileNotFoundError, ProcessLookupError):
                 continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-        return total / os.sysconf("SC_CLK_TCK")
+            fields = tail.split()
+            name = head.split("(", 1)[1]
+            out[f"{name} {pid}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return out
 
     def peak_rss_by_process(self) -> dict[str, float]:
         """Peak resident memory (MB) of the worker and of each process below it, by ``name pid``."""

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     sink_max_seconds: float = Field(1.0, description="... or after this many seconds, whichever comes first "
                                     "(caught up with the live rate: as soon as no rollup is running).")
     rollup_interval_seconds: float = Field(1.0, description="How often changed days are rolled up.")
+    rollup_statements_at_once: int = Field(
+        1, ge=1, le=3, description="Independent statements of a rollup run at once on this many ClickHouse clients. "
+        "3 suits a ClickHouse server; on the embedded engine it drained a backlog ~8 % faster and raised the "
+        "worker's peak memory by ~100 MB.")
     health_interval_seconds: float = Field(5.0, description="How often pipeline health is written.")
     matching_enabled: bool = Field(True, description="Learn the job-matching model from the events and serve "
                                    "recommendations (`/api/recommendations/...`, `lmis recommend`).")

@@ -24,7 +24,7 @@ def build(settings: Settings):
     # on the embedded engine: a small query beside a 0.9 s one took 1.08 s on one client, 3 ms on two).
     client = connect(settings.clickhouse_url)  # the pipeline's writes and health rows
     migrate(client)
-    rollup_client = connect(settings.clickhouse_url)  # and two more: its independent statements run at once
+    rollup_client = connect(settings.clickhouse_url)  # and more if its statements are to run at once
     api_client = connect(settings.clickhouse_url)
     policy = Policy(allowed_lateness=timedelta(hours=settings.allowed_lateness_hours),
                     future_tolerance=timedelta(minutes=settings.future_tolerance_minutes))
@@ -41,7 +41,8 @@ def build(settings: Settings):
         jobs = (PeriodicJob("matching", 5.0, matching.write_observatory, matching.stop, on_pipeline_thread=False),)
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
                              rollup=Rollup(rollup_client, timedelta(hours=settings.duplicate_posting_window_hours),
-                                           more_clients=[connect(settings.clickhouse_url) for _ in range(2)]))
+                                           more_clients=[connect(settings.clickhouse_url)
+                                                         for _ in range(settings.rollup_statements_at_once - 1)]))
     cfg = WorkerConfig(kafka_options=settings.kafka_client_options(), group_id=settings.consumer_group,
                        web_host=settings.web_host, web_port=settings.web_port,
                        rollup_interval_s=settings.rollup_interval_seconds,

@@ -72,7 +72,7 @@ def test_replays_at_other_batch_boundaries_and_lost_rollups_stay_exact(client, e
 
     records, truth = month
     rng = random.Random(7)
-    # The worker's rollup: its independent statements at once, on clients of their own.
+    # Its independent statements at once, on clients of their own (LMIS_ROLLUP_STATEMENTS_AT_ONCE=3).
     rollup = Rollup(connect(engine_dsn, client.database),
                     more_clients=[connect(engine_dsn, client.database) for _ in range(2)])
 
