@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     sink_max_seconds: float = Field(1.0, description="... or after this many seconds, whichever comes first "
                                     "(caught up with the live rate: as soon as no rollup is running).")
     rollup_interval_seconds: float = Field(1.0, description="How often changed days are rolled up.")
+    freshness_target_seconds: float = Field(
+        1.5, gt=0, description="Caught up with the live rate, an event is made visible in the measures within about "
+        "this long of its arrival, and no sooner than needed: lower is fresher and costs more CPU (rollups closer "
+        "together).")
     rollup_statements_at_once: int = Field(
         1, ge=1, le=3, description="Independent statements of a rollup run at once on this many ClickHouse clients. "
         "3 suits a ClickHouse server; on the embedded engine it drained a backlog ~8 % faster and raised the "
