@@ -266,7 +266,7 @@ class Rollup:
             INSERT INTO daily_measures
                 (day, measure, region, industry, occupation, age_band, sex, size_band, value, version)
             SELECT d AS day, m.1 AS measure, region, industry, occupation, '', '', size_band, sum(m.2), {version}
-            FROM ({open_vacancies_sql()}) AS v
+            FROM ({open_vacancies_sql(open_after=lo)}) AS v
             ARRAY JOIN arrayMap(i -> greatest(v.posted_day, {lo_s}) + i,
                                 range(toUInt32(greatest(0, dateDiff('day', greatest(v.posted_day, {lo_s}),
                                                                     least(v.close_day, {hi_s} + 1)))))) AS d
@@ -294,8 +294,13 @@ def headline_sql(where: str, version: str) -> str:
     """
 
 
-def open_vacancies_sql() -> str:
-    """SQL: every posted vacancy with its posting day, closing day (exclusive) and openings."""
+def open_vacancies_sql(open_after: date | None = None) -> str:
+    """SQL: every posted vacancy with its posting day, closing day (exclusive) and openings; with
+    ``open_after``, only those that may be open after that day began (a deadline after it: the rest closed at
+    their deadline at the latest), read through ``vacancy_deadlines`` instead of scanning every vacancy."""
+    only = "" if open_after is None else (
+        "vacancy_id IN (SELECT vacancy_id FROM vacancy_deadlines "
+        f"WHERE deadline > toDate('{open_after.isoformat()}'))")
     return f"""
         SELECT vacancy_id, region, industry, occupation, size_band, posted_day, close_day, openings,
                closed_at, submitted_at, close_reason, filled
@@ -309,8 +314,10 @@ def open_vacancies_sql() -> str:
                    least(if(closed_at IS NULL, {FAR}, toDate(closed_at, 'Asia/Seoul')),
                          if(deadline IS NULL, {FAR}, assumeNotNull(deadline))) AS close_day
             FROM vacancy_lifecycle
+            {f"WHERE {only}" if only else ""}
             GROUP BY vacancy_id
         )
         WHERE submitted_at IS NOT NULL
-          AND submission IN (SELECT event_id FROM vacancy_reviews FINAL WHERE decision = 'posted')
+          AND submission IN (SELECT event_id FROM vacancy_reviews FINAL
+                             WHERE decision = 'posted'{f" AND {only}" if only else ""})
     """
