@@ -82,7 +82,7 @@ def test_every_panel_runs_with_the_plugins_macros_and_returns_its_columns(board_
     variable_sets = [{}]
     lo, hi = FROM, TO
     if board.uid == "lmis-pipeline":  # health is written by a running worker, in processing time
-        lo = hi = datetime.now(UTC).date()
+        lo = hi = datetime.now(SEOUL).date()  # the board's days are Asia/Seoul days (UTC lags until 09:00 KST)
         board_db.insert("pipeline_health", [[datetime.now(UTC), "lmis.seekers", 12, 500, 100.0, 3, 1, 0.4, 1.2]],
                         column_names=["ts", "topic", "lag", "events", "events_per_s", "dead_letters", "too_late",
                                       "freshness_p50_s", "freshness_p99_s"])

@@ -186,7 +186,10 @@ async function start() {
   state.boards = meta.boards;
   state.labels = (await api(`/api/labels?lang=${state.lang}`)).labels;
   const b = board();
-  state.to = params.get("to") || (b.time_basis === "processing" ? new Date().toISOString().slice(0, 10) : meta.latest_day);
+  // Today is an Asia/Seoul day, as every day on the board: the UTC date lags it from 00:00 to 09:00 KST
+  // (the pipeline board then showed yesterday, without the health rows being written).
+  const seoulToday = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Seoul" }).format(new Date());
+  state.to = params.get("to") || (b.time_basis === "processing" ? seoulToday : meta.latest_day);
   const from = new Date(`${state.to}T00:00:00Z`);
   from.setUTCDate(from.getUTCDate() - (b.default_days - 1));
   state.from = params.get("from") || from.toISOString().slice(0, 10);

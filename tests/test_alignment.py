@@ -1,0 +1,78 @@
+"""Reading partitions in message-time order (streams.alignment), without Kafka."""
+
+from __future__ import annotations
+
+import random
+
+from streams.alignment import TimeAlignment
+from streams.processing import Record
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+
+def partition(topic: str, times: list[int]) -> list[Record]:
+    return [Record(topic, 0, offset, t, None, b"{}") for offset, t in enumerate(times)]
+
+
+def test_a_backlog_is_released_in_time_order_across_partitions_and_nothing_is_lost():
+    rng = random.Random(3)
+    # A sparse topic whose whole month arrives in one fetch, and a busy one fetched an hour at a time.
+    sparse = partition("sparse", sorted(rng.randrange(30 * DAY) for _ in range(300)))
+    busy = partition("busy", sorted(rng.randrange(30 * DAY) for _ in range(30 * 24 * 20)))
+    align = TimeAlignment(window_ms=DAY)
+    align.add("sparse", sparse)
+    released: list[Record] = []
+    cursor = 0
+    while cursor < len(busy) or align.holding():
+        chunk = [r for r in busy[cursor:] if r.timestamp_ms < busy[cursor].timestamp_ms + HOUR] if cursor < len(
+            busy) else []
+        align.add("busy", chunk)
+        cursor += len(chunk)
+        out, holding = align.release(more_on_broker={"busy"} if cursor < len(busy) else set())
+        if cursor < len(busy):
+            # Nothing runs more than the window ahead of the busy topic's next message.
+            assert all(r.timestamp_ms <= busy[cursor].timestamp_ms + DAY for r in out)
+            assert holding <= {"sparse"}
+        released += out
+    assert holding == set()
+    for topic, original in (("sparse", sparse), ("busy", busy)):
+        mine = [r.offset for r in released if r.topic == topic]
+        assert mine == [r.offset for r in original]  # each once, in offset order
+
+
+def test_a_partition_with_nothing_left_or_never_read_holds_nothing_back():
+    align = TimeAlignment(window_ms=HOUR)
+    align.add("ahead", partition("ahead", [10 * DAY, 11 * DAY]))
+    align.add("done", partition("done", [0]))
+    # "done" is older, then has nothing left: "ahead" is read on, window after window, in the same call.
+    out, holding = align.release(more_on_broker=set())
+    assert [(r.topic, r.timestamp_ms) for r in out] == [("done", 0), ("ahead", 10 * DAY), ("ahead", 11 * DAY)]
+    assert holding == set()
+    # Nor does a partition never read hold anything back.
+    align.add("ahead", partition("ahead", [12 * DAY]))
+    out, _ = align.release(more_on_broker={"never-read"})
+    assert len(out) == 1
+
+
+def test_the_slowest_partition_always_releases_and_holds_the_others_back():
+    align = TimeAlignment(window_ms=HOUR)
+    align.add("a", partition("a", [5 * DAY]))
+    align.add("b", partition("b", [0, DAY]))
+    out, holding = align.release(more_on_broker={"a", "b"})
+    assert [(r.topic, r.timestamp_ms) for r in out] == [("b", 0), ("b", DAY)]
+    # b's next messages are still on the broker, at DAY or later: a waits for them.
+    assert holding == {"a"}
+    assert align.release(more_on_broker={"a", "b"}) == ([], {"a"})
+    align.add("b", partition("b", [5 * DAY - 1]))
+    out, holding = align.release(more_on_broker={"a", "b"})
+    assert sorted(r.topic for r in out) == ["a", "b"] and holding == set()
+
+
+def test_partitions_no_longer_assigned_are_forgotten():
+    align = TimeAlignment(window_ms=HOUR)
+    align.add("kept", partition("kept", [0]))
+    align.add("revoked", partition("revoked", [DAY]))
+    align.forget({"kept"})
+    out, holding = align.release(more_on_broker=set())
+    assert [r.topic for r in out] == ["kept"] and align.holding() == 0 and holding == set()
