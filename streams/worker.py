@@ -23,7 +23,7 @@ from typing import Any
 import faust
 import mode
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.events import DLQ_TOPIC, TOPICS
@@ -307,7 +307,8 @@ class Ingest(mode.Service):
             if tp in self._delivered and (high is None or self._delivered[tp] < high):
                 # The fetch position, not what was handed over: it also passes offsets that carry no
                 # message (transaction markers), which would otherwise look like messages still to come.
-                if high is None or await consumer.position(tp) < high:
+                position = await self._position(tp)
+                if position is not None and (high is None or position < high):
                     more.add(tp)
         records, holding = alignment.release(more)
         last: dict[tuple[str, int], int] = {}
@@ -322,6 +323,14 @@ class Ingest(mode.Service):
             consumer.resume(*((paused & assigned) - holding))
         return records
 
+    async def _position(self, tp: TopicPartition) -> int | None:
+        """The partition's fetch position; None if a rebalance took it away meanwhile (asked between awaits)."""
+        assert self.consumer is not None
+        try:
+            return await self.consumer.position(tp)
+        except IllegalStateError:
+            return None
+
     async def lag(self) -> dict[str, int]:
         """Messages on the broker not yet handed to the pipeline, per topic: the newest fetches' high-water
         marks less the next offset to deliver (partitions not fetched yet are left out)."""
@@ -331,7 +340,9 @@ class Ingest(mode.Service):
             high = self.consumer.highwater(tp)
             if high is None:
                 continue
-            position = await self.consumer.position(tp)  # the next to fetch: prefetched messages are ahead
+            position = await self._position(tp)  # the next to fetch: prefetched messages are ahead
+            if position is None:
+                continue
             delivered = self._delivered.get(tp, position)
             if delivered > position:  # handed out before the partition was revoked and assigned again
                 delivered = position
