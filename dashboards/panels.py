@@ -78,4 +78,5 @@ def run(client, board: Board, panel: Panel, lo: date, hi: date, variables: dict[
 
 def latest_day(client) -> date:
     rows = client.query("SELECT max(day), count() FROM rollup_log").result_rows
-    return rows[0][0] if rows and rows[0][1] else date.today() - timedelta(days=1)
+    # An empty store: yesterday in Seoul (the machine's own date is UTC's, a day behind until 09:00 KST).
+    return rows[0][0] if rows and rows[0][1] else datetime.now(SEOUL).date() - timedelta(days=1)
