@@ -141,7 +141,7 @@ def title_key(title: str) -> str:
     return _SPACES.sub(" ", title.strip().lower())
 
 
-def to_row(event: Event, record: Record, occurred_ms: int | None = None) -> tuple:
+def to_row(event: Event, record: Record, occurred_ms: int) -> tuple:
     p = event.payload  # type: ignore[attr-defined]
     etype = event.event_type  # type: ignore[attr-defined]
     get = p.__dict__.get
@@ -155,7 +155,7 @@ def to_row(event: Event, record: Record, occurred_ms: int | None = None) -> tupl
     # conversions on insert.
     return (
         event.event_id, etype, event.schema_version,
-        epoch_ms(event.occurred_at) if occurred_ms is None else occurred_ms, event.source,
+        occurred_ms, event.source,
         getattr(p, KEY_FIELD[etype]),
         get("vacancy_id") or "", get("employer_id") or "", p.region, get("industry") or "", p.occupation,
         get("size_band") or "", get("age_band") or "", get("sex") or "",
