@@ -23,7 +23,7 @@ python-deps: $(DEPS_STAMP)
 $(DEPS_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	rm -f $(VENV)/.deps-* && touch $@
 
@@ -35,7 +35,7 @@ fuzz-deps: $(FUZZ_STAMP)
 
 $(FUZZ_STAMP): requirements-fuzz.txt $(DEPS_STAMP)
 	test -x .venv-fuzz/bin/python || $(PYTHON) -m venv .venv-fuzz
-	$(BIN)/uv pip install --python .venv-fuzz/bin/python -q -r requirements-fuzz.txt
+	$(BIN)/uv pip install --python .venv-fuzz/bin/python -q --compile-bytecode -r requirements-fuzz.txt
 	rm -f .venv-fuzz/.deps-* && touch $@
 
 kafka-jars: $(KAFKA_JARS)/.complete
