@@ -49,9 +49,10 @@ class Settings(BaseSettings):
         "this long of its arrival, and no sooner than needed: lower is fresher and costs more CPU (rollups closer "
         "together).")
     rollup_statements_at_once: int = Field(
-        1, ge=1, le=3, description="Independent statements of a rollup run at once on this many ClickHouse clients. "
-        "3 suits a ClickHouse server; on the embedded engine it drained a backlog ~8 % faster and raised the "
-        "worker's peak memory by ~100 MB.")
+        1, ge=1, le=3, description="Independent statements of a rollup of a backlog (more than 3 days) run at once "
+        "on this many ClickHouse clients: 3 suits a ClickHouse server; on the embedded engine it drained a backlog "
+        "~8 % faster and raised the worker's peak memory by ~100 MB. A rollup of the live days always runs them "
+        "at once (3).")
     health_interval_seconds: float = Field(5.0, description="How often pipeline health is written.")
     matching_enabled: bool = Field(True, description="Learn the job-matching model from the events and serve "
                                    "recommendations (`/api/recommendations/...`, `lmis recommend`).")

@@ -41,8 +41,8 @@ def build(settings: Settings):
         jobs = (PeriodicJob("matching", 5.0, matching.write_observatory, matching.stop, on_pipeline_thread=False),)
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
                              rollup=Rollup(rollup_client, timedelta(hours=settings.duplicate_posting_window_hours),
-                                           more_clients=[connect(settings.clickhouse_url)
-                                                         for _ in range(settings.rollup_statements_at_once - 1)]))
+                                           more_clients=[connect(settings.clickhouse_url) for _ in range(2)],
+                                           backlog_lanes=settings.rollup_statements_at_once))
     cfg = WorkerConfig(kafka_options=settings.kafka_client_options(), group_id=settings.consumer_group,
                        web_host=settings.web_host, web_port=settings.web_port,
                        rollup_interval_s=settings.rollup_interval_seconds,

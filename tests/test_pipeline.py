@@ -72,9 +72,10 @@ def test_replays_at_other_batch_boundaries_and_lost_rollups_stay_exact(client, e
 
     records, truth = month
     rng = random.Random(7)
-    # Its independent statements at once, on clients of their own (LMIS_ROLLUP_STATEMENTS_AT_ONCE=3).
+    # As the worker has it: the statements of a rollup of the live days at once, on clients of their own,
+    # those of a backlog's many days one after another (LMIS_ROLLUP_STATEMENTS_AT_ONCE=1).
     rollup = Rollup(connect(engine_dsn, client.database),
-                    more_clients=[connect(engine_dsn, client.database) for _ in range(2)])
+                    more_clients=[connect(engine_dsn, client.database) for _ in range(2)], backlog_lanes=1)
 
     def restarted() -> TrendPipeline:
         return TrendPipeline(client, rollup=rollup)
@@ -94,6 +95,47 @@ def test_replays_at_other_batch_boundaries_and_lost_rollups_stay_exact(client, e
             pipeline.recover()
         position += step - rng.randint(0, min(step, 2000))
     pipeline.rollup()
+    assert compare(client, truth)["mismatches"] == {}
+
+
+class _Recording:
+    """A client that notes the thread each statement ran on."""
+
+    def __init__(self, client, threads: list[str]):
+        self._client, self._threads = client, threads
+
+    def command(self, *args, **kwargs):
+        import threading
+
+        self._threads.append(threading.current_thread().name)
+        return self._client.command(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_rollup_runs_its_statements_at_once_for_the_live_days_and_one_by_one_for_a_backlog(
+        client, engine_dsn, month):
+    from sinks.clickhouse import connect
+    from sinks.rollups import LIVE_DAYS, Rollup
+
+    records, truth = month
+    threads: list[str] = []
+    rollup = Rollup(_Recording(connect(engine_dsn, client.database), threads),
+                    more_clients=[_Recording(connect(engine_dsn, client.database), threads) for _ in range(2)],
+                    backlog_lanes=1)
+    pipeline = TrendPipeline(client, rollup=rollup)
+    pipeline.submit(records)
+    assert pipeline.checkpoint() is not None
+    backlog = pipeline.rollup()
+    assert backlog is not None and backlog.days > LIVE_DAYS
+    assert threads and not any(t.startswith("lmis-rollup-part") for t in threads)
+    threads.clear()
+    last_day = max(pipeline.rollup_job.event_days_range())
+    pipeline.dirty = {last_day}  # the live day again, as after a checkpoint of its new events
+    live = pipeline.rollup()
+    assert live is not None and live.days <= LIVE_DAYS
+    assert sum(t.startswith("lmis-rollup-part") for t in threads) >= 2  # the other two clients took part
     assert compare(client, truth)["mismatches"] == {}
 
 
