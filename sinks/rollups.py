@@ -159,7 +159,8 @@ class Rollup:
         # read the counts and the stocks; rollup_log records the version once everything is written.
         self._together(lambda c: self._counts(c, days, version, "daily_measures", "day"),
                        lambda c: self._counts(c, days, version, "hourly_measures", "hour"),
-                       lambda c: self._stocks(c, stock_from, last_day, version))
+                       lambda c: (self._vacancy_states(c, dirty, review_days, version),
+                                  self._stocks(c, stock_from, last_day, version)))
         self._active_seekers(days, version)
         self.board_products(days, version)
         self.client.insert("rollup_log", [[d, version] for d in sorted(days)], column_names=["day", "version"])
@@ -269,6 +270,19 @@ class Rollup:
                                         in (BREAKDOWN_DIMENSIONS, BREAKDOWN_DIMENSIONS[::-1])))
         self.client.command(headline_sql(f"day IN ({d}) AND version = {version}", str(version)))
 
+    def _vacancy_states(self, client, dirty: set[date], review_days: set[date], version: int) -> None:
+        """The states of the vacancies whose events fall on ``dirty`` days or whose submissions fall on
+        ``review_days`` (their decisions were just reviewed again): every way a vacancy's state can change."""
+        client.command(vacancy_states_sql(
+            f"vacancy_id IN (SELECT vacancy_id FROM events WHERE event_type IN {VACANCY_EVENTS} "
+            f"AND (day IN ({_days(dirty)}) OR (event_type = 'vacancy.submitted' AND day IN ({_days(review_days)}))))",
+            str(version)))
+
+    def missing_vacancy_states(self, version: int = 1) -> None:
+        """The states of vacancies that have none (stored before ``vacancy_states`` existed); at start-up."""
+        self.client.command(vacancy_states_sql(
+            "vacancy_id NOT IN (SELECT vacancy_id FROM vacancy_states)", str(version)))
+
     def _stocks(self, client, lo: date, hi: date, version: int) -> None:
         """Open vacancies and openings at the end of each day in [lo, hi]: posted on or before the day and
         not yet closed -- closed by an event or, in event time, at the end of the deadline day."""
@@ -277,12 +291,13 @@ class Rollup:
             INSERT INTO daily_measures
                 (day, measure, region, industry, occupation, age_band, sex, size_band, value, version)
             SELECT d AS day, m.1 AS measure, region, industry, occupation, '', '', size_band, sum(m.2), {version}
-            FROM ({open_vacancies_sql(open_after=lo)}) AS v
+            FROM (SELECT region, industry, occupation, size_band, posted_day, close_day, openings
+                  FROM vacancy_states FINAL
+                  WHERE posted AND close_day > {lo_s} AND posted_day <= {hi_s}) AS v
             ARRAY JOIN arrayMap(i -> greatest(v.posted_day, {lo_s}) + i,
                                 range(toUInt32(greatest(0, dateDiff('day', greatest(v.posted_day, {lo_s}),
                                                                     least(v.close_day, {hi_s} + 1)))))) AS d
             ARRAY JOIN [('stock.open_vacancies', toInt64(1)), ('stock.open_openings', toInt64(v.openings))] AS m
-            WHERE v.close_day > {lo_s} AND v.posted_day <= {hi_s}
             GROUP BY day, measure, region, industry, occupation, size_band
         """)
 
@@ -305,16 +320,19 @@ def headline_sql(where: str, version: str) -> str:
     """
 
 
-def open_vacancies_sql(open_after: date | None = None) -> str:
-    """SQL: every posted vacancy with its posting day, closing day (exclusive) and openings; with
-    ``open_after``, only those that may be open after that day began (a deadline after it: the rest closed at
-    their deadline at the latest), read through ``vacancy_deadlines`` instead of scanning every vacancy."""
-    only = "" if open_after is None else (
-        "vacancy_id IN (SELECT vacancy_id FROM vacancy_deadlines "
-        f"WHERE deadline > toDate('{open_after.isoformat()}'))")
+VACANCY_EVENTS = "('vacancy.submitted', 'vacancy.updated', 'vacancy.closed')"
+
+
+def _vacancy_facts_sql(only: str = "") -> str:
+    """SQL: the vacancies ``only`` selects ('' for all), folded from their lifecycle: cells, posting day,
+    closing day (exclusive: the day it was closed, or the day after its deadline), openings, and ``posted``
+    -- its first submission was posted by the review."""
     return f"""
         SELECT vacancy_id, region, industry, occupation, size_band, posted_day, close_day, openings,
-               closed_at, submitted_at, close_reason, filled
+               closed_at, submitted_at, close_reason, filled,
+               submitted_at IS NOT NULL AND submission IN (SELECT event_id FROM vacancy_reviews FINAL
+                                                           WHERE decision = 'posted'{f" AND {only}" if only else ""})
+                   AS posted
         FROM (
             SELECT vacancy_id, max(region) AS region, max(industry) AS industry, max(occupation) AS occupation,
                    max(size_band) AS size_band, min(submitted_at) AS submitted_at, min(closed_at) AS closed_at,
@@ -328,7 +346,19 @@ def open_vacancies_sql(open_after: date | None = None) -> str:
             {f"WHERE {only}" if only else ""}
             GROUP BY vacancy_id
         )
-        WHERE submitted_at IS NOT NULL
-          AND submission IN (SELECT event_id FROM vacancy_reviews FINAL
-                             WHERE decision = 'posted'{f" AND {only}" if only else ""})
+    """
+
+
+def open_vacancies_sql() -> str:
+    """SQL: every posted vacancy with its posting day, closing day (exclusive) and openings."""
+    return f"SELECT * EXCEPT (posted) FROM ({_vacancy_facts_sql()}) WHERE posted"
+
+
+def vacancy_states_sql(only: str, version: str) -> str:
+    """SQL: insert the current state of the vacancies ``only`` selects into ``vacancy_states``."""
+    return f"""
+        INSERT INTO vacancy_states (vacancy_id, region, industry, occupation, size_band, posted_day, close_day,
+                                    openings, posted, version)
+        SELECT vacancy_id, region, industry, occupation, size_band, posted_day, close_day, openings, posted, {version}
+        FROM ({_vacancy_facts_sql(only)})
     """

@@ -132,6 +132,7 @@ class TrendPipeline:
         """At start-up: days whose rollup may be incomplete (a crash between write and rollup), and the newest
         day -- its stocks move with event time, and rolling it up before consuming warms the engine's caches,
         so the first live events are not held up by a cold rollup (measured: 2.6 s cold, 0.5 s warm)."""
+        self.rollup_job.missing_vacancy_states()
         days = self.rollup_job.dirty_since_last_rollup()
         span = self.rollup_job.event_days_range()
         with self._lock:
