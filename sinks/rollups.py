@@ -12,6 +12,7 @@ newest version of each key when they merge.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -136,7 +137,9 @@ class Rollup:
         return {r[0] for r in self.client.query(
             f"SELECT DISTINCT day FROM events WHERE stored_at >= {since}").result_rows}
 
-    def run(self, dirty: set[date]) -> RollupReport | None:
+    def run(self, dirty: set[date], touched_vacancies: set[str] | None = None) -> RollupReport | None:
+        """Rebuild ``dirty`` days and what they reach. ``touched_vacancies``: the vacancies with events stored
+        since the last rollup, if known (None: every vacancy with events on the dirty days)."""
         if not dirty:
             return None
         started = time.monotonic()
@@ -159,7 +162,7 @@ class Rollup:
         # read the counts and the stocks; rollup_log records the version once everything is written.
         self._together(lambda c: self._counts(c, days, version, "daily_measures", "day"),
                        lambda c: self._counts(c, days, version, "hourly_measures", "hour"),
-                       lambda c: (self._vacancy_states(c, dirty, review_days, version),
+                       lambda c: (self._vacancy_states(c, dirty, review_days, version, touched_vacancies),
                                   self._stocks(c, stock_from, last_day, version)))
         self._active_seekers(days, version)
         self.board_products(days, version)
@@ -270,13 +273,25 @@ class Rollup:
                                         in (BREAKDOWN_DIMENSIONS, BREAKDOWN_DIMENSIONS[::-1])))
         self.client.command(headline_sql(f"day IN ({d}) AND version = {version}", str(version)))
 
-    def _vacancy_states(self, client, dirty: set[date], review_days: set[date], version: int) -> None:
-        """The states of the vacancies whose events fall on ``dirty`` days or whose submissions fall on
-        ``review_days`` (their decisions were just reviewed again): every way a vacancy's state can change."""
-        client.command(vacancy_states_sql(
-            f"vacancy_id IN (SELECT vacancy_id FROM events WHERE event_type IN {VACANCY_EVENTS} "
-            f"AND (day IN ({_days(dirty)}) OR (event_type = 'vacancy.submitted' AND day IN ({_days(review_days)}))))",
-            str(version)))
+    def _vacancy_states(self, client, dirty: set[date], review_days: set[date], version: int,
+                        touched: set[str] | None) -> None:
+        """The states of the vacancies that may have changed, which are every vacancy with events on the
+        ``dirty`` days or a submission on the ``review_days`` (its decision was just reviewed again). Where the
+        vacancies with new events are known (``touched``; the live rate), only those and the ones whose
+        decision this rollup changed from the previous version's (or may have: one merged away reads as
+        changed) -- the states are then up to date with the previous version, since every rollup of the
+        process before succeeded (a failed one leaves ``touched`` unknown, as a start-up does)."""
+        if touched is None or len(touched) > MAX_LISTED_VACANCIES:
+            only = (f"vacancy_id IN (SELECT vacancy_id FROM events WHERE event_type IN {VACANCY_EVENTS} AND (day IN "
+                    f"({_days(dirty)}) OR (event_type = 'vacancy.submitted' AND day IN ({_days(review_days)}))))")
+        else:
+            listed = ", ".join(_vacancy_literal(v) for v in sorted(touched)) or "''"
+            only = f"""(vacancy_id IN ({listed}) OR vacancy_id IN (
+                SELECT vacancy_id FROM vacancy_reviews WHERE day IN ({_days(review_days)})
+                GROUP BY day, event_id, vacancy_id
+                HAVING argMaxIf(decision, version, version = {version})
+                       != argMaxIf(decision, version, version < {version})))"""
+        client.command(vacancy_states_sql(only, str(version)))
 
     def missing_vacancy_states(self, version: int = 1) -> None:
         """The states of vacancies that have none (stored before ``vacancy_states`` existed); at start-up."""
@@ -321,6 +336,17 @@ def headline_sql(where: str, version: str) -> str:
 
 
 VACANCY_EVENTS = "('vacancy.submitted', 'vacancy.updated', 'vacancy.closed')"
+VACANCY_EVENT_TYPES = frozenset(("vacancy.submitted", "vacancy.updated", "vacancy.closed"))
+# More vacancies touched than this (a backlog), and their states are refreshed by their events' days instead.
+MAX_LISTED_VACANCIES = 5_000
+_VACANCY_ID = re.compile(r"V[0-9a-f]{16}")
+
+
+def _vacancy_literal(vacancy_id: str) -> str:
+    # Validated ids (schemas.events) only: a literal in the statement needs no quoting beyond this.
+    if not _VACANCY_ID.fullmatch(vacancy_id):
+        raise ValueError(f"not a vacancy id: {vacancy_id!r}")
+    return f"'{vacancy_id}'"
 
 
 def _vacancy_facts_sql(only: str = "") -> str:

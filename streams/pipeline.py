@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from itertools import groupby
 from typing import Protocol
 
-from sinks.rollups import Rollup, RollupReport
+from sinks.rollups import VACANCY_EVENT_TYPES, Rollup, RollupReport
 from sinks.sink import BatchingSink, ClickHouseTable, SinkCut, TopicPartition
 from streams.processing import (
     DEAD_LETTER_COLUMNS,
@@ -64,6 +64,7 @@ class PendingCheckpoint:
     sink: SinkCut
     dead_letters: list[DeadLetter]
     days: set[int]  # Asia/Seoul day numbers its events fall on
+    vacancies: set[str]  # the vacancies its events concern (their states are refreshed by the rollup)
     received: list[tuple[float, int]]
 
 
@@ -117,6 +118,10 @@ class TrendPipeline:
         self.rollup_job = rollup or Rollup(client)
         self.dirty: set[date] = set()
         self._pending_dirty: set[int] = set()  # Asia/Seoul day numbers, until written
+        self._pending_vacancies: set[str] = set()
+        # Vacancies with events written since the last rollup; None when unknown (until the first rollup, and
+        # after a failed one: the rollup then refreshes every vacancy its days and reviews reach).
+        self.touched_vacancies: set[str] | None = None
         self._pending_dead: list[DeadLetter] = []
         # (wall time received, events) per submitted batch: every event's freshness, at the cost of a batch's.
         self._received: list[tuple[float, int]] = []
@@ -137,6 +142,7 @@ class TrendPipeline:
         span = self.rollup_job.event_days_range()
         with self._lock:
             self.dirty |= days | ({span[1]} if span else set())
+            self.touched_vacancies = None
         return days
 
     def submit(self, records: Iterable[Record], received_at: float | None = None) -> None:
@@ -146,6 +152,7 @@ class TrendPipeline:
         policy, sink, observers = self.policy, self.sink, self.observers
         accepted: list[Accepted] = []
         days = self._pending_dirty
+        vacancies = self._pending_vacancies
         n_events = 0
         for (topic, partition), run in groupby(records, key=_tp_of):
             tp = (topic, partition)
@@ -163,6 +170,8 @@ class TrendPipeline:
                     row = outcome.row
                     rows.append(row)
                     days.add((row[3] + KST_MS) // DAY_MS)  # Asia/Seoul day number
+                    if row[1] in VACANCY_EVENT_TYPES:
+                        vacancies.add(row[6])
                     if observers:
                         accepted.append(outcome)
                 else:
@@ -206,8 +215,9 @@ class TrendPipeline:
 
     def cut(self) -> PendingCheckpoint:
         """Take what is buffered for writing (the pipeline's thread); submitting goes on meanwhile."""
-        pending = PendingCheckpoint(self.sink.cut(), self._pending_dead, self._pending_dirty, self._received)
-        self._pending_dead, self._pending_dirty, self._received = [], set(), []
+        pending = PendingCheckpoint(self.sink.cut(), self._pending_dead, self._pending_dirty,
+                                    self._pending_vacancies, self._received)
+        self._pending_dead, self._pending_dirty, self._pending_vacancies, self._received = [], set(), set(), []
         self._writing = pending  # counted as buffered until written (one cut at a time)
         return pending
 
@@ -221,6 +231,8 @@ class TrendPipeline:
                 return None
             with self._lock:
                 self.dirty |= {EPOCH_DAY + timedelta(days=n) for n in pending.days}
+                if self.touched_vacancies is not None:
+                    self.touched_vacancies |= pending.vacancies
                 self._awaiting_rollup.extend(pending.received)
         finally:
             self._writing = None
@@ -232,8 +244,8 @@ class TrendPipeline:
         cp = self.write(pending, should_stop)
         if cp is None:
             self.sink.restore(pending.sink)
-            self._pending_dead, self._pending_dirty, self._received = (
-                pending.dead_letters, pending.days, pending.received)
+            self._pending_dead, self._pending_dirty, self._pending_vacancies, self._received = (
+                pending.dead_letters, pending.days, pending.vacancies, pending.received)
         return cp
 
     def rollup(self) -> RollupReport | None:
@@ -243,13 +255,15 @@ class TrendPipeline:
             if not self.dirty:
                 return None
             dirty, self.dirty = self.dirty, set()
+            touched, self.touched_vacancies = self.touched_vacancies, set()
             awaiting, self._awaiting_rollup = self._awaiting_rollup, []
             self._rolling_up = dirty
         try:
-            report = self.rollup_job.run(dirty)
+            report = self.rollup_job.run(dirty, touched)
         except Exception:
             with self._lock:
                 self.dirty |= dirty  # redone next time
+                self.touched_vacancies = None  # and every state its days and reviews reach with them
                 self._awaiting_rollup[:0] = awaiting
             raise
         finally:

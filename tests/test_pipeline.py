@@ -205,6 +205,44 @@ def test_vacancies_stored_before_their_states_were_kept_get_them_at_start_up(cli
         "SELECT uniqExact(vacancy_id) FROM vacancy_lifecycle").result_rows[0][0]
 
 
+def _submission(event_id: str, vacancy_id: str, occurred: str, openings: int) -> bytes:
+    import orjson
+
+    return orjson.dumps({
+        "event_id": event_id, "event_type": "vacancy.submitted", "schema_version": 1,
+        "occurred_at": f"2026-03-02T{occurred}:00.000+09:00", "source": "worknet",
+        "payload": {"vacancy_id": vacancy_id, "employer_id": "E0123456789abcdef", "region": "48", "industry": "C",
+                    "occupation": "74", "size_band": "300+", "title": "선박 용접공 경력 채용", "openings": openings,
+                    "employment_type": "permanent", "wage_type": "monthly", "wage_amount": 3_200_000,
+                    "work_hours_per_week": 40, "deadline": "2026-04-01"}})
+
+
+def test_a_late_original_turns_its_posted_copy_into_a_duplicate_in_the_stock_too(client):
+    from datetime import UTC, datetime
+
+    def at(hhmm: str) -> int:
+        return int(datetime.fromisoformat(f"2026-03-02T{hhmm}:00+09:00").astimezone(UTC).timestamp() * 1000)
+
+    def stock(measure: str) -> int:
+        return client.query(f"SELECT sum(value) FROM measures_daily WHERE day = '2026-03-02' "
+                            f"AND measure = '{measure}'").result_rows[0][0]
+
+    pipeline = TrendPipeline(client)
+    copy = _submission("b" * 32, "V" + "b" * 16, "10:00", openings=3)
+    pipeline.submit([Record("lmis.vacancies", 0, 0, at("10:00"), b"Vb", copy)])
+    assert pipeline.checkpoint() is not None and pipeline.rollup() is not None
+    assert (stock("stock.open_vacancies"), stock("stock.open_openings")) == (1, 3)
+    # The original, posted an hour earlier on the same portal, arrives late: the copy becomes a duplicate,
+    # although no event of the copy's came in (only the original's vacancy is new to this rollup).
+    original = _submission("a" * 32, "V" + "a" * 16, "09:00", openings=2)
+    pipeline.submit([Record("lmis.vacancies", 0, 1, at("11:00"), b"Va", original)])
+    assert pipeline.checkpoint() is not None
+    assert pipeline.touched_vacancies == {"V" + "a" * 16}
+    assert pipeline.rollup() is not None
+    assert (stock("vacancy.posted"), stock("vacancy.rejected:duplicate_posting")) == (1, 1)
+    assert (stock("stock.open_vacancies"), stock("stock.open_openings")) == (1, 2)
+
+
 def test_bad_input_never_stops_the_pipeline(client):
     good = b'{"event_id":"%s","event_type":"seeker.registered","schema_version":1,' \
            b'"occurred_at":"2026-03-02T10:00:00+09:00","source":"worknet","payload":{"seeker_id":"S0123456789abcdef",' \
