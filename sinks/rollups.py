@@ -98,12 +98,17 @@ class Rollup:
         # one per client). Its statements at once raise the engine's peak memory with the days they cover;
         # the live days' rollups are small, and their speed is the freshness of what the officials see.
         self.backlog_lanes = backlog_lanes
-        self._lanes = len(self.clients)
 
-    def _together(self, *statements: Statement) -> None:
-        """Run independent statements, at once where there are clients for them; returns when all are done
-        (raising the first failure), so that what follows may read what they wrote."""
-        width = min(self._lanes, len(statements))
+    def _lanes(self, days: int) -> int:
+        """How many statements a rollup of this many days runs at once."""
+        if self.backlog_lanes is None or days <= LIVE_DAYS:
+            return len(self.clients)
+        return max(1, min(self.backlog_lanes, len(self.clients)))
+
+    def _together(self, at_once: int, *statements: Statement) -> None:
+        """Run independent statements, at most ``at_once`` at a time (each on a client of its own); returns
+        when all are done (raising the first failure), so that what follows may read what they wrote."""
+        width = min(at_once, len(statements))
         lanes = [statements[i::width] for i in range(width)]
 
         def run(lane: Sequence[Statement], client) -> None:
@@ -156,11 +161,10 @@ class Rollup:
         stock_from = max(min(dirty), first_day)
         stock_days = {stock_from + timedelta(days=k) for k in range((last_day - stock_from).days + 1)}
         days = dirty | review_days | stock_days
-        self._lanes = len(self.clients) if self.backlog_lanes is None or len(days) <= LIVE_DAYS else max(
-            1, min(self.backlog_lanes, len(self.clients)))
         # The counts and the stocks read the review decisions; the region totals and the board's products
         # read the counts and the stocks; rollup_log records the version once everything is written.
-        self._together(lambda c: self._counts(c, days, version, "daily_measures", "day"),
+        self._together(self._lanes(len(days)),
+                       lambda c: self._counts(c, days, version, "daily_measures", "day"),
                        lambda c: self._counts(c, days, version, "hourly_measures", "hour"),
                        lambda c: (self._vacancy_states(c, dirty, review_days, version, touched_vacancies),
                                   self._stocks(c, stock_from, last_day, version)))
@@ -269,8 +273,9 @@ class Rollup:
                 GROUP BY day, measure, r, f, {dimension}
             """)
 
-        self._together(region_totals, *(breakdown(dimension, other) for dimension, other
-                                        in (BREAKDOWN_DIMENSIONS, BREAKDOWN_DIMENSIONS[::-1])))
+        self._together(self._lanes(len(days)), region_totals,
+                       *(breakdown(dimension, other) for dimension, other
+                         in (BREAKDOWN_DIMENSIONS, BREAKDOWN_DIMENSIONS[::-1])))
         self.client.command(headline_sql(f"day IN ({d}) AND version = {version}", str(version)))
 
     def _vacancy_states(self, client, dirty: set[date], review_days: set[date], version: int,

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS vacancy_states
 ENGINE = ReplacingMergeTree(version)
 ORDER BY vacancy_id;
 
--- The stock rollup read the vacancies with a deadline after its first day through this table (migration
--- 0006); it reads the states above now.
+-- Stores that applied migration 0006 (since removed: the stock rollup read the vacancies with a deadline
+-- after its first day through this table, and reads the states above now).
 DROP VIEW IF EXISTS vacancy_deadlines_mv;
 DROP TABLE IF EXISTS vacancy_deadlines;
