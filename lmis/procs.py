@@ -46,7 +46,8 @@ class WorkerProcess:
         the sum of each process's peak."""
         return sum(self.peak_rss_by_process().values())
 
-    def _tree(self) -> list[int]:
+    def pids(self) -> list[int]:
+        """The worker and every process under it (matcher, classifiers, multiprocessing's resource tracker)."""
         pids, todo = [], [self.proc.pid]
         while todo:
             pid = todo.pop()
@@ -65,7 +66,7 @@ class WorkerProcess:
     def cpu_seconds_by_process(self) -> dict[str, float]:
         """CPU time (user + system) used so far by the worker and each process below it, by ``name pid``."""
         out: dict[str, float] = {}
-        for pid in self._tree():
+        for pid in self.pids():
             try:
                 head, tail = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
             except (FileNotFoundError, ProcessLookupError):
@@ -78,7 +79,7 @@ class WorkerProcess:
     def peak_rss_by_process(self) -> dict[str, float]:
         """Peak resident memory (MB) of the worker and of each process below it, by ``name pid``."""
         out: dict[str, float] = {}
-        for pid in self._tree():
+        for pid in self.pids():
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
             except (FileNotFoundError, ProcessLookupError):

@@ -10,6 +10,7 @@ from dashboards.api import create_api
 from lmis.settings import Settings
 from sinks.clickhouse import connect, migrate
 from sinks.rollups import Rollup
+from streams.classifier import ClassifierPool
 from streams.matching import Matcher
 from streams.matching_process import MatchingProcess
 from streams.pipeline import TrendPipeline
@@ -39,7 +40,9 @@ def build(settings: Settings):
                                    policy, settings.matching_checkpoint_seconds)
         matching.start()
         jobs = (PeriodicJob("matching", 5.0, matching.write_observatory, matching.stop, on_pipeline_thread=False),)
+    classifier = ClassifierPool(settings.classify_processes, policy) if settings.classify_processes else None
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
+                             classifier=classifier,
                              rollup=Rollup(rollup_client, timedelta(hours=settings.duplicate_posting_window_hours),
                                            more_clients=[connect(settings.clickhouse_url) for _ in range(2)],
                                            backlog_lanes=settings.rollup_statements_at_once))
@@ -55,7 +58,7 @@ def build(settings: Settings):
         ingest = app.ingest
         return {"events": {t: s.events for t, s in stats.by_topic.items()},
                 "dead_letters": dict(stats.dead_by_reason),
-                "buffered_messages": pipeline.buffered_messages,
+                "buffered_messages": pipeline.buffered_messages + ingest.classifying,
                 "days_awaiting_rollup": pipeline.days_awaiting_rollup,
                 "freshness_since_start": {"samples": stats.freshness_since_start.n,
                                           "p50_s": stats.freshness_since_start.quantile(0.5),

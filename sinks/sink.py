@@ -33,6 +33,8 @@ class SinkBatch:
     columns: tuple[str, ...]
     rows_by_tp: dict[TopicPartition, list[tuple]] = field(default_factory=lambda: defaultdict(list))
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
+    # Counted as rows come in: read from other threads (health, the reader's due check) while rows are added.
+    size: int = 0
 
     def add(self, tp: TopicPartition, offset: int, row: tuple) -> None:
         self.add_run(tp, offset, offset, [row])
@@ -40,6 +42,7 @@ class SinkBatch:
     def add_run(self, tp: TopicPartition, lo: int, hi: int, rows: list[tuple]) -> None:
         """Rows of one topic-partition whose offsets lie in [lo, hi] (one range update for the lot)."""
         self.rows_by_tp[tp].extend(rows)
+        self.size += len(rows)
         was = self.ranges.get(tp)
         self.ranges[tp] = (lo, hi) if was is None else (min(was[0], lo), max(was[1], hi))
 
@@ -48,7 +51,7 @@ class SinkBatch:
         return [r for tp in sorted(self.rows_by_tp) for r in self.rows_by_tp[tp]]
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self.rows_by_tp.values())
+        return self.size
 
     def token(self) -> str:
         spans = ",".join(f"{t}:{p}:{lo}-{hi}" for (t, p), (lo, hi) in sorted(self.ranges.items()))

@@ -15,25 +15,23 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from itertools import groupby
 from typing import Protocol
 
-from sinks.rollups import VACANCY_EVENT_TYPES, Rollup, RollupReport
+from sinks.rollups import Rollup, RollupReport
 from sinks.sink import BatchingSink, ClickHouseTable, SinkCut, TopicPartition
 from streams.processing import (
     DEAD_LETTER_COLUMNS,
     EVENT_COLUMNS,
     TOO_LATE,
     Accepted,
+    Classified,
     DeadLetter,
     Policy,
     Record,
-    classify,
+    classify_batch,
 )
 
 log = logging.getLogger("lmis.pipeline")
-KST_MS = 9 * 3_600_000  # Korea keeps UTC+9 all year
-DAY_MS = 86_400_000
 EPOCH_DAY = date(1970, 1, 1)
 
 
@@ -42,6 +40,14 @@ class Observer(Protocol):
     pipeline's thread."""
 
     def observe(self, accepted: list[Accepted]) -> None: ...
+
+
+class Classifier(Protocol):
+    """Classifies batches elsewhere (``streams.classifier.ClassifierPool``), as ``classify_batch`` would."""
+
+    def __call__(self, records: list[Record]) -> list[Classified]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -107,9 +113,12 @@ class Stats:
 
 class TrendPipeline:
     def __init__(self, client, policy: Policy = Policy(), max_rows: int = 20_000, max_seconds: float = 1.0,
-                 rollup: Rollup | None = None, observers: Iterable[Observer] = ()):
+                 rollup: Rollup | None = None, observers: Iterable[Observer] = (),
+                 classifier: Classifier | None = None):
         self.client = client
         self.observers = list(observers)
+        # Classification elsewhere (streams.classifier: processes of their own) unless observers need the events.
+        self.classifier = classifier
         self.policy = policy
         self.sink = BatchingSink({
             "events": (ClickHouseTable(client, "events"), EVENT_COLUMNS),
@@ -146,50 +155,34 @@ class TrendPipeline:
         return days
 
     def submit(self, records: Iterable[Record], received_at: float | None = None) -> None:
-        """Classify and buffer a batch. The hot path (every message): per-partition runs are handled
-        together -- one buffer extension, one offset range and one stats update per run."""
+        """Classify and buffer a batch: in this thread, or in the classifier's processes. Per topic-partition
+        run, one buffer extension, one offset range and one stats update."""
         received_at = time.time() if received_at is None else received_at
-        policy, sink, observers = self.policy, self.sink, self.observers
-        accepted: list[Accepted] = []
-        days = self._pending_dirty
-        vacancies = self._pending_vacancies
+        observers = self.observers
+        if self.classifier is not None and not observers:
+            batches = self.classifier(records if isinstance(records, list) else list(records))
+        else:
+            batches = [classify_batch(records, self.policy, keep_accepted=bool(observers))]
+        sink, by_topic = self.sink, self.stats.by_topic
         n_events = 0
-        for (topic, partition), run in groupby(records, key=_tp_of):
-            tp = (topic, partition)
-            rows: list[tuple] = []
-            dead_rows: list[tuple] = []
-            lo = hi = -1
-            for record in run:
-                outcome = classify(record, policy)
-                offset = record.offset
-                if lo < 0 or offset < lo:
-                    lo = offset
-                if offset > hi:
-                    hi = offset
-                if type(outcome) is Accepted:
-                    row = outcome.row
-                    rows.append(row)
-                    days.add((row[3] + KST_MS) // DAY_MS)  # Asia/Seoul day number
-                    if row[1] in VACANCY_EVENT_TYPES:
-                        vacancies.add(row[6])
-                    if observers:
-                        accepted.append(outcome)
-                else:
-                    dead_rows.append((offset, outcome.row))
-                    self._dead_letter(outcome)
-            if lo < 0:
-                continue
-            self.stats.by_topic[topic].events += len(rows)
-            n_events += len(rows)
-            if rows:
-                sink.add_run("events", tp, lo, hi, rows)
-            for offset, row in dead_rows:
-                sink.add("dead_letters", tp, offset, row)
-            sink.consumed(tp, hi)
+        for batch in batches:
+            self._pending_dirty |= batch.days
+            self._pending_vacancies |= batch.vacancies
+            for run in batch.runs:
+                tp = (run.topic, run.partition)
+                rows = run.rows
+                by_topic[run.topic].events += len(rows)
+                n_events += len(rows)
+                if rows:
+                    sink.add_run("events", tp, run.lo, run.hi, rows)
+                for dead in run.dead_letters:
+                    sink.add("dead_letters", tp, dead.record.offset, dead.row)
+                    self._dead_letter(dead)
+                sink.consumed(tp, run.hi)
         if n_events:
             self._received.append((received_at, n_events))
         for observer in observers:
-            observer.observe(accepted)
+            observer.observe(batches[0].accepted)
 
     def _dead_letter(self, outcome: DeadLetter) -> None:
         self._pending_dead.append(outcome)
@@ -281,10 +274,6 @@ class TrendPipeline:
         with self._lock:
             fresh, self.stats.freshness = self.stats.freshness, []
         return fresh
-
-
-def _tp_of(record: Record) -> tuple[str, int]:
-    return record.topic, record.partition
 
 
 def weighted_quantile(samples: list[tuple[float, int]], q: float) -> float:

@@ -8,9 +8,11 @@ an offset is the same live, in a replay at full speed, and after any crash.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from itertools import groupby
 
 import orjson
 
@@ -19,8 +21,11 @@ from schemas.codec import EventError, decode_event
 from schemas.codes import code_list, minimum_wage, wage_hours
 from schemas.events import KEY_FIELD, Event
 from schemas.pii import redact
+from sinks.rollups import VACANCY_EVENT_TYPES
 
 TOO_LATE = "too_late"
+KST_MS = 9 * 3_600_000  # Korea keeps UTC+9 all year
+DAY_MS = 86_400_000
 FUTURE = "future_occurred_at"
 
 EVENT_COLUMNS = (
@@ -174,6 +179,63 @@ def classify(record: Record, policy: Policy = Policy()) -> Accepted | DeadLetter
         return judged
     event, occurred = judged  # type: ignore[misc]
     return Accepted(record, event, to_row(event, record, occurred))
+
+
+@dataclass(slots=True)
+class PartitionRun:
+    """Consecutive messages of one topic-partition, classified: the offsets they span, the rows of the accepted
+    ones and the dead letters, in offset order."""
+
+    topic: str
+    partition: int
+    lo: int
+    hi: int
+    rows: list[tuple]
+    dead_letters: list[DeadLetter]
+
+
+@dataclass(slots=True)
+class Classified:
+    """A batch of messages classified: per topic-partition run, plus what the rollup needs to know of them."""
+
+    runs: list[PartitionRun]
+    days: set[int]  # Asia/Seoul day numbers of the accepted events
+    vacancies: set[str]  # the vacancies whose lifecycle events were accepted
+    accepted: list[Accepted]  # kept only when asked (another consumer of the events needs them)
+
+
+def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_accepted: bool = False) -> Classified:
+    """:func:`classify` for a batch: a pure function of the messages, so it may run in another process (the
+    worker's classifier pool) with the same result. Consecutive messages of a topic-partition form one run."""
+    out = Classified([], set(), set(), [])
+    days, vacancies, accepted = out.days, out.vacancies, out.accepted
+    for (topic, partition), run in groupby(records, key=_tp_of):
+        rows: list[tuple] = []
+        dead: list[DeadLetter] = []
+        lo = hi = -1
+        for record in run:
+            outcome = classify(record, policy)
+            offset = record.offset
+            if lo < 0 or offset < lo:
+                lo = offset
+            if offset > hi:
+                hi = offset
+            if type(outcome) is Accepted:
+                row = outcome.row
+                rows.append(row)
+                days.add((row[3] + KST_MS) // DAY_MS)
+                if row[1] in VACANCY_EVENT_TYPES:
+                    vacancies.add(row[6])
+                if keep_accepted:
+                    accepted.append(outcome)
+            else:
+                dead.append(outcome)  # type: ignore[arg-type]
+        out.runs.append(PartitionRun(topic, partition, lo, hi, rows, dead))
+    return out
+
+
+def _tp_of(record: Record) -> tuple[str, int]:
+    return record.topic, record.partition
 
 
 def judge(record: Record, policy: Policy = Policy()) -> tuple[Event, int] | DeadLetter:

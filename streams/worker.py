@@ -87,6 +87,8 @@ class Ingest(mode.Service):
         # The one thread that writes (and the health rows, on the same client), beside the classifying.
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-writer")
         self._write_task: asyncio.Future | None = None
+        self._submitting: asyncio.Future | None = None  # the batch being classified and buffered
+        self.classifying = 0  # its messages (handed over, not buffered yet)
         self._gave_up = False
         # Rollups on a thread of their own, with a ClickHouse client of their own (lmis/worker.py): the engine
         # releases the GIL while it rebuilds a day and runs the writes beside it, so nothing waits for it.
@@ -143,22 +145,42 @@ class Ingest(mode.Service):
                     await asyncio.sleep(1.0)
                     continue
                 records = await self._in_time_order(batches)
-                if records:
-                    await self._in_pipeline_thread(self.pipeline.submit, records, time.time())
+                # The previous batch was classified while this one was read (in the classifier's processes the
+                # GIL is free meanwhile); it is buffered before anything is cut.
+                await self._submitted()
+                few = self.cfg.max_poll_records // 4
+                small = len(records) < few
+                if records and small:  # the live rate: buffered at once, so that it is cut without waiting
+                    self._submit(records)
+                    await self._submitted()
                 # Caught up (the live rate) by what the broker still holds, not by a short read: a read
                 # returns what the fetches brought so far, often a few thousand messages while far behind.
-                few = self.cfg.max_poll_records // 4
-                caught_up = len(records) < few and sum((await self.lag()).values()) < few
+                caught_up = small and sum((await self.lag()).values()) < few
                 if self.pipeline.due() or (caught_up and not self._rollup_lock.locked()
                                            and self.pipeline.sink.age() >= self.live_wait()):
                     if not await self.checkpoint(wait=False, then_rollup=caught_up):
                         return  # a write gave up (stopping): nothing more is read or committed
+                if records and not small:  # classified while the next batch is read
+                    self._submit(records)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             # Never limp on without ingesting: stop the worker (a supervisor restarts it; replays are exact).
             log.exception("ingest failed")
             await self.crash(exc)
+
+    def _submit(self, records: list[Record]) -> None:
+        self.classifying = len(records)
+        self._submitting = asyncio.ensure_future(self._in_pipeline_thread(self.pipeline.submit, records, time.time()))
+
+    async def _submitted(self) -> None:
+        """Wait for the batch being classified and buffered, if any (raising its failure)."""
+        task = self._submitting
+        if task is not None:
+            await asyncio.shield(task)  # a cancelled reader must not cancel the buffering half-way
+            if self._submitting is task:
+                self._submitting = None
+                self.classifying = 0
 
     async def _retrying(self, what: str, action) -> bool:
         for delay in Backoff(first=0.5, cap=10.0).delays():
@@ -186,6 +208,7 @@ class Ingest(mode.Service):
         stopping, after ``stop_flush_attempts``): nothing may be committed after that."""
         if not await self._wait_for_write():
             return False
+        await self._submitted()
         pending = await self._in_pipeline_thread(self.pipeline.cut)
         self._write_task = asyncio.ensure_future(self._write_and_commit(pending, then_rollup))
         self._write_task.add_done_callback(self._write_done)
@@ -390,6 +413,8 @@ class Ingest(mode.Service):
                             log.exception("periodic job %s failed at shutdown", job.name)
             finally:
                 await self.consumer.stop()
+                if self.pipeline.classifier is not None:
+                    self.pipeline.classifier.close()
         if self.producer is not None:
             await self.producer.stop()
 

@@ -12,7 +12,7 @@ import pytest
 from lmis.truthcheck import compare
 from sinks.readers import dead_letter_counts, duplicate_count
 from streams.pipeline import TrendPipeline
-from streams.processing import Record
+from streams.processing import Policy, Record, classify_batch
 
 
 def as_records(messages, partitions: int = 3) -> list[Record]:
@@ -46,9 +46,20 @@ def run(pipeline: TrendPipeline, records: list[Record], batch: int = 5000, rollu
     pipeline.rollup()
 
 
-def test_a_month_with_every_scenario_equals_the_truth(client, month):
+@pytest.fixture(scope="module")
+def classifier_pool():
+    from streams.classifier import ClassifierPool
+
+    pool = ClassifierPool(2, Policy())
+    yield pool
+    pool.close()
+
+
+@pytest.mark.parametrize("classify_in", ["pipeline thread", "classifier processes"])
+def test_a_month_with_every_scenario_equals_the_truth(client, month, classify_in, request):
     records, truth = month
-    pipeline = TrendPipeline(client)
+    pool = request.getfixturevalue("classifier_pool") if classify_in == "classifier processes" else None
+    pipeline = TrendPipeline(client, classifier=pool)
     run(pipeline, records)
     result = compare(client, truth)
     assert result["mismatches"] == {}
@@ -64,6 +75,37 @@ def test_a_month_with_every_scenario_equals_the_truth(client, month):
     daily = client.query("SELECT day, measure, sum(value) FROM measures_daily WHERE NOT startsWith(measure, "
                          "'stock.') GROUP BY day, measure").result_rows
     assert sorted(hourly) == sorted(daily) and len(daily) > 100
+
+
+def test_classifier_processes_give_what_the_pipeline_thread_gives(month, classifier_pool):
+    """The same runs, rows, dead letters, days and vacancies, in the same order, for a month with every kind
+    of bad input; split across both processes (a slice each) or not (a small batch)."""
+    records, _ = month
+
+    def flat(batches):
+        runs = [(r.topic, r.partition, r.lo, r.hi, r.rows, [d.row for d in r.dead_letters])
+                for b in batches for r in b.runs]
+        return runs, set().union(*(b.days for b in batches)), set().union(*(b.vacancies for b in batches))
+
+    dead_letters = 0
+    for start, size in ((0, 20_000), (20_000, 500), (len(records) - 7_000, 7_000)):
+        batch = records[start:start + size]
+        here = flat([classify_batch(batch, Policy())])
+        there = classifier_pool(batch)
+        assert len(there) == {20_000: 4, 500: 1, 7_000: 2}[size]
+        there_flat = flat(there)
+        # Where a slice ends inside a topic-partition run, the run continues in the next slice.
+        merged: list = []
+        for run_ in there_flat[0]:
+            if merged and merged[-1][:2] == run_[:2] and merged[-1][3] < run_[2]:
+                t, p, lo, _, rows, dead = merged[-1]
+                merged[-1] = (t, p, lo, run_[3], rows + run_[4], dead + run_[5])
+            else:
+                merged.append(run_)
+        assert merged == here[0] and there_flat[1:] == here[1:]
+        assert sum(len(r[4]) for r in here[0]) > 0
+        dead_letters += sum(len(r[5]) for r in here[0])
+    assert dead_letters > 0
 
 
 def test_replays_at_other_batch_boundaries_and_lost_rollups_stay_exact(client, engine_dsn, month):

@@ -253,7 +253,9 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
 
 def test_exact_after_six_sigkills_and_a_broker_restart(env, tmp_path, month_run):
     messages, truth_path = write_truth(tmp_path, month_run)
-    env = {**env, "LMIS_SINK_MAX_ROWS": "2500", "LMIS_SINK_MAX_SECONDS": "0.3", "LMIS_MATCHING_CHECKPOINT_SECONDS": "1"}
+    # Classified in processes of the worker's own: killed with it, they must go too.
+    env = {**env, "LMIS_SINK_MAX_ROWS": "2500", "LMIS_SINK_MAX_SECONDS": "0.3", "LMIS_MATCHING_CHECKPOINT_SECONDS": "1",
+           "LMIS_CLASSIFY_PROCESSES": "2"}
     opts = settings_of(env).kafka_client_options()
     chunks = [messages[i:i + 3000] for i in range(0, len(messages), 3000)]
     producing = threading.Event()
@@ -271,6 +273,7 @@ def test_exact_after_six_sigkills_and_a_broker_restart(env, tmp_path, month_run)
     producer.start()
     rng = random.Random(2026)
     kills = 0
+    left_behind: set[int] = set()  # the processes under each killed worker
     for round_no in range(6):
         time.sleep(rng.uniform(1.0, 3.0))
         if round_no == 3:
@@ -280,6 +283,10 @@ def test_exact_after_six_sigkills_and_a_broker_restart(env, tmp_path, month_run)
             time.sleep(2)
             run_lmis("stack", "up", env=env, timeout=300)
             producing.set()
+        if round_no == 0:
+            worker.wait_ready()  # its processes started (the later kills may come before)
+            assert len(worker.pids()) >= 5  # the worker, its matcher, two classifiers, the resource tracker
+        left_behind |= set(worker.pids()) - {worker.proc.pid}
         worker.kill()
         kills += 1
         worker.start()
@@ -293,8 +300,21 @@ def test_exact_after_six_sigkills_and_a_broker_restart(env, tmp_path, month_run)
         expected_outcomes(messages)
     assert worker.stop() == 0
     assert kills >= 6
+    # A killed worker's processes notice that it is gone and exit (none lingers holding memory).
+    deadline = time.monotonic() + 60
+    while (alive := [p for p in left_behind if _running(p)]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not alive, [Path(f"/proc/{p}/cmdline").read_bytes()[:200] for p in alive]
     result = check_truth(env, truth_path)
     assert result["mismatches"] == {}, result
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie has exited (its parent, init, has yet to reap it)
 
 
 BAD_MESSAGES = {
