@@ -285,6 +285,36 @@ def test_a_late_original_turns_its_posted_copy_into_a_duplicate_in_the_stock_too
     assert (stock("stock.open_vacancies"), stock("stock.open_openings")) == (1, 2)
 
 
+def test_a_late_original_turns_a_counted_copy_in_another_cell_into_a_duplicate(client):
+    """The copy (another industry: a cell of its own) has no new event when the original comes in; its cell's
+    counts change all the same (the posting moves to the duplicates), in the days' and the hours' measures."""
+    from datetime import UTC, datetime
+
+    def at(hhmm: str) -> int:
+        return int(datetime.fromisoformat(f"2026-03-02T{hhmm}:00+09:00").astimezone(UTC).timestamp() * 1000)
+
+    def count(measure: str, industry: str) -> int:
+        return client.query(f"SELECT sum(value) FROM measures_daily WHERE day = '2026-03-02' AND measure = "
+                            f"'{measure}' AND industry = '{industry}'").result_rows[0][0]
+
+    pipeline = TrendPipeline(client)
+    copy = _submission("d" * 32, "V" + "d" * 16, "10:00", openings=3).replace(b'"industry":"C"', b'"industry":"F"')
+    pipeline.submit([Record("lmis.vacancies", 0, 0, at("10:00"), b"Vd", copy)])
+    assert pipeline.checkpoint() is not None and pipeline.rollup() is not None
+    assert (count("vacancy.posted", "F"), count("openings.posted", "F")) == (1, 3)
+    original = _submission("c" * 32, "V" + "c" * 16, "09:00", openings=2)
+    pipeline.submit([Record("lmis.vacancies", 0, 1, at("11:00"), b"Vc", original)])
+    assert pipeline.checkpoint() is not None and pipeline.rollup() is not None
+    assert (count("vacancy.posted", "F"), count("openings.posted", "F"),
+            count("vacancy.rejected:duplicate_posting", "F")) == (0, 0, 1)
+    assert (count("vacancy.posted", "C"), count("openings.posted", "C")) == (1, 2)
+    hourly = client.query("SELECT measure, industry, sum(value) FROM measures_hourly WHERE day = '2026-03-02' "
+                          "GROUP BY measure, industry ORDER BY measure, industry").result_rows
+    assert hourly == [("openings.posted", "C", 2), ("vacancy.posted", "C", 1),
+                      ("vacancy.rejected:duplicate_posting", "F", 1), ("vacancy.submitted", "C", 1),
+                      ("vacancy.submitted", "F", 1)]
+
+
 def test_bad_input_never_stops_the_pipeline(client):
     good = b'{"event_id":"%s","event_type":"seeker.registered","schema_version":1,' \
            b'"occurred_at":"2026-03-02T10:00:00+09:00","source":"worknet","payload":{"seeker_id":"S0123456789abcdef",' \
