@@ -44,9 +44,10 @@ class Settings(BaseSettings):
     sink_max_seconds: float = Field(1.0, description="... or after this many seconds, whichever comes first "
                                     "(caught up with the live rate: as soon as no rollup is running).")
     classify_processes: int = Field(
-        2, ge=0, le=64, description="Processes that validate the messages and build their rows beside the worker "
+        0, ge=0, le=64, description="Processes that validate the messages and build their rows beside the worker "
         "(0: in the worker's own pipeline thread). The worker's Python threads share one core's worth of time; these "
-        "use more cores, ~60 MB each. Exact either way: classifying is a pure function of the message.")
+        "use spare cores, ~60 MB each (on 2 cores there are none: no faster, see docs/benchmarks.md). Exact either "
+        "way: classifying is a pure function of the message.")
     rollup_interval_seconds: float = Field(1.0, description="How often changed days are rolled up.")
     freshness_target_seconds: float = Field(
         1.5, gt=0, description="Caught up with the live rate, an event is made visible in the measures within about "
