@@ -54,7 +54,7 @@ def _query(dsn: str, sql: str) -> list:
 LIVE_HOUR_KST = 15  # an afternoon peak hour (about 2.6 events/s), most of the day's events stored before it
 
 
-def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_seconds: int = 60,
+def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_seconds: int = 180,
                        log=print) -> PipelineBench:
     folder = (base.data_dir / "bench").resolve()
     shutil.rmtree(folder, ignore_errors=True)

@@ -415,7 +415,7 @@ def dashboards_serve() -> None:
 def bench_pipeline(
     scale: float = typer.Option(0.5, help="Share of national flows for the backlog."),
     days: int = typer.Option(3, help="Simulated days in the backlog."),
-    live_seconds: int = typer.Option(60, help="Seconds at the national live rate (freshness)."),
+    live_seconds: int = typer.Option(180, help="Seconds at the national live rate (freshness; ~480 events)."),
     profile: bool = typer.Option(False, help="Also print where the time goes (in-process, cProfile)."),
 ) -> None:
     """Simulator → Kafka → worker → ClickHouse: throughput, freshness, memory, exactness."""
