@@ -40,7 +40,7 @@ def build(settings: Settings):
                                    policy, settings.matching_checkpoint_seconds)
         matching.start()
         jobs = (PeriodicJob("matching", 5.0, matching.write_observatory, matching.stop, on_pipeline_thread=False),)
-    classifier = ClassifierPool(settings.classify_processes, policy) if settings.classify_processes else None
+    classifier = ClassifierPool(settings.classify_processes) if settings.classify_processes else None
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
                              classifier=classifier,
                              rollup=Rollup(rollup_client, timedelta(hours=settings.duplicate_posting_window_hours),

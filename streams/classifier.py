@@ -57,15 +57,14 @@ def _ready() -> int:
 
 
 class ClassifierPool:
-    """``pool(records)`` → the batch classified, as :func:`classify_batch` would in-process (a list of
+    """``pool(records, policy)`` → the batch classified, as :func:`classify_batch` would in-process (a list of
     :class:`Classified`, one per slice, in order). A process that dies breaks the pool: the call raises,
     and the worker stops (a restart replays from the last commit, exactly)."""
 
-    def __init__(self, processes: int, policy: Policy):
+    def __init__(self, processes: int):
         if processes < 1:
             raise ValueError(f"processes must be at least 1, not {processes}")
         self.processes = processes
-        self.policy = policy
         # Spawned, never forked: the worker holds ClickHouse's and Kafka's threads.
         self._pool = ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"),
                                          initializer=_in_child, initargs=(os.getpid(),))
@@ -73,7 +72,7 @@ class ClassifierPool:
         pids = {f.result() for f in [self._pool.submit(_ready) for _ in range(processes)]}
         log.info("classifying in %d process(es): %s", processes, ", ".join(map(str, sorted(pids))))
 
-    def __call__(self, records: list[Record]) -> list[Classified]:
+    def __call__(self, records: list[Record], policy: Policy) -> list[Classified]:
         if not records:
             return []
         n = len(records)
@@ -81,7 +80,7 @@ class ClassifierPool:
         size = -(-n // slices)
         futures = [self._pool.submit(_classify_packed,
                                      [(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value)
-                                      for r in records[i:i + size]], self.policy)
+                                      for r in records[i:i + size]], policy)
                    for i in range(0, n, size)]
         wait(futures)
         return [f.result() for f in futures]

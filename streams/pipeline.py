@@ -45,7 +45,7 @@ class Observer(Protocol):
 class Classifier(Protocol):
     """Classifies batches elsewhere (``streams.classifier.ClassifierPool``), as ``classify_batch`` would."""
 
-    def __call__(self, records: list[Record]) -> list[Classified]: ...
+    def __call__(self, records: list[Record], policy: Policy) -> list[Classified]: ...
 
     def close(self) -> None: ...
 
@@ -160,7 +160,7 @@ class TrendPipeline:
         received_at = time.time() if received_at is None else received_at
         observers = self.observers
         if self.classifier is not None and not observers:
-            batches = self.classifier(records if isinstance(records, list) else list(records))
+            batches = self.classifier(records if isinstance(records, list) else list(records), self.policy)
         else:
             batches = [classify_batch(records, self.policy, keep_accepted=bool(observers))]
         sink, by_topic = self.sink, self.stats.by_topic

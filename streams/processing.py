@@ -24,9 +24,9 @@ from schemas.pii import redact
 from sinks.rollups import VACANCY_EVENT_TYPES
 
 TOO_LATE = "too_late"
+FUTURE = "future_occurred_at"
 KST_MS = 9 * 3_600_000  # Korea keeps UTC+9 all year
 DAY_MS = 86_400_000
-FUTURE = "future_occurred_at"
 
 EVENT_COLUMNS = (
     "event_id", "event_type", "schema_version", "occurred_at", "source", "entity_id", "vacancy_id", "employer_id",

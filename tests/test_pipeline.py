@@ -50,7 +50,7 @@ def run(pipeline: TrendPipeline, records: list[Record], batch: int = 5000, rollu
 def classifier_pool():
     from streams.classifier import ClassifierPool
 
-    pool = ClassifierPool(2, Policy())
+    pool = ClassifierPool(2)
     yield pool
     pool.close()
 
@@ -91,7 +91,7 @@ def test_classifier_processes_give_what_the_pipeline_thread_gives(month, classif
     for start, size in ((0, 20_000), (20_000, 500), (len(records) - 7_000, 7_000)):
         batch = records[start:start + size]
         here = flat([classify_batch(batch, Policy())])
-        there = classifier_pool(batch)
+        there = classifier_pool(batch, Policy())
         assert len(there) == {20_000: 4, 500: 1, 7_000: 2}[size]
         there_flat = flat(there)
         # Where a slice ends inside a topic-partition run, the run continues in the next slice.
