@@ -85,6 +85,7 @@ class Seeker:
     sex: str = ""
     registered_ms: int = 0
     hired: bool = False
+    number: int = 0  # the matcher's own compact id (see ``ServedPairs``)
 
 
 @dataclass(slots=True)
@@ -104,6 +105,7 @@ class Vacancy:
     posting_key: tuple = ()
     wage_type: str | None = None
     vec: tuple = ()
+    number: int = 0  # the matcher's own compact id (see ``ServedPairs``)
 
     def vector(self) -> tuple:
         """The numbers the vectorised features need (see ``feature_matrix``)."""
@@ -113,11 +115,26 @@ class Vacancy:
                 SIZE_RANK.get(self.size_band, 0), self.posted_ms)
 
 
+# Seekers and vacancies repeat a few hundred codes and code sets: one shared object for each. Each held
+# copies of its own before (~0.6 KB a seeker; a national matcher holds ~1 million seekers). Bounded by the
+# code lists' combinations that occur. Strings and frozensets only (1 == True would mix up numbers).
+_SHARED: dict[str | frozenset[str], str | frozenset[str]] = {}
+
+
+def _code(value: str) -> str:
+    return _SHARED.setdefault(value, value)  # type: ignore[return-value]
+
+
+def _codes(values: Iterable[str]) -> frozenset[str]:
+    key = frozenset(values)
+    return _SHARED.setdefault(key, key)  # type: ignore[return-value]
+
+
 def seeker_of(payload, registered_ms: int = 0) -> Seeker:
-    return Seeker(payload.seeker_id, payload.region, payload.occupation, education_rank(payload.education),
-                  payload.experience_years, payload.expected_wage_monthly, frozenset(payload.skills),
-                  frozenset(payload.qualifications), payload.vocational_training, payload.age_band, payload.sex,
-                  registered_ms)
+    return Seeker(payload.seeker_id, _code(payload.region), _code(payload.occupation),
+                  education_rank(payload.education), payload.experience_years, payload.expected_wage_monthly,
+                  _codes(payload.skills), _codes(payload.qualifications), payload.vocational_training,
+                  _code(payload.age_band), _code(payload.sex), registered_ms)
 
 
 def monthly_wage(wage_amount: int | None, wage_type: str | None) -> float | None:
@@ -135,10 +152,11 @@ def vacancy_of(payload, posted_ms: int) -> Vacancy:
     deadline_ms = None if payload.deadline is None else end_of_day_ms(payload.deadline)
     # The cross-portal duplicate rule's key (as the rollup's review): the first posting stands.
     key = (payload.employer_id, title_key(payload.title), payload.region, payload.occupation)
-    return Vacancy(payload.vacancy_id, payload.region, payload.occupation, education_rank(payload.education_required),
-                   payload.experience_years_required, monthly_wage(payload.wage_amount, payload.wage_type),
-                   frozenset(payload.skills), frozenset(payload.qualifications), payload.size_band, posted_ms,
-                   deadline_ms, None, key, payload.wage_type)
+    return Vacancy(payload.vacancy_id, _code(payload.region), _code(payload.occupation),
+                   education_rank(payload.education_required), payload.experience_years_required,
+                   monthly_wage(payload.wage_amount, payload.wage_type), _codes(payload.skills),
+                   _codes(payload.qualifications), _code(payload.size_band), posted_ms, deadline_ms, None, key,
+                   payload.wage_type and _code(payload.wage_type))
 
 
 FEATURES = ("same_occupation", "same_major", "occupation_distance", "same_region", "distance_100km",
@@ -334,6 +352,53 @@ def gini(counts: Iterable[int]) -> float:
     return (2 * cum) / (n * sum(xs)) - (n + 1) / n
 
 
+class ServedPairs:
+    """Which vacancies were recommended to which seekers, per Asia/Seoul day, for hire attribution.
+
+    A pair is one exact 64-bit number (the seeker's and the vacancy's numbers, each below 2**32, which the
+    matcher hands out once and never again). The days still being served are sets; older days are frozen
+    into sorted arrays, 8 bytes a pair. Why: kept as a dict of {vacancy: served ms} per seeker plus a heap
+    of (ms, seeker, vacancy) tuples for expiry, the ~1.5 million pairs of 30 days at half the national rate
+    were most of the matcher's ~1 GB (docs/benchmarks.md, "Stop 12")."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, set[int]] = {}
+        self.frozen: dict[str, np.ndarray] = {}
+
+    @staticmethod
+    def pair(seeker: Seeker, vacancy: Vacancy) -> int:
+        return (seeker.number << 32) | vacancy.number
+
+    def add(self, day: str, pair: int) -> None:
+        served = self.open.get(day)
+        if served is None:
+            served = self.open[day] = set()
+            old = self.frozen.pop(day, None)  # a late recommendation for a frozen day: thawed, rare
+            if old is not None:
+                served.update(old.tolist())
+        served.add(pair)
+
+    def __contains__(self, pair: int) -> bool:
+        if any(pair in served for served in self.open.values()):
+            return True
+        for days in self.frozen.values():
+            i = int(np.searchsorted(days, np.uint64(pair)))
+            if i < len(days) and int(days[i]) == pair:
+                return True
+        return False
+
+    def __len__(self) -> int:
+        return sum(map(len, self.open.values())) + sum(map(len, self.frozen.values()))
+
+    def expire(self, freeze_before: str, drop_before: str) -> None:
+        """Freeze the days before ``freeze_before``; forget the days before ``drop_before``."""
+        for day in [d for d in self.open if d < freeze_before]:
+            self.frozen[day] = np.array(sorted(self.open.pop(day)), dtype=np.uint64)
+        for table in (self.open, self.frozen):
+            for day in [d for d in table if d < drop_before]:
+                del table[day]
+
+
 class Matcher:
     """Seekers, open vacancies, the model, exposure and the observatory's metrics; no I/O."""
 
@@ -360,7 +425,8 @@ class Matcher:
         self.daily: dict[tuple[str, str, str, str], RankingMetrics] = {}  # (day, ranker, group, value)
         self.exposure: dict[str, dict[str, int]] = defaultdict(_counter)  # day -> vacancy -> n
         self.exposure_days: dict[str, tuple[int, int, float, float]] = {}  # summaries of the pruned days
-        self.recommended: dict[str, dict[str, int]] = defaultdict(dict)  # seeker -> vacancy -> served ms
+        self.served = ServedPairs()  # recommendations kept ATTRIBUTION_DAYS for hire attribution
+        self._numbers = 0  # the last number handed to a seeker or vacancy
         self.attributed: dict[str, int] = defaultdict(int)  # day -> hires at a recommended vacancy
         self.hires: dict[str, int] = defaultdict(int)
         self.positions: dict[tuple[str, int], int] = {}  # the last Kafka offset applied, per partition
@@ -375,8 +441,28 @@ class Matcher:
         self._deadlines: list[tuple[int, str]] = []
         self._closed: list[tuple[int, str]] = []
         self._registrations: list[tuple[int, str]] = []
-        self._served: list[tuple[int, str, str]] = []
         self._outcome_times: list[tuple[int, tuple[str, str]]] = []
+
+    def __setstate__(self, state: dict) -> None:
+        # A checkpoint written before served pairs were compact (up to stop 12) holds them as
+        # {seeker: {vacancy: served ms}} plus an expiry heap, and no numbers: converted once, on restore.
+        recommended = state.pop("recommended", None)
+        state.pop("_served", None)
+        self.__dict__.update(state)
+        if recommended is None:
+            return
+        self._numbers = 0
+        self.served = ServedPairs()
+        for entity in (*self.seekers.values(), *self.vacancies.values()):
+            entity.number = self._number()
+        for seeker_id, served in recommended.items():
+            s = self.seekers.get(seeker_id)
+            for vacancy_id, at in served.items():
+                v = self.vacancies.get(vacancy_id)
+                if s is not None and v is not None:  # else no hire can be attributed to it any more
+                    self.served.add(seoul_day(at), ServedPairs.pair(s, v))
+        self.served.expire(seoul_day(self.clock_ms - 2 * DAY_MS),
+                           seoul_day(self.clock_ms - ATTRIBUTION_DAYS * DAY_MS))
 
     # --- events
     def apply(self, event, occurred_ms: int) -> None:
@@ -389,7 +475,8 @@ class Matcher:
                 self.expire(occurred_ms)
         if etype == "seeker.registered":
             if p.seeker_id not in self.seekers:
-                self.seekers[p.seeker_id] = seeker_of(p, occurred_ms)
+                s = self.seekers[p.seeker_id] = seeker_of(p, occurred_ms)
+                s.number = self._number()
                 self.seekers_by_cell[p.occupation, p.region][p.seeker_id] = None
                 self.seekers_by_occupation[p.occupation][p.seeker_id] = None
                 heapq.heappush(self._registrations, (occurred_ms, p.seeker_id))
@@ -422,8 +509,13 @@ class Matcher:
 
 
     # --- state
+    def _number(self) -> int:
+        self._numbers += 1
+        return self._numbers
+
     def _open(self, v: Vacancy) -> None:
         v.vec = v.vector()
+        v.number = self._number()
         self.open_count += 1
         self.vacancies[v.vacancy_id] = v
         if v.deadline_ms is not None:
@@ -465,13 +557,7 @@ class Matcher:
                 self.seekers_by_cell[gone.occupation, gone.region].pop(sid, None)
                 self.seekers_by_occupation[gone.occupation].pop(sid, None)
         horizon = now_ms - ATTRIBUTION_DAYS * DAY_MS
-        while self._served and self._served[0][0] < horizon:
-            at, sid, vid = heapq.heappop(self._served)
-            served = self.recommended.get(sid)
-            if served is not None and served.get(vid) == at:
-                del served[vid]
-                if not served:
-                    del self.recommended[sid]
+        self.served.expire(seoul_day(now_ms - 2 * DAY_MS), seoul_day(horizon))
         while self._outcome_times and self._outcome_times[0][0] < horizon:
             at, key = heapq.heappop(self._outcome_times)
             if self.seen_outcomes.get(key) == at:
@@ -565,10 +651,9 @@ class Matcher:
         reasons = self._reasons(x[chosen]) if explain else [{}] * len(chosen)
         out = [Recommendation(pool[i].vacancy_id, float(scores[i]), r) for i, r in zip(chosen, reasons, strict=True)]
         if record:
-            for r in out:
-                shown[r.id] += 1
-                self.recommended[seeker_id][r.id] = now_ms
-                heapq.heappush(self._served, (now_ms, seeker_id, r.id))
+            for i in chosen:
+                shown[pool[i].vacancy_id] += 1
+                self.served.add(day, ServedPairs.pair(s, pool[i]))
         return out
 
     def recommend_seekers(self, vacancy_id: str, k: int = 10, now_ms: int | None = None) -> list[Recommendation]:
@@ -633,7 +718,7 @@ class Matcher:
         if outcome == "hired":
             s.hired = True
             self.hires[day] += 1
-            if vacancy_id in self.recommended.get(seeker_id, {}):
+            if ServedPairs.pair(s, v) in self.served:
                 self.attributed[day] += 1
         self._learn(s, v, good, now_ms)
 

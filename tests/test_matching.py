@@ -23,6 +23,7 @@ from streams.matching import (
     Matcher,
     RankingMetrics,
     Seeker,
+    ServedPairs,
     Vacancy,
     feature_matrix,
     features,
@@ -206,10 +207,41 @@ def test_seekers_for_a_vacancy_come_from_its_occupation_newest_first_without_the
 def test_hires_at_recommended_vacancies_are_attributed():
     m = Matcher(seed=1, recommend_on_registration=3)
     feed(m, [submitted(n, T0) for n in range(1, 4)] + [registered(1, T0 + timedelta(hours=1))])
-    assert set(m.recommended[hexid("S", 1)]) == {hexid("V", n) for n in range(1, 4)}
+    s = m.seekers[hexid("S", 1)]
+    assert [ServedPairs.pair(s, m.vacancies[hexid("V", n)]) in m.served for n in range(1, 4)] == [True] * 3
+    assert len(m.served) == 3
     feed(m, [outcome(1, 2, T0 + timedelta(days=5), "hired")])
     rows = {r[0]: r for r in m.exposure_rows()}
     assert rows[date(2026, 3, 7)][-2:] == [1, 1]  # hires, attributed
+
+
+def test_hire_attribution_window_is_thirty_seoul_days_and_survives_freezing():
+    m = Matcher(seed=1, recommend_on_registration=1)
+    feed(m, [submitted(1, T0, deadline_days=60), submitted(2, T0, deadline_days=60, occupation="23"),
+             registered(1, T0 + timedelta(hours=1)), registered(2, T0 + timedelta(hours=1), occupation="23")])
+    feed(m, [submitted(3, T0 + timedelta(days=d)) for d in range(1, 6)])  # days pass: day 0 is frozen
+    assert list(m.served.frozen) == ["2026-03-02"] and len(m.served) == 2
+    feed(m, [outcome(1, 1, T0 + timedelta(days=5), "hired")])  # recommended 5 days before
+    feed(m, [outcome(2, 2, T0 + timedelta(days=31), "hired")])  # recommended 31 days before: forgotten
+    rows = {r[0]: r[-2:] for r in m.exposure_rows()}
+    assert rows[date(2026, 3, 7)] == [1, 1] and rows[date(2026, 4, 2)] == [1, 0]
+
+
+def test_a_checkpoint_with_served_recommendations_in_the_old_form_is_converted():
+    m = Matcher(seed=1, recommend_on_registration=3)
+    feed(m, [submitted(n, T0) for n in range(1, 4)] + [registered(1, T0 + timedelta(hours=1))])
+    state = dict(m.__dict__)  # as a stop-12 matcher pickled it: ids and served ms, no numbers
+    del state["served"], state["_numbers"]
+    state["recommended"] = {hexid("S", 1): {hexid("V", n): epoch_ms(T0) + 3_600_000 for n in range(1, 4)}}
+    state["_served"] = [(epoch_ms(T0) + 3_600_000, hexid("S", 1), hexid("V", n)) for n in range(1, 4)]
+    for entity in (*m.seekers.values(), *m.vacancies.values()):
+        del entity.number
+    old = object.__new__(Matcher)
+    old.__dict__.update(state)
+    back = pickle.loads(pickle.dumps(old))
+    assert len(back.served) == 3 and len({v.number for v in back.vacancies.values()}) == 3
+    feed(back, [outcome(1, 2, T0 + timedelta(days=5), "hired")])
+    assert {r[0]: r for r in back.exposure_rows()}[date(2026, 3, 7)][-2:] == [1, 1]
 
 
 def test_pickle_round_trip_and_bounded_memory():
@@ -226,11 +258,12 @@ def test_pickle_round_trip_and_bounded_memory():
         batch.append(outcome(n_seekers, n_vacancies - 1, at + timedelta(hours=2), "interview"))
         feed(m, batch)
         if day == 200:
-            middle = (len(m.seekers), len(m.vacancies), len(m.daily), len(m._served))
+            middle = (len(m.seekers), len(m.vacancies), len(m.daily), len(m.served))
     # Bounded: what a window of event time holds, not everything ever seen.
     assert len(m.seekers) <= 5 * 121 and len(m.vacancies) <= 5 * (10 + 31 + 1)
     assert (len(m.seekers), len(m.vacancies)) == middle[:2] and len(m.daily) <= middle[2] + 100
-    assert len(m._served) <= 2 * 5 * 31 and len(m.recommended) <= 5 * 31
+    assert len(m.served) <= 2 * 5 * 32 and len(m.served) == middle[3]
+    assert len(m.served.open) <= 3 and len(m.served.frozen) <= 30  # days still served; the rest compact
     blob = pickle.dumps(m)
     assert len(blob) < 2_000_000
     back = pickle.loads(blob)
