@@ -5,9 +5,10 @@ stored for it -- counted once per ``event_id`` (re-sent duplicates and replays a
 count twice), with the vacancy review applied in event-time order -- so they are exact after any crash or
 replay. A rollup writes every measure of a day under a new version and then records that version in
 ``rollup_log``; readers use only the newest *recorded* version of each day (a key that a later rollup no
-longer writes does not linger). A rollup cut short by a crash is redone at start-up: its days hold events
-stored after the last recorded rollup began. Until then that day may read short, since the tables keep the
-newest version of each key when they merge.
+longer writes does not linger). Each day is written into the slot its recorded version does not use
+(migration 0008): the tables keep the newest row of each key when they merge, and a merge must never
+replace the rows readers use -- neither during a rollup nor after one cut short by a crash. A rollup cut
+short is redone at start-up: its days hold events stored after the last recorded rollup began.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ LIVE_DAYS = 3
 
 def _days(days: Iterable[date]) -> str:
     return ", ".join(f"toDate('{d.isoformat()}')" for d in sorted(set(days))) or "toDate('1970-01-01')"
+
+
+def slot_sql(slots: dict[date, int], day: str) -> str:
+    """SQL: the slot (migration 0008) that rows of the day ``day`` (an expression) are written into."""
+    ordered = sorted(slots)
+    return (f"transform({day}, [{_days(ordered)}], [{', '.join(str(slots[d]) for d in ordered) or '0'}], "
+            "toUInt8(0))")
 
 
 def latest_versions(lo: str, hi: str) -> str:
@@ -161,17 +169,30 @@ class Rollup:
         stock_from = max(min(dirty), first_day)
         stock_days = {stock_from + timedelta(days=k) for k in range((last_day - stock_from).days + 1)}
         days = dirty | review_days | stock_days
+        slots = self.next_slots(days)
         # The counts and the stocks read the review decisions; the region totals and the board's products
         # read the counts and the stocks; rollup_log records the version once everything is written.
         self._together(self._lanes(len(days)),
-                       lambda c: self._counts(c, days, version, "daily_measures", "day"),
-                       lambda c: self._counts(c, days, version, "hourly_measures", "hour"),
+                       lambda c: self._counts(c, days, version, slots, "daily_measures", "day"),
+                       lambda c: self._counts(c, days, version, slots, "hourly_measures", "hour"),
                        lambda c: (self._vacancy_states(c, dirty, review_days, version, touched_vacancies),
-                                  self._stocks(c, stock_from, last_day, version)))
-        self._active_seekers(days, version)
-        self.board_products(days, version)
-        self.client.insert("rollup_log", [[d, version] for d in sorted(days)], column_names=["day", "version"])
+                                  self._stocks(c, stock_from, last_day, version, slots)))
+        self._active_seekers(days, version, slots)
+        self.board_products(days, version, slots)
+        self.record(version, slots)
         return RollupReport(len(days), time.monotonic() - started, version)
+
+    def next_slots(self, days: set[date]) -> dict[date, int]:
+        """The slot each day is written into: the one its newest recorded version does not use (0008)."""
+        recorded = dict(self.client.query(
+            f"SELECT day, argMax(slot, version) FROM rollup_log WHERE day IN ({_days(days)}) GROUP BY day"
+        ).result_rows)
+        return {d: 1 - recorded.get(d, 0) for d in days}
+
+    def record(self, version: int, slots: dict[date, int]) -> None:
+        """Readers use the days' rows of ``version`` from now on."""
+        self.client.insert("rollup_log", [[d, version, slots[d]] for d in sorted(slots)],
+                           column_names=["day", "version", "slot"])
 
     def _reviews(self, days: set[date], version: int) -> None:
         if not days:
@@ -203,14 +224,16 @@ class Rollup:
         # several times cheaper than an argMax over every version.
         return f"SELECT event_id, decision FROM vacancy_reviews FINAL WHERE day IN ({days})"
 
-    def _counts(self, client, days: set[date], version: int, table: str, bucket: str) -> None:
+    def _counts(self, client, days: set[date], version: int, slots: dict[date, int], table: str,
+                bucket: str) -> None:
         """Every count measure of the events of ``days``, per ``bucket`` (day or hour) and breakdown."""
         d = _days(days)
+        day = "day" if bucket == "day" else "toDate(hour, 'Asia/Seoul')"
         client.command(f"""
             INSERT INTO {table}
-                ({bucket}, measure, region, industry, occupation, age_band, sex, size_band, value, version)
+                ({bucket}, measure, region, industry, occupation, age_band, sex, size_band, value, version, slot)
             SELECT {bucket}, m.1 AS measure, region, industry, occupation, age_band, sex, size_band, sum(m.2),
-                   {version}
+                   {version}, {slot_sql(slots, day)}
             FROM (
                 SELECT e.{bucket} AS {bucket}, e.event_type AS event_type, e.subtype AS subtype,
                        e.openings AS openings, e.region AS region, e.industry AS industry,
@@ -224,7 +247,7 @@ class Rollup:
             SETTINGS join_use_nulls = 0
         """)
 
-    def _active_seekers(self, days: set[date], version: int) -> None:
+    def _active_seekers(self, days: set[date], version: int, slots: dict[date, int]) -> None:
         # Job seekers with a valid registration (registered in the last 90 days), per region: a stock, summed
         # from the days' registrations -- this rollup's version for the days it rewrites, the recorded one
         # for the others.
@@ -232,8 +255,9 @@ class Rollup:
         d = _days(days)
         self.client.command(f"""
             INSERT INTO daily_measures
-                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version)
-            SELECT target, 'stock.active_seekers', region, '', '', '', '', '', sum(value), {version}
+                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version, slot)
+            SELECT target, 'stock.active_seekers', region, '', '', '', '', '', sum(value), {version},
+                   {slot_sql(slots, "target")}
             FROM (
                 SELECT day, region, value FROM daily_measures
                 WHERE measure = 'seeker.registered' AND version = {version} AND day IN ({d})
@@ -247,15 +271,16 @@ class Rollup:
             GROUP BY target, region
         """)
 
-    def board_products(self, days: set[date], version: int) -> None:
+    def board_products(self, days: set[date], version: int, slots: dict[date, int]) -> None:
         """What the board reads, from the days' measures of ``version``: region totals, per-dimension
-        breakdowns, and the headline (from the region totals)."""
+        breakdowns, and the headline (from the region totals); into ``slots``."""
         d = _days(days)
+        slot = slot_sql(slots, "day")
 
         def region_totals(client) -> None:
             client.command(f"""
-                INSERT INTO daily_region_measures (day, measure, region, value, version)
-                SELECT day, measure, region, sum(value), {version}
+                INSERT INTO daily_region_measures (day, measure, region, value, version, slot)
+                SELECT day, measure, region, sum(value), {version}, {slot}
                 FROM daily_measures
                 WHERE day IN ({d}) AND version = {version}
                 GROUP BY day, measure, region
@@ -264,8 +289,8 @@ class Rollup:
         def breakdown(dimension: str, other: str) -> Statement:
             return lambda client: client.command(f"""
                 INSERT INTO daily_dimension_measures
-                    (day, measure, dimension, region, filter, code, value, version)
-                SELECT day, measure, '{dimension}|{other}', r, f, {dimension}, sum(value), {version}
+                    (day, measure, dimension, region, filter, code, value, version, slot)
+                SELECT day, measure, '{dimension}|{other}', r, f, {dimension}, sum(value), {version}, {slot}
                 FROM daily_measures
                 ARRAY JOIN [region, ''] AS r
                 ARRAY JOIN if({other} = '', [''], [{other}, '']) AS f
@@ -276,7 +301,7 @@ class Rollup:
         self._together(self._lanes(len(days)), region_totals,
                        *(breakdown(dimension, other) for dimension, other
                          in (BREAKDOWN_DIMENSIONS, BREAKDOWN_DIMENSIONS[::-1])))
-        self.client.command(headline_sql(f"day IN ({d}) AND version = {version}", str(version)))
+        self.client.command(headline_sql(f"day IN ({d}) AND version = {version}", str(version), slot))
 
     def _vacancy_states(self, client, dirty: set[date], review_days: set[date], version: int,
                         touched: set[str] | None) -> None:
@@ -303,14 +328,15 @@ class Rollup:
         self.client.command(vacancy_states_sql(
             "vacancy_id NOT IN (SELECT vacancy_id FROM vacancy_states)", str(version)))
 
-    def _stocks(self, client, lo: date, hi: date, version: int) -> None:
+    def _stocks(self, client, lo: date, hi: date, version: int, slots: dict[date, int]) -> None:
         """Open vacancies and openings at the end of each day in [lo, hi]: posted on or before the day and
         not yet closed -- closed by an event or, in event time, at the end of the deadline day."""
         lo_s, hi_s = f"toDate('{lo.isoformat()}')", f"toDate('{hi.isoformat()}')"
         client.command(f"""
             INSERT INTO daily_measures
-                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version)
-            SELECT d AS day, m.1 AS measure, region, industry, occupation, '', '', size_band, sum(m.2), {version}
+                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version, slot)
+            SELECT d AS day, m.1 AS measure, region, industry, occupation, '', '', size_band, sum(m.2), {version},
+                   {slot_sql(slots, "day")}
             FROM (SELECT region, industry, occupation, size_band, posted_day, close_day, openings
                   FROM vacancy_states FINAL
                   WHERE posted AND close_day > {lo_s} AND posted_day <= {hi_s}) AS v
@@ -322,17 +348,18 @@ class Rollup:
         """)
 
 
-def headline_sql(where: str, version: str) -> str:
-    """SQL: insert the headline indicators of the days of ``daily_region_measures`` that ``where`` selects."""
+def headline_sql(where: str, version: str, slot: str) -> str:
+    """SQL: insert the headline indicators of the days of ``daily_region_measures`` that ``where`` selects
+    (``slot``: the slot's SQL, of ``day``)."""
     items = ", ".join(f"('{k}', '{n}', '{d}')" for k, n, d in HEADLINE)
     measures = ", ".join(sorted({f"'{m}'" for _, n, d in HEADLINE for m in (n, d) if m}))
     return f"""
-        INSERT INTO daily_headline (day, indicator, value, version)
+        INSERT INTO daily_headline (day, indicator, value, version, slot)
         SELECT day, h.1,
                if(h.3 = '', toNullable(toFloat64(sumIf(value, measure = h.2))),
                   if(sumIf(value, measure = h.3) = 0, NULL,
                      round(sumIf(value, measure = h.2) / sumIf(value, measure = h.3), 3))),
-               {version}
+               {version}, {slot}
         FROM daily_region_measures
         ARRAY JOIN [{items}] AS h
         WHERE {where} AND measure IN ({measures})
