@@ -340,8 +340,8 @@ ORDER BY day""", "table",
               (("day", "string"), ("recommendations", "number"), ("vacancies_shown", "number"),
                ("gini", "number"), ("max_share", "number"), ("hires", "number"), ("hires_attributed", "number")),
               description="Gini over the vacancies shown that day (0: evenly); the largest share one vacancy took "
-                          "(capped by exposure control); hires at a vacancy recommended to the seeker in the "
-                          "previous 30 days."),
+                          "(capped by exposure control); hires at a vacancy recommended to the seeker on the "
+                          "hire's day or in the 30 days before it."),
         Panel("groups", "구직자 집단별 Precision@10", "Precision@10 by seeker group", "table", f"""
 SELECT kind, value, sumIf(q, ranker = 'model') AS queries,
        if(queries < {SMALL_CELL}, NULL, round(sumIf(h, ranker = 'model') / (10 * queries), 4)) AS model,

@@ -170,14 +170,15 @@ class Rollup:
         stock_days = {stock_from + timedelta(days=k) for k in range((last_day - stock_from).days + 1)}
         days = dirty | review_days | stock_days
         slots = self.next_slots(days)
-        # The counts and the stocks read the review decisions; the region totals and the board's products
-        # read the counts and the stocks; rollup_log records the version once everything is written.
+        # The counts and the stocks read the review decisions; the active seekers read the day's counts
+        # (beside the hours'); the region totals and the board's products read the counts and the stocks;
+        # rollup_log records the version once everything is written.
         self._together(self._lanes(len(days)),
-                       lambda c: self._counts(c, days, version, slots, "daily_measures", "day"),
+                       lambda c: (self._counts(c, days, version, slots, "daily_measures", "day"),
+                                  self._active_seekers(c, days, version, slots)),
                        lambda c: self._counts(c, days, version, slots, "hourly_measures", "hour"),
                        lambda c: (self._vacancy_states(c, dirty, review_days, version, touched_vacancies),
                                   self._stocks(c, stock_from, last_day, version, slots)))
-        self._active_seekers(days, version, slots)
         self.board_products(days, version, slots)
         self.record(version, slots)
         return RollupReport(len(days), time.monotonic() - started, version)
@@ -247,13 +248,13 @@ class Rollup:
             SETTINGS join_use_nulls = 0
         """)
 
-    def _active_seekers(self, days: set[date], version: int, slots: dict[date, int]) -> None:
+    def _active_seekers(self, client, days: set[date], version: int, slots: dict[date, int]) -> None:
         # Job seekers with a valid registration (registered in the last 90 days), per region: a stock, summed
         # from the days' registrations -- this rollup's version for the days it rewrites, the recorded one
         # for the others.
         lo, hi = min(days), max(days)
         d = _days(days)
-        self.client.command(f"""
+        client.command(f"""
             INSERT INTO daily_measures
                 (day, measure, region, industry, occupation, age_band, sex, size_band, value, version, slot)
             SELECT target, 'stock.active_seekers', region, '', '', '', '', '', sum(value), {version},
