@@ -227,19 +227,23 @@ def test_hire_attribution_window_is_thirty_seoul_days_and_survives_freezing():
     assert rows[date(2026, 3, 7)] == [1, 1] and rows[date(2026, 4, 2)] == [1, 0]
 
 
-def test_a_checkpoint_with_served_recommendations_in_the_old_form_is_converted():
+def test_a_checkpoint_of_the_old_form_is_converted():
     m = Matcher(seed=1, recommend_on_registration=3)
     feed(m, [submitted(n, T0) for n in range(1, 4)] + [registered(1, T0 + timedelta(hours=1))])
     state = dict(m.__dict__)  # as a stop-12 matcher pickled it: ids and served ms, no numbers
     del state["served"], state["_numbers"]
     state["recommended"] = {hexid("S", 1): {hexid("V", n): epoch_ms(T0) + 3_600_000 for n in range(1, 4)}}
     state["_served"] = [(epoch_ms(T0) + 3_600_000, hexid("S", 1), hexid("V", n)) for n in range(1, 4)]
+    for name in ("seekers_by_cell", "seekers_by_occupation"):  # ids, with a heap of registrations
+        state[name] = {key: dict.fromkeys(s.seeker_id for s in queue) for key, queue in state[name].items()}
+    state["_registrations"] = [(s.registered_ms, s.seeker_id) for s in m.seekers.values()]
     for entity in (*m.seekers.values(), *m.vacancies.values()):
         del entity.number
     old = object.__new__(Matcher)
     old.__dict__.update(state)
     back = pickle.loads(pickle.dumps(old))
     assert len(back.served) == 3 and len({v.number for v in back.vacancies.values()}) == 3
+    assert [r.id for r in back.recommend_seekers(hexid("V", 1))] == [hexid("S", 1)]
     feed(back, [outcome(1, 2, T0 + timedelta(days=5), "hired")])
     assert {r[0]: r for r in back.exposure_rows()}[date(2026, 3, 7)][-2:] == [1, 1]
 
