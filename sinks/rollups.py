@@ -263,7 +263,8 @@ class Rollup:
                 SELECT day, region, value FROM daily_measures
                 WHERE measure = 'seeker.registered' AND version = {version} AND day IN ({d})
                 UNION ALL
-                SELECT day, region, value FROM measures_daily
+                -- the other days' region totals: a row per day and region, not one per breakdown cell
+                SELECT day, region, value FROM measures_by_region
                 WHERE measure = 'seeker.registered' AND day NOT IN ({d})
                   AND day BETWEEN toDate('{lo.isoformat()}') - 89 AND toDate('{hi.isoformat()}')
             )

@@ -116,18 +116,25 @@ class Vacancy:
 
 
 # Seekers and vacancies repeat a few hundred codes and code sets: one shared object for each. Each held
-# copies of its own before (~0.6 KB a seeker; a national matcher holds ~1 million seekers). Bounded by the
-# code lists' combinations that occur. Strings and frozensets only (1 == True would mix up numbers).
+# copies of its own before (~0.4 KB a seeker or vacancy; a national matcher holds ~1.2 million seekers).
+# Strings and frozensets only (1 == True would mix up numbers); bounded whatever a source sends.
 _SHARED: dict[str | frozenset[str], str | frozenset[str]] = {}
+SHARED_MAX = 100_000
+
+
+def _shared(value):
+    shared = _SHARED.get(value)
+    if shared is None and len(_SHARED) < SHARED_MAX:
+        shared = _SHARED[value] = value
+    return value if shared is None else shared
 
 
 def _code(value: str) -> str:
-    return _SHARED.setdefault(value, value)  # type: ignore[return-value]
+    return _shared(value)
 
 
 def _codes(values: Iterable[str]) -> frozenset[str]:
-    key = frozenset(values)
-    return _SHARED.setdefault(key, key)  # type: ignore[return-value]
+    return _shared(frozenset(values))
 
 
 _AMOUNTS: dict[int, int] = {}  # expected wages: a few thousand round amounts in practice
@@ -137,7 +144,7 @@ def _amount(value: int | None) -> int | None:
     if type(value) is not int:  # None (and never a bool: True == 1)
         return value
     shared = _AMOUNTS.get(value)
-    if shared is None and len(_AMOUNTS) < 100_000:  # bounded whatever a source sends
+    if shared is None and len(_AMOUNTS) < SHARED_MAX:
         shared = _AMOUNTS[value] = value
     return value if shared is None else shared
 
@@ -371,7 +378,7 @@ class ServedPairs:
     matcher hands out once and never again). The days still being served are sets; older days are frozen
     into sorted arrays, 8 bytes a pair. Why: kept as a dict of {vacancy: served ms} per seeker plus a heap
     of (ms, seeker, vacancy) tuples for expiry, the ~1.5 million pairs of 30 days at half the national rate
-    were most of the matcher's ~1 GB (docs/benchmarks.md, "Stop 12")."""
+    took 217 of the matcher's 569 MB (docs/benchmarks.md, "Stop 13")."""
 
     def __init__(self) -> None:
         self.open: dict[str, set[int]] = {}

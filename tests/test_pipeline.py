@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -75,6 +76,17 @@ def test_a_month_with_every_scenario_equals_the_truth(client, month, classify_in
     daily = client.query("SELECT day, measure, sum(value) FROM measures_daily WHERE NOT startsWith(measure, "
                          "'stock.') GROUP BY day, measure").result_rows
     assert sorted(hourly) == sorted(daily) and len(daily) > 100
+    # Active job seekers: each region's registrations of the 90 days up to the day.
+    registered: dict[tuple, int] = {}
+    for day, region, n in client.query("SELECT day, region, sum(value) FROM measures_daily WHERE measure = "
+                                       "'seeker.registered' GROUP BY day, region").result_rows:
+        registered[day, region] = n
+    active = {(day, region): n for day, region, n in client.query(
+        "SELECT day, region, value FROM measures_daily WHERE measure = 'stock.active_seekers'").result_rows}
+    regions = {region for _, region in registered}
+    expected = {(day, region): sum(registered.get((day - timedelta(days=k), region), 0) for k in range(90))
+                for day in {day for day, _ in active} for region in regions}
+    assert active == {key: n for key, n in expected.items() if n} and len(active) > 100
 
 
 def test_classifier_processes_give_what_the_pipeline_thread_gives(month, classifier_pool):
