@@ -239,9 +239,10 @@ def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -
         if day_index % 60 == 0:
             log(f"  {day} … {written} rows")
     days = {start + timedelta(days=i) for i in range(365)}
-    # The region totals, the breakdowns and the headline, in the slot the rows above went to.
-    Rollup(client).board_products(days, version, dict.fromkeys(days, 0))
-    client.insert("rollup_log", [[d, version] for d in sorted(days)], column_names=["day", "version"])
+    # The region totals, the breakdowns and the headline, in the slot the rows above went to; then recorded.
+    rollup, slots = Rollup(client), dict.fromkeys(days, 0)
+    rollup.board_products(days, version, slots)
+    rollup.record(version, slots)
     # A year of data on a server sits in a few merged parts; a fresh load is dozens of parts, and chDB in a
     # short-lived process never merges them. Merge now so the panels are timed on the steady state (measured:
     # unmerged, a breakdown panel reads 10 parts and takes ~50 ms instead of ~27 ms).

@@ -115,10 +115,10 @@ class Vacancy:
                 SIZE_RANK.get(self.size_band, 0), self.posted_ms)
 
 
-# Seekers and vacancies repeat a few hundred codes and code sets: one shared object for each. Each held
-# copies of its own before (~0.4 KB a seeker or vacancy; a national matcher holds ~1.2 million seekers).
-# Strings and frozensets only (1 == True would mix up numbers); bounded whatever a source sends.
-_SHARED: dict[str | frozenset[str], str | frozenset[str]] = {}
+# Seekers and vacancies repeat a few hundred codes, code sets and round wages: one shared object for each.
+# Each held copies of its own before (~0.4 KB a seeker or vacancy; a national matcher holds ~1.2 million
+# seekers). Never a bool (1 == True would mix them up); bounded whatever a source sends.
+_SHARED: dict[str | frozenset[str] | int, str | frozenset[str] | int] = {}
 SHARED_MAX = 100_000
 
 
@@ -137,16 +137,8 @@ def _codes(values: Iterable[str]) -> frozenset[str]:
     return _shared(frozenset(values))
 
 
-_AMOUNTS: dict[int, int] = {}  # expected wages: a few thousand round amounts in practice
-
-
 def _amount(value: int | None) -> int | None:
-    if type(value) is not int:  # None (and never a bool: True == 1)
-        return value
-    shared = _AMOUNTS.get(value)
-    if shared is None and len(_AMOUNTS) < SHARED_MAX:
-        shared = _AMOUNTS[value] = value
-    return value if shared is None else shared
+    return _shared(value) if type(value) is int else value  # None stays None
 
 
 def seeker_of(payload, registered_ms: int = 0) -> Seeker:
