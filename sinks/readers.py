@@ -1,10 +1,10 @@
-"""Reading the measures back: only the newest complete rollup of each day counts."""
+"""Reading the measures back: each cell as of its day's newest complete rollup."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from sinks.rollups import latest_versions
+from sinks.rollups import recorded_measures
 
 DIMENSIONS = ("region", "industry", "occupation", "age_band", "sex", "size_band")
 
@@ -22,9 +22,7 @@ def measure_rows(client, measures: list[str], lo: date, hi: date, by: tuple[str,
     ms = ", ".join("'" + m.replace("'", "") + "'" for m in measures)
     return client.query(f"""
         SELECT day{dims}, measure, sum(value)
-        FROM daily_measures
-        WHERE measure IN ({ms}) AND day BETWEEN {_d(lo)} AND {_d(hi)}
-          AND (day, version) IN ({latest_versions(_d(lo), _d(hi))})
+        FROM ({recorded_measures("daily_measures", "day", f"measure IN ({ms})", _d(lo), _d(hi))})
         GROUP BY day{dims}, measure
         ORDER BY day{dims}, measure
     """).result_rows

@@ -3,12 +3,22 @@
 Why rebuild instead of counting on insert: a bucket's numbers are then a pure function of the events
 stored for it -- counted once per ``event_id`` (re-sent duplicates and replays after a crash do not
 count twice), with the vacancy review applied in event-time order -- so they are exact after any crash or
-replay. A rollup writes every measure of a day under a new version and then records that version in
-``rollup_log``; readers use only the newest *recorded* version of each day (a key that a later rollup no
-longer writes does not linger). Each day is written into the slot its recorded version does not use
-(migration 0008): the tables keep the newest row of each key when they merge, and a merge must never
-replace the rows readers use -- neither during a rollup nor after one cut short by a crash. A rollup cut
-short is redone at start-up: its days hold events stored after the last recorded rollup began.
+replay. A rollup writes under a new version and then records that version for its days in ``rollup_log``.
+
+The counts and stocks (``daily_measures``, ``hourly_measures``) are read as the newest row of each cell
+(bucket, measure, breakdown) among the versions up to its day's newest recorded one (:func:`newest_rows`;
+migration 0009): a rollup rewrites only the cells that may have changed -- at the live rate, the cells of
+the events written since the last rollup and of the submissions whose review decision changed; whole days
+after a start-up, a failed rollup or for a backlog -- and writes a 0 for a cell it no longer counts. That is
+what makes a live rollup cost what changed rather than the day (see docs/incremental-rollup.md). A version
+left unrecorded by a crash or a failure is superseded: the next rollup rewrites its days whole.
+
+The board's products (region totals, breakdowns, headline) are whole days of one version, read as the
+day's newest recorded version. Every row goes into a *slot* (a key column; migration 0008) that the row
+readers use for its key does not occupy: the tables keep the newest row of each key when they merge, and a
+merge must never replace the rows readers use -- neither during a rollup nor after one cut short by a
+crash. A rollup cut short is redone at start-up: its days hold events stored after the last recorded
+rollup began.
 """
 
 from __future__ import annotations
@@ -52,6 +62,13 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("ratio.stock_offers_to_seekers", "stock.open_openings", "stock.active_seekers"),
 )
 BREAKDOWN_DIMENSIONS = ("industry", "occupation")
+# The breakdown of a measure cell (after its bucket and measure).
+CELL = ("region", "industry", "occupation", "age_band", "sex", "size_band")
+CELL_SQL = ", ".join(CELL)
+COUNTED = "NOT startsWith(measure, 'stock.')"  # the measures counted from events (the rest are stocks)
+STOCKS = "measure IN ('stock.open_vacancies', 'stock.open_openings')"
+# More cells to recount than this, and whole days are recounted (a listed cell costs a literal).
+MAX_LISTED_CELLS = 2_000
 # At the live rate a rollup covers today, and yesterday or the day before for late events.
 LIVE_DAYS = 3
 
@@ -67,9 +84,52 @@ def slot_sql(slots: dict[date, int], day: str) -> str:
             "toUInt8(0))")
 
 
-def latest_versions(lo: str, hi: str) -> str:
-    """SQL: the newest complete rollup version of each day in [lo, hi]."""
-    return f"SELECT day, max(version) FROM rollup_log WHERE day BETWEEN {lo} AND {hi} GROUP BY day"
+def day_of(bucket: str) -> str:
+    """SQL: the Asia/Seoul day of a bucket column (``day`` or ``hour``)."""
+    return "day" if bucket == "day" else f"toDate({bucket}, 'Asia/Seoul')"
+
+
+def newest_rows(table: str, bucket: str, where: str, bound: str) -> str:
+    """SQL: the measure cells of ``table`` as readers see them -- the newest row of each (bucket, measure,
+    breakdown) among the rows ``where`` selects with a version up to ``bound`` (an expression; the day's newest
+    recorded version for readers), without the cells counted 0 (no longer counted)."""
+    return f"""
+        SELECT {bucket}, measure, {CELL_SQL}, argMax(value, version) AS value
+        FROM {table}
+        WHERE ({where}) AND version <= {bound}
+        GROUP BY {bucket}, measure, {CELL_SQL}
+        HAVING value != 0"""
+
+
+def recorded_measures(table: str, bucket: str, where: str, lo: str, hi: str) -> str:
+    """SQL: :func:`newest_rows` for readers, of the days in [lo, hi] (SQL dates) with a recorded rollup."""
+    day = day_of(bucket)
+    recorded = (f"SELECT day AS recorded_day, max(version) AS recorded FROM rollup_log "
+                f"WHERE day BETWEEN {lo} AND {hi} GROUP BY day")
+    return newest_rows(f"{table} INNER JOIN ({recorded}) AS r ON r.recorded_day = {day}",
+                       bucket, f"{day} BETWEEN {lo} AND {hi} AND ({where})", "recorded")
+
+
+def _quote(value: object) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _cells_literal(cells: Iterable[tuple]) -> str:
+    return ", ".join(f"(toDate('{c[0].isoformat()}'), {', '.join(_quote(v) for v in c[1:])})"
+                     for c in sorted(cells))
+
+
+def cell_scope(day: str, cells: set[tuple] | None) -> str:
+    """SQL: rows of the measure ``cells`` (day, *CELL), ``day`` being the SQL of a row's day; every row for
+    None. The regions and occupations first: single columns, cheap to test, rule most rows out."""
+    if cells is None:
+        return "1"
+    if not cells:
+        return "0"
+    regions = ", ".join(_quote(r) for r in sorted({c[1] for c in cells}))
+    occupations = ", ".join(_quote(o) for o in sorted({c[3] for c in cells}))
+    return (f"region IN ({regions}) AND occupation IN ({occupations}) "
+            f"AND ({day}, {CELL_SQL}) IN ({_cells_literal(cells)})")
 
 
 def unique_events(where: str) -> str:
@@ -150,9 +210,11 @@ class Rollup:
         return {r[0] for r in self.client.query(
             f"SELECT DISTINCT day FROM events WHERE stored_at >= {since}").result_rows}
 
-    def run(self, dirty: set[date], touched_vacancies: set[str] | None = None) -> RollupReport | None:
-        """Rebuild ``dirty`` days and what they reach. ``touched_vacancies``: the vacancies with events stored
-        since the last rollup, if known (None: every vacancy with events on the dirty days)."""
+    def run(self, dirty: set[date], touched_vacancies: set[str] | None = None,
+            touched_cells: set[tuple] | None = None) -> RollupReport | None:
+        """Rebuild what ``dirty`` days reach. ``touched_vacancies``, ``touched_cells``: the vacancies and the
+        measure cells (day, *CELL) of the events stored since the last rollup began, if known (None: every
+        vacancy with events on the dirty days, and the dirty days' cells whole)."""
         if not dirty:
             return None
         started = time.monotonic()
@@ -164,36 +226,101 @@ class Rollup:
         # A submission's review can change the decisions of later submissions inside the window.
         review_days = {d + timedelta(days=k) for d in dirty for k in range(self.window_days + 1)}
         review_days = {d for d in review_days if d <= last_day}
-        self._reviews(review_days, version)
+        # No vacancy event since the last rollup (known at the live rate): the reviews, the vacancies'
+        # states and the stocks of the days rolled up before stand.
+        vacancies_changed = touched_vacancies is None or bool(touched_vacancies)
+        if vacancies_changed:
+            self._reviews(review_days, version)
         # Stocks of every day from the earliest change on depend on it.
         stock_from = max(min(dirty), first_day)
         stock_days = {stock_from + timedelta(days=k) for k in range((last_day - stock_from).days + 1)}
         days = dirty | review_days | stock_days
-        slots = self.next_slots(days)
+        recorded = self.recorded(days)
+        slots = {d: 1 - recorded[d][1] if d in recorded else 1 for d in days}
+        if not vacancies_changed:
+            stock_days = {d for d in stock_days if d not in recorded}
+        # Counts change only where events were stored or review decisions changed.
+        count_days = dirty | review_days
+        cells = self._cells_to_recount(touched_cells, review_days, version, vacancies_changed)
         # The counts and the stocks read the review decisions; the active seekers read the day's counts
         # (beside the hours'); the region totals and the board's products read the counts and the stocks;
         # rollup_log records the version once everything is written.
         self._together(self._lanes(len(days)),
-                       lambda c: (self._counts(c, days, version, slots, "daily_measures", "day"),
-                                  self._active_seekers(c, days, version, slots)),
-                       lambda c: self._counts(c, days, version, slots, "hourly_measures", "hour"),
-                       lambda c: (self._vacancy_states(c, dirty, review_days, version, touched_vacancies),
-                                  self._stocks(c, stock_from, last_day, version, slots)))
-        self.board_products(days, version, slots)
+                       lambda c: (self._counts(c, count_days, cells, version, recorded, "daily_measures", "day"),
+                                  self._active_seekers(c, days, version, recorded)),
+                       lambda c: self._counts(c, count_days, cells, version, recorded, "hourly_measures", "hour"),
+                       lambda c: (vacancies_changed and self._vacancy_states(c, dirty, review_days, version,
+                                                                             touched_vacancies),
+                                  self._stocks(c, stock_days, version, recorded)))
+        # Every row newer than the recorded versions is this version's unless a rollup failed or was cut
+        # short (then the cells are recounted whole: ``cells`` is None).
+        self.board_products(days, version, slots, None if cells is None else recorded)
         self.record(version, slots)
         return RollupReport(len(days), time.monotonic() - started, version)
 
-    def next_slots(self, days: set[date]) -> dict[date, int]:
-        """The slot each day is written into: the one its newest recorded version does not use (0008)."""
-        recorded = dict(self.client.query(
-            f"SELECT day, argMax(slot, version) FROM rollup_log WHERE day IN ({_days(days)}) GROUP BY day"
-        ).result_rows)
-        return {d: 1 - recorded.get(d, 0) for d in days}
+    def recorded(self, days: set[date]) -> dict[date, tuple[int, int]]:
+        """(newest recorded version, its slot) of each of ``days`` that has one."""
+        return {d: (v, s) for d, v, s in self.client.query(
+            f"SELECT day, max(version), argMax(slot, version) FROM rollup_log WHERE day IN ({_days(days)}) "
+            "GROUP BY day").result_rows}
 
     def record(self, version: int, slots: dict[date, int]) -> None:
         """Readers use the days' rows of ``version`` from now on."""
         self.client.insert("rollup_log", [[d, version, slots[d]] for d in sorted(slots)],
                            column_names=["day", "version", "slot"])
+
+    def _cells_to_recount(self, touched: set[tuple] | None, review_days: set[date], version: int,
+                          reviewed: bool) -> set[tuple] | None:
+        """The touched cells and those of the submissions whose decision this version's review (if
+        ``reviewed``) changed (or may have: a previous decision merged away reads as changed); None for
+        whole days."""
+        if touched is None or len(touched) > MAX_LISTED_CELLS:
+            return None
+        if not reviewed:
+            return touched
+        r = _days(review_days)
+        changed = self.client.query(f"""
+            SELECT DISTINCT day, {CELL_SQL} FROM events
+            WHERE event_type = 'vacancy.submitted' AND day IN ({r}) AND event_id IN (
+                SELECT event_id FROM vacancy_reviews WHERE day IN ({r})
+                GROUP BY day, event_id
+                HAVING argMaxIf(decision, version, version = {version})
+                       != argMaxIf(decision, version, version < {version}))
+        """).result_rows
+        cells = touched | {tuple(c) for c in changed}
+        return cells if len(cells) <= MAX_LISTED_CELLS else None
+
+    def _replace(self, client, table: str, bucket: str, new_values: str, days: Iterable[date], where: str,
+                 version: int, recorded: dict[date, tuple[int, int]]) -> None:
+        """Write ``new_values`` (SQL: the bucket, measure, CELL and value of the cells now) over the cells of
+        ``days`` that ``where`` selects: a cell with a value gets it, one whose newest row holds a value and
+        that has none now gets 0 (readers leave it out); each into the slot that the row readers use for
+        it does not occupy; in ``daily_measures`` with the change (``delta``) the board's products add up.
+        Rows of a version left unrecorded count as newest rows here: a cell such a version wrote and that
+        has no value now is set to 0 too."""
+        day = day_of(bucket)
+        key = f"{bucket}, measure, {CELL_SQL}"
+        ordered = sorted(recorded)
+        bound = (f"transform({day}, [{_days(ordered)}], [{', '.join(str(recorded[d][0]) for d in ordered) or '0'}], "
+                 "toUInt64(0))")
+        delta = table == "daily_measures"
+        client.command(f"""
+            INSERT INTO {table} ({key}, value, version, slot{", delta" if delta else ""})
+            SELECT {key}, sumIf(value, fresh), {version},
+                   if(countIf(readers) > 0, 1 - argMaxIf(slot, version, readers), 0)
+                   {", sumIf(value, fresh) - argMaxIf(value, version, NOT fresh)" if delta else ""}
+            FROM (
+                SELECT {key}, value, true AS fresh, toUInt64(0) AS version, toUInt8(0) AS slot, false AS readers
+                FROM ({new_values})
+                UNION ALL
+                SELECT {key}, value, false, version, slot, version <= {bound}
+                FROM {table}
+                WHERE {day} IN ({_days(days)}) AND ({where}) AND version < {version}
+            )
+            GROUP BY {key}
+            HAVING countIf(fresh) > 0 OR argMaxIf(value, version, NOT fresh) != 0
+            SETTINGS join_use_nulls = 0
+        """)
 
     def _reviews(self, days: set[date], version: int) -> None:
         if not days:
@@ -225,43 +352,47 @@ class Rollup:
         # several times cheaper than an argMax over every version.
         return f"SELECT event_id, decision FROM vacancy_reviews FINAL WHERE day IN ({days})"
 
-    def _counts(self, client, days: set[date], version: int, slots: dict[date, int], table: str,
-                bucket: str) -> None:
-        """Every count measure of the events of ``days``, per ``bucket`` (day or hour) and breakdown."""
+    def _counts(self, client, days: set[date], cells: set[tuple] | None, version: int,
+                recorded: dict[date, tuple[int, int]], table: str, bucket: str) -> None:
+        """Every count measure of the events of ``days`` per ``bucket`` (day or hour) and breakdown: of the
+        ``cells`` listed, or of whole days (None). A cell's events are counted whole (each event once: its
+        copies are identical, so they fall in the same cell)."""
+        if cells is not None and not cells:
+            return
+
+        def scope(day: str) -> str:
+            return cell_scope(day, cells)
+
         d = _days(days)
-        day = "day" if bucket == "day" else "toDate(hour, 'Asia/Seoul')"
-        client.command(f"""
-            INSERT INTO {table}
-                ({bucket}, measure, region, industry, occupation, age_band, sex, size_band, value, version, slot)
-            SELECT {bucket}, m.1 AS measure, region, industry, occupation, age_band, sex, size_band, sum(m.2),
-                   {version}, {slot_sql(slots, day)}
+        new_values = f"""
+            SELECT {bucket}, m.1 AS measure, {CELL_SQL}, sum(m.2) AS value
             FROM (
                 SELECT e.{bucket} AS {bucket}, e.event_type AS event_type, e.subtype AS subtype,
                        e.openings AS openings, e.region AS region, e.industry AS industry,
                        e.occupation AS occupation, e.age_band AS age_band, e.sex AS sex, e.size_band AS size_band,
                        r.decision AS decision
-                FROM ({unique_events(f"day IN ({d})")}) AS e
+                FROM ({unique_events(f"day IN ({d}) AND {scope('day')}")}) AS e
                 LEFT JOIN ({self._decisions(d)}) AS r ON r.event_id = e.event_id
             )
             ARRAY JOIN {MEASURES_OF_EVENT} AS m
-            GROUP BY {bucket}, measure, region, industry, occupation, age_band, sex, size_band
-            SETTINGS join_use_nulls = 0
-        """)
+            GROUP BY {bucket}, measure, {CELL_SQL}"""
+        self._replace(client, table, bucket, new_values, days, f"{COUNTED} AND {scope(day_of(bucket))}",
+                      version, recorded)
 
-    def _active_seekers(self, client, days: set[date], version: int, slots: dict[date, int]) -> None:
+    def _active_seekers(self, client, days: set[date], version: int,
+                        recorded: dict[date, tuple[int, int]]) -> None:
         # Job seekers with a valid registration (registered in the last 90 days), per region: a stock, summed
-        # from the days' registrations -- this rollup's version for the days it rewrites, the recorded one
-        # for the others.
+        # from the days' registrations -- as of this rollup for the days it rewrites, as recorded for the
+        # others.
         lo, hi = min(days), max(days)
         d = _days(days)
-        client.command(f"""
-            INSERT INTO daily_measures
-                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version, slot)
-            SELECT target, 'stock.active_seekers', region, '', '', '', '', '', sum(value), {version},
-                   {slot_sql(slots, "target")}
+        registered = newest_rows("daily_measures", "day", f"measure = 'seeker.registered' AND day IN ({d})",
+                                 str(version))
+        new_values = f"""
+            SELECT target AS day, 'stock.active_seekers' AS measure, region, '' AS industry, '' AS occupation,
+                   '' AS age_band, '' AS sex, '' AS size_band, sum(value) AS value
             FROM (
-                SELECT day, region, value FROM daily_measures
-                WHERE measure = 'seeker.registered' AND version = {version} AND day IN ({d})
+                SELECT day, region, value FROM ({registered})
                 UNION ALL
                 -- the other days' region totals: a row per day and region, not one per breakdown cell
                 SELECT day, region, value FROM measures_by_region
@@ -270,34 +401,53 @@ class Rollup:
             )
             ARRAY JOIN arrayMap(k -> day + k, range(90)) AS target
             WHERE target IN ({d})
-            GROUP BY target, region
-        """)
+            GROUP BY target, region"""
+        self._replace(client, "daily_measures", "day", new_values, days, "measure = 'stock.active_seekers'",
+                      version, recorded)
 
-    def board_products(self, days: set[date], version: int, slots: dict[date, int]) -> None:
-        """What the board reads, from the days' measures of ``version``: region totals, per-dimension
-        breakdowns, and the headline (from the region totals); into ``slots``."""
+    def board_products(self, days: set[date], version: int, slots: dict[date, int],
+                       recorded: dict[date, tuple[int, int]] | None = None) -> None:
+        """What the board reads, from the days' measures as of ``version``: region totals, per-dimension
+        breakdowns, and the headline (from the region totals); whole days of ``version``, into ``slots``.
+        With ``recorded`` (the days' recorded versions, when every row newer than them is of ``version``),
+        the recorded products plus the changes of the cells ``version`` rewrote -- a live rollup's few;
+        else summed from every cell."""
         d = _days(days)
         slot = slot_sql(slots, "day")
+        if recorded is None:
+            cells = newest_rows("daily_measures", "day", f"day IN ({d})", str(version))
+            before = "0"
+        else:
+            cells = (f"SELECT day, measure, {CELL_SQL}, delta AS value FROM daily_measures "
+                     f"WHERE day IN ({d}) AND version = {version}")
+            ordered = sorted(recorded)
+            before = (f"day IN ({_days(ordered)}) AND version = transform(day, [{_days(ordered)}], "
+                      f"[{', '.join(str(recorded[x][0]) for x in ordered) or '0'}], toUInt64(0))")
 
         def region_totals(client) -> None:
             client.command(f"""
                 INSERT INTO daily_region_measures (day, measure, region, value, version, slot)
                 SELECT day, measure, region, sum(value), {version}, {slot}
-                FROM daily_measures
-                WHERE day IN ({d}) AND version = {version}
+                FROM (SELECT day, measure, region, value FROM ({cells})
+                      UNION ALL
+                      SELECT day, measure, region, value FROM daily_region_measures WHERE {before})
                 GROUP BY day, measure, region
+                HAVING sum(value) != 0
             """)
 
         def breakdown(dimension: str, other: str) -> Statement:
             return lambda client: client.command(f"""
                 INSERT INTO daily_dimension_measures
                     (day, measure, dimension, region, filter, code, value, version, slot)
-                SELECT day, measure, '{dimension}|{other}', r, f, {dimension}, sum(value), {version}, {slot}
-                FROM daily_measures
-                ARRAY JOIN [region, ''] AS r
-                ARRAY JOIN if({other} = '', [''], [{other}, '']) AS f
-                WHERE day IN ({d}) AND version = {version}
-                GROUP BY day, measure, r, f, {dimension}
+                SELECT day, measure, '{dimension}|{other}', r, f, code, sum(value), {version}, {slot}
+                FROM (SELECT day, measure, r, f, {dimension} AS code, value FROM ({cells})
+                      ARRAY JOIN [region, ''] AS r
+                      ARRAY JOIN if({other} = '', [''], [{other}, '']) AS f
+                      UNION ALL
+                      SELECT day, measure, region, filter, code, value FROM daily_dimension_measures
+                      WHERE {before} AND dimension = '{dimension}|{other}')
+                GROUP BY day, measure, r, f, code
+                HAVING sum(value) != 0
             """)
 
         self._together(self._lanes(len(days)), region_totals,
@@ -330,15 +480,16 @@ class Rollup:
         self.client.command(vacancy_states_sql(
             "vacancy_id NOT IN (SELECT vacancy_id FROM vacancy_states)", str(version)))
 
-    def _stocks(self, client, lo: date, hi: date, version: int, slots: dict[date, int]) -> None:
-        """Open vacancies and openings at the end of each day in [lo, hi]: posted on or before the day and
-        not yet closed -- closed by an event or, in event time, at the end of the deadline day."""
+    def _stocks(self, client, days: set[date], version: int, recorded: dict[date, tuple[int, int]]) -> None:
+        """Open vacancies and openings at the end of each of ``days``: posted on or before the day and not
+        yet closed -- closed by an event or, in event time, at the end of the deadline day."""
+        if not days:
+            return
+        lo, hi = min(days), max(days)
         lo_s, hi_s = f"toDate('{lo.isoformat()}')", f"toDate('{hi.isoformat()}')"
-        client.command(f"""
-            INSERT INTO daily_measures
-                (day, measure, region, industry, occupation, age_band, sex, size_band, value, version, slot)
-            SELECT d AS day, m.1 AS measure, region, industry, occupation, '', '', size_band, sum(m.2), {version},
-                   {slot_sql(slots, "day")}
+        new_values = f"""
+            SELECT d AS day, m.1 AS measure, region, industry, occupation, '' AS age_band, '' AS sex, size_band,
+                   sum(m.2) AS value
             FROM (SELECT region, industry, occupation, size_band, posted_day, close_day, openings
                   FROM vacancy_states FINAL
                   WHERE posted AND close_day > {lo_s} AND posted_day <= {hi_s}) AS v
@@ -346,8 +497,9 @@ class Rollup:
                                 range(toUInt32(greatest(0, dateDiff('day', greatest(v.posted_day, {lo_s}),
                                                                     least(v.close_day, {hi_s} + 1)))))) AS d
             ARRAY JOIN [('stock.open_vacancies', toInt64(1)), ('stock.open_openings', toInt64(v.openings))] AS m
-            GROUP BY day, measure, region, industry, occupation, size_band
-        """)
+            WHERE d IN ({_days(days)})
+            GROUP BY day, measure, region, industry, occupation, size_band"""
+        self._replace(client, "daily_measures", "day", new_values, days, STOCKS, version, recorded)
 
 
 def headline_sql(where: str, version: str, slot: str) -> str:

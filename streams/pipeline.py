@@ -22,6 +22,7 @@ from sinks.sink import BatchingSink, ClickHouseTable, SinkCut, TopicPartition
 from streams.processing import (
     DEAD_LETTER_COLUMNS,
     EVENT_COLUMNS,
+    MAX_CELLS,
     TOO_LATE,
     Accepted,
     Classified,
@@ -71,6 +72,7 @@ class PendingCheckpoint:
     dead_letters: list[DeadLetter]
     days: set[int]  # Asia/Seoul day numbers its events fall on
     vacancies: set[str]  # the vacancies its events concern (their states are refreshed by the rollup)
+    cells: set[tuple] | None  # the measure cells of its events (None: too many to list)
     received: list[tuple[float, int]]
 
 
@@ -128,9 +130,13 @@ class TrendPipeline:
         self.dirty: set[date] = set()
         self._pending_dirty: set[int] = set()  # Asia/Seoul day numbers, until written
         self._pending_vacancies: set[str] = set()
+        self._pending_cells: set[tuple] | None = set()
         # Vacancies with events written since the last rollup; None when unknown (until the first rollup, and
         # after a failed one: the rollup then refreshes every vacancy its days and reviews reach).
         self.touched_vacancies: set[str] | None = None
+        # The measure cells (day, region, industry, occupation, age band, sex, size band) of the events written
+        # since the last rollup began: a live rollup recounts only those. None when unknown or too many.
+        self.touched_cells: set[tuple] | None = None
         self._pending_dead: list[DeadLetter] = []
         # (wall time received, events) per submitted batch: every event's freshness, at the cost of a batch's.
         self._received: list[tuple[float, int]] = []
@@ -151,7 +157,7 @@ class TrendPipeline:
         span = self.rollup_job.event_days_range()
         with self._lock:
             self.dirty |= days | ({span[1]} if span else set())
-            self.touched_vacancies = None
+            self.touched_vacancies = self.touched_cells = None
         return days
 
     def submit(self, records: Iterable[Record], received_at: float | None = None) -> None:
@@ -168,6 +174,7 @@ class TrendPipeline:
         for batch in batches:
             self._pending_dirty |= batch.days
             self._pending_vacancies |= batch.vacancies
+            self._pending_cells = _union_cells(self._pending_cells, batch.cells)
             for run in batch.runs:
                 tp = (run.topic, run.partition)
                 rows = run.rows
@@ -209,8 +216,9 @@ class TrendPipeline:
     def cut(self) -> PendingCheckpoint:
         """Take what is buffered for writing (the pipeline's thread); submitting goes on meanwhile."""
         pending = PendingCheckpoint(self.sink.cut(), self._pending_dead, self._pending_dirty,
-                                    self._pending_vacancies, self._received)
+                                    self._pending_vacancies, self._pending_cells, self._received)
         self._pending_dead, self._pending_dirty, self._pending_vacancies, self._received = [], set(), set(), []
+        self._pending_cells = set()
         self._writing = pending  # counted as buffered until written (one cut at a time)
         return pending
 
@@ -226,6 +234,7 @@ class TrendPipeline:
                 self.dirty |= {EPOCH_DAY + timedelta(days=n) for n in pending.days}
                 if self.touched_vacancies is not None:
                     self.touched_vacancies |= pending.vacancies
+                self.touched_cells = _union_cells(self.touched_cells, pending.cells)
                 self._awaiting_rollup.extend(pending.received)
         finally:
             self._writing = None
@@ -239,6 +248,7 @@ class TrendPipeline:
             self.sink.restore(pending.sink)
             self._pending_dead, self._pending_dirty, self._pending_vacancies, self._received = (
                 pending.dead_letters, pending.days, pending.vacancies, pending.received)
+            self._pending_cells = pending.cells
         return cp
 
     def rollup(self) -> RollupReport | None:
@@ -249,14 +259,17 @@ class TrendPipeline:
                 return None
             dirty, self.dirty = self.dirty, set()
             touched, self.touched_vacancies = self.touched_vacancies, set()
+            cells, self.touched_cells = self.touched_cells, set()
             awaiting, self._awaiting_rollup = self._awaiting_rollup, []
             self._rolling_up = dirty
         try:
-            report = self.rollup_job.run(dirty, touched)
+            report = self.rollup_job.run(dirty, touched, _cell_dates(cells))
         except Exception:
             with self._lock:
                 self.dirty |= dirty  # redone next time
-                self.touched_vacancies = None  # and every state its days and reviews reach with them
+                # and every state and cell its days and reviews reach with them: the measures of the failed
+                # version are superseded by whole days (sinks.rollups: readers take each cell's newest row)
+                self.touched_vacancies = self.touched_cells = None
                 self._awaiting_rollup[:0] = awaiting
             raise
         finally:
@@ -274,6 +287,20 @@ class TrendPipeline:
         with self._lock:
             fresh, self.stats.freshness = self.stats.freshness, []
         return fresh
+
+
+def _union_cells(cells: set[tuple] | None, more: set[tuple] | None) -> set[tuple] | None:
+    """Cells of two batches; None (too many to list: whole days) once either is, or past MAX_CELLS."""
+    if cells is None or more is None:
+        return None
+    cells |= more
+    return cells if len(cells) <= MAX_CELLS else None
+
+
+def _cell_dates(cells: set[tuple] | None) -> set[tuple] | None:
+    if cells is None:
+        return None
+    return {(EPOCH_DAY + timedelta(days=c[0]), *c[1:]) for c in cells}
 
 
 def weighted_quantile(samples: list[tuple[float, int]], q: float) -> float:

@@ -27,6 +27,8 @@ TOO_LATE = "too_late"
 FUTURE = "future_occurred_at"
 KST_MS = 9 * 3_600_000  # Korea keeps UTC+9 all year
 DAY_MS = 86_400_000
+# More measure cells than this in a batch (a backlog), and its rollup recounts whole days instead.
+MAX_CELLS = 2_000
 
 EVENT_COLUMNS = (
     "event_id", "event_type", "schema_version", "occurred_at", "source", "entity_id", "vacancy_id", "employer_id",
@@ -202,13 +204,16 @@ class Classified:
     days: set[int]  # Asia/Seoul day numbers of the accepted events
     vacancies: set[str]  # the vacancies whose lifecycle events were accepted
     accepted: list[Accepted]  # kept only when asked (another consumer of the events needs them)
+    # The measure cells of the accepted events (day number, region, industry, occupation, age band, sex, size
+    # band): a live rollup recounts only those. None once more than MAX_CELLS (a backlog: whole days then).
+    cells: set[tuple] | None = None
 
 
 def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_accepted: bool = False) -> Classified:
     """:func:`classify` for a batch: a pure function of the messages, so it may run in another process (the
     worker's classifier pool) with the same result. Consecutive messages of a topic-partition form one run."""
-    out = Classified([], set(), set(), [])
-    days, vacancies, accepted = out.days, out.vacancies, out.accepted
+    out = Classified([], set(), set(), [], set())
+    days, vacancies, accepted, cells = out.days, out.vacancies, out.accepted, out.cells
     for (topic, partition), run in groupby(records, key=_tp_of):
         rows: list[tuple] = []
         dead: list[DeadLetter] = []
@@ -223,7 +228,12 @@ def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_ac
             if type(outcome) is Accepted:
                 row = outcome.row
                 rows.append(row)
-                days.add((row[3] + KST_MS) // DAY_MS)
+                day = (row[3] + KST_MS) // DAY_MS
+                days.add(day)
+                if cells is not None:
+                    cells.add((day, row[8], row[9], row[10], row[12], row[13], row[11]))
+                    if len(cells) > MAX_CELLS:
+                        cells = out.cells = None
                 if row[1] in VACANCY_EVENT_TYPES:
                     vacancies.add(row[6])
                 if keep_accepted:

@@ -233,14 +233,45 @@ def test_a_rollup_cut_short_is_redone_at_start_up(client, month):
     pipeline.submit(late)
     assert pipeline.checkpoint() is not None
     # The interrupted rollup had rewritten the days of those events (only those: a rollup's days).
-    client.command("INSERT INTO daily_measures SELECT day, measure, region, industry, occupation, age_band, sex, "
+    client.command("INSERT INTO daily_measures (day, measure, region, industry, occupation, age_band, sex, "
+                   "size_band, value, version, slot) SELECT day, measure, region, industry, occupation, age_band, sex, "
                    "size_band, value * 1000, toUInt64(toUnixTimestamp64Nano(now64(9))), slot FROM daily_measures "
                    f"WHERE day IN (SELECT DISTINCT day FROM events WHERE stored_at >= '{before}')")
+    # ... and a cell that no count has (a version left unrecorded is superseded by whole days, zeros too)
+    client.command("INSERT INTO daily_measures (day, measure, region, value, version) SELECT max(day), "
+                   "'application.submitted', 'nowhere', 7, toUInt64(toUnixTimestamp64Nano(now64(9))) FROM events")
     client.command("OPTIMIZE TABLE daily_measures FINAL")  # merges may keep only the newest version of a key
     restarted = TrendPipeline(client)
     assert restarted.recover(), "the days of the interrupted rollup are found again"
     restarted.rollup()
     client.command("OPTIMIZE TABLE daily_measures FINAL")
+    assert compare(client, truth)["mismatches"] == {}
+    assert client.query("SELECT count() FROM measures_daily WHERE region = 'nowhere'").result_rows == [(0,)]
+
+
+def test_live_rollups_recount_only_the_cells_that_changed_and_stay_exact(client, month):
+    """At the live rate a rollup rewrites the cells of the events written since the last one (and of the
+    submissions whose decision they changed), not whole days; readers take each cell's newest row."""
+    records, truth = month
+    pipeline = TrendPipeline(client)
+    run(pipeline, records[:-3_000], batch=20_000, rollup_every=1)
+    share = []
+    for start in range(len(records) - 3_000, len(records), 100):
+        pipeline.submit(records[start:start + 100])
+        assert pipeline.checkpoint() is not None
+        report = pipeline.rollup()
+        assert report is not None
+        written, cells = client.query(
+            f"SELECT countIf(version = {report.version}), uniqExact(day, measure, region, industry, occupation, "
+            f"age_band, sex, size_band) FROM daily_measures WHERE day IN (SELECT day FROM daily_measures "
+            f"WHERE version = {report.version}) AND NOT startsWith(measure, 'stock.')").result_rows[0]
+        share.append(written / cells)
+    assert compare(client, truth)["mismatches"] == {}
+    assert sorted(share)[len(share) // 2] < 0.2, f"live rollups rewrote whole days: {sorted(share)}"
+    # A rollup of whole days (as after a restart) finds nothing to change.
+    restarted = TrendPipeline(client)
+    restarted.recover()
+    restarted.rollup()
     assert compare(client, truth)["mismatches"] == {}
 
 
