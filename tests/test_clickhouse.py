@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, date, datetime
 
+from sinks.clickhouse import migrate
 from tests.conftest import ROOT, run_lmis
 
 
@@ -63,3 +65,35 @@ def test_a_second_process_gets_a_clear_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_store_from_before_the_newest_cell_readers_reads_the_same_after_migration(engine_dsn):
+    """Before migration 0009 a day's cells were the rows of its newest recorded version: a cell an older
+    version had and the newest did not (a posting turned duplicate) was absent. It must not come back as
+    that cell's newest row."""
+    import uuid
+
+    from sinks.clickhouse import MIGRATIONS_TABLE, connect, migrations
+
+    c = connect(engine_dsn, database=f"t_{uuid.uuid4().hex[:12]}")
+    c.command(f"CREATE TABLE {MIGRATIONS_TABLE} (version UInt32, name String, applied_at DateTime64(3, 'UTC') "
+              "DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version")
+    for m in migrations():
+        if m.version < 9:
+            for statement in m.statements():
+                c.command(statement)
+            c.insert(MIGRATIONS_TABLE, [[m.version, m.name]], column_names=["version", "name"])
+    cols = ["day", "measure", "region", "industry", "occupation", "value", "version", "slot"]
+    day = date(2026, 3, 2)
+    c.insert("daily_measures", [[day, "vacancy.posted", "11", "C", "A", 5, 1, 0],
+                                [day, "vacancy.posted", "26", "C", "A", 3, 1, 0],
+                                [day, "vacancy.posted", "11", "C", "A", 6, 2, 1]], column_names=cols)
+    hour = datetime(2026, 3, 2, 1, tzinfo=UTC)
+    c.insert("hourly_measures", [[hour, *row[1:]] for row in
+                                 ([day, "vacancy.posted", "26", "C", "A", 3, 1, 0],
+                                  [day, "vacancy.posted", "11", "C", "A", 6, 2, 1])],
+             column_names=["hour", *cols[1:]])
+    c.insert("rollup_log", [[day, 1, 0], [day, 2, 1]], column_names=["day", "version", "slot"])
+    assert migrate(c) == [m.version for m in migrations() if m.version >= 9]
+    assert c.query("SELECT region, value FROM measures_daily").result_rows == [("11", 6)]
+    assert c.query("SELECT region, value FROM measures_hourly").result_rows == [("11", 6)]
