@@ -130,6 +130,8 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
         since_start = health.get("freshness_since_start") or {}
         rss = max(rss, worker.peak_rss_mb())
         log_rss()
+        # Whether the matcher had caught up with the day by then (its memory grows with what it has applied).
+        log(f"the matcher after the live window: {health.get('matching')}")
         worker.stop()
         rows = _query(dsn, "SELECT freshness_p50_s, freshness_p99_s FROM pipeline_health "
                            f"WHERE ts >= fromUnixTimestamp64Milli({int(live_started * 1000)}) AND events > 0")
