@@ -3,8 +3,9 @@
 Phase 1 (throughput, exactness): a simulated backlog with every scenario is produced to a broker of the
 bench's own, then a fresh worker drains it; events/s = messages ÷ (drained − worker ready). The result is
 compared with the simulator's truth. Phase 2 (freshness): national events at the live rate (scale 1,
-speed 1) for a minute from 15:00 KST, after the day's earlier events (drained first, untimed); freshness =
-received by the worker → visible in the rolled-up measures.
+speed 1) for a few minutes from 15:00 KST, after the day's earlier events (drained first, untimed, and
+applied by the matcher too, as live); freshness = received by the worker → visible in the rolled-up
+measures. ``rss_mb``: the highest peak of the worker's process tree in either phase.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from lmis import stack
-from lmis.procs import ROOT, WorkerProcess, wait_drained
+from lmis.procs import ROOT, WorkerProcess, wait_drained, wait_matcher_caught_up
 from lmis.settings import Settings
 from simulator.engine import SimConfig, Simulator
 from simulator.output import paced, send_kafka
@@ -113,6 +114,13 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
         log(f"the live day until {LIVE_HOUR_KST}:00 KST first: {len(earlier)} messages ...")
         send_kafka(earlier, s.kafka_client_options())
         wait_drained(s, worker, produced + len(earlier), timeout=1800, poll=0.25)
+        # The matcher applies the same events at its own pace; caught up, as it is live, before the window:
+        # its memory then holds the whole history, and its catching up does not compete with the window.
+        caught_up = wait_matcher_caught_up(worker)
+        if caught_up is not None:
+            log(f"the matcher caught up {caught_up:.0f}s after the trend pipeline")
+        rss = max(rss, worker.peak_rss_mb())
+        log_rss()
         worker.stop()  # a fresh worker for the window: its freshness histogram holds the live events only
         worker.start()
         worker.wait_ready()

@@ -147,6 +147,27 @@ def end_and_committed(settings: Settings, group: str = "lmis-trends") -> tuple[d
         progress.close()
 
 
+def wait_matcher_caught_up(worker: WorkerProcess, timeout: float = 1800, poll: float = 1.0) -> float | None:
+    """Wait until the worker's matcher has applied every message of its topics (the lag it reports is 0);
+    the seconds it took, or None if the worker runs no matcher."""
+    started = time.monotonic()
+    while True:
+        health = worker.health(store=False)
+        if health is not None:
+            matching = health.get("matching")
+            if matching is None:
+                return None
+            if matching.get("failed"):
+                raise RuntimeError(f"the matcher failed: {matching['failed']}")
+            if matching.get("lag") == 0:
+                return time.monotonic() - started
+        if not worker.alive():
+            raise RuntimeError(f"worker exited:\n{worker.tail()}")
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"the matcher did not catch up: {health}")
+        time.sleep(poll)
+
+
 def wait_drained(settings: Settings, worker: WorkerProcess, expected: int, timeout: float = 600,
                  poll: float = 0.25) -> float:
     """Wait until every message is committed and rolled up; returns the time (monotonic) it happened."""
