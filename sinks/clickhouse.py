@@ -44,6 +44,19 @@ def connect(dsn: str, database: str | None = None) -> Client:
     return clickhouse_connect.get_client(dsn=dsn, connect_timeout=10, send_receive_timeout=300, **extra)
 
 
+def is_embedded(client: Client) -> bool:
+    """Whether ``client`` runs the embedded engine in this process (``chdb://``) rather than a server's."""
+    return type(client).__name__ == "ChdbClient"
+
+
+def release_memory(client: Client) -> None:
+    """Hand the embedded engine's freed memory back to the system. Its allocator (jemalloc) keeps freed pages
+    for reuse: measured on the bench's store, ~200 MB more resident after whole-day rollups of the live day,
+    released in ~20 ms. A server manages its own memory: nothing is done there."""
+    if is_embedded(client):
+        client.command("SYSTEM JEMALLOC PURGE")
+
+
 def as_utc(value: datetime) -> datetime:
     """A time read back from a ``DateTime64(3, 'UTC')`` column, made tz-aware.
 

@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sinks.clickhouse import release_memory
+
 FAR = "toDate('2149-06-06')"
 
 # One (measure, value) pair per count an event contributes to. Sub-measures carry a reason or outcome.
@@ -256,6 +258,9 @@ class Rollup:
         # short (then the cells are recounted whole: ``cells`` is None).
         self.board_products(days, version, slots, None if cells is None else recorded)
         self.record(version, slots)
+        # What the statements allocated is freed but kept by the engine's allocator; the worker's memory is
+        # measured as what it holds.
+        release_memory(self.client)
         return RollupReport(len(days), time.monotonic() - started, version)
 
     def recorded(self, days: set[date]) -> dict[date, tuple[int, int]]:

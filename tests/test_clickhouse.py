@@ -97,3 +97,21 @@ def test_a_store_from_before_the_newest_cell_readers_reads_the_same_after_migrat
     assert migrate(c) == [m.version for m in migrations() if m.version >= 9]
     assert c.query("SELECT region, value FROM measures_daily").result_rows == [("11", 6)]
     assert c.query("SELECT region, value FROM measures_hourly").result_rows == [("11", 6)]
+
+
+def test_the_embedded_engines_freed_memory_is_handed_back_to_the_system(engine_dsn):
+    import os
+
+    from sinks.clickhouse import connect, is_embedded, release_memory
+
+    def resident_anon_kb() -> int:
+        with open(f"/proc/{os.getpid()}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("RssAnon:"))
+
+    c = connect(engine_dsn)
+    assert is_embedded(c)
+    # A large aggregation: its hash table is freed when the query ends, and the allocator keeps the pages.
+    c.query("SELECT count() FROM (SELECT number % 8000000 AS k, count() FROM numbers(16000000) GROUP BY k)")
+    kept = resident_anon_kb()
+    release_memory(c)
+    assert kept - resident_anon_kb() > 50_000, "less than 50 MB handed back"
