@@ -20,9 +20,18 @@ def measure_rows(client, measures: list[str], lo: date, hi: date, by: tuple[str,
             raise ValueError(f"unknown breakdown {dim!r}; use {', '.join(DIMENSIONS)}")
     dims = "".join(f", {d}" for d in by)
     ms = ", ".join("'" + m.replace("'", "") + "'" for m in measures)
+    if set(by) <= {"region"}:
+        # National and regional: the region totals of each day's recorded rollup (the board's product, the
+        # cells summed per region) -- a row per day and region instead of every cell's newest row (measured
+        # over 34 days of the bench's store: 0.51 s from the cells).
+        source = (f"daily_region_measures WHERE measure IN ({ms}) AND day BETWEEN {_d(lo)} AND {_d(hi)} "
+                  f"AND (day, version) IN (SELECT day, max(version) FROM rollup_log "
+                  f"WHERE day BETWEEN {_d(lo)} AND {_d(hi)} GROUP BY day)")
+    else:
+        source = f"({recorded_measures('daily_measures', 'day', f'measure IN ({ms})', _d(lo), _d(hi))})"
     return client.query(f"""
         SELECT day{dims}, measure, sum(value)
-        FROM ({recorded_measures("daily_measures", "day", f"measure IN ({ms})", _d(lo), _d(hi))})
+        FROM {source}
         GROUP BY day{dims}, measure
         ORDER BY day{dims}, measure
     """).result_rows
