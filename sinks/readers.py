@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sinks.rollups import recorded_measures
+from sinks.rollups import latest_versions, recorded_measures
 
 DIMENSIONS = ("region", "industry", "occupation", "age_band", "sex", "size_band")
 
@@ -25,8 +25,7 @@ def measure_rows(client, measures: list[str], lo: date, hi: date, by: tuple[str,
         # cells summed per region) -- a row per day and region instead of every cell's newest row (measured
         # over 34 days of the bench's store: 0.51 s from the cells).
         source = (f"daily_region_measures WHERE measure IN ({ms}) AND day BETWEEN {_d(lo)} AND {_d(hi)} "
-                  f"AND (day, version) IN (SELECT day, max(version) FROM rollup_log "
-                  f"WHERE day BETWEEN {_d(lo)} AND {_d(hi)} GROUP BY day)")
+                  f"AND (day, version) IN ({latest_versions(_d(lo), _d(hi))})")
     else:
         source = f"({recorded_measures('daily_measures', 'day', f'measure IN ({ms})', _d(lo), _d(hi))})"
     return client.query(f"""

@@ -103,13 +103,24 @@ def newest_rows(table: str, bucket: str, where: str, bound: str) -> str:
         HAVING value != 0"""
 
 
+def latest_versions(lo: str, hi: str) -> str:
+    """SQL: the newest complete rollup version of each day in [lo, hi] (SQL dates): (recorded_day, recorded)."""
+    return (f"SELECT day AS recorded_day, max(version) AS recorded FROM rollup_log "
+            f"WHERE day BETWEEN {lo} AND {hi} GROUP BY day")
+
+
 def recorded_measures(table: str, bucket: str, where: str, lo: str, hi: str) -> str:
     """SQL: :func:`newest_rows` for readers, of the days in [lo, hi] (SQL dates) with a recorded rollup."""
     day = day_of(bucket)
-    recorded = (f"SELECT day AS recorded_day, max(version) AS recorded FROM rollup_log "
-                f"WHERE day BETWEEN {lo} AND {hi} GROUP BY day")
-    return newest_rows(f"{table} INNER JOIN ({recorded}) AS r ON r.recorded_day = {day}",
+    return newest_rows(f"{table} INNER JOIN ({latest_versions(lo, hi)}) AS r ON r.recorded_day = {day}",
                        bucket, f"{day} BETWEEN {lo} AND {hi} AND ({where})", "recorded")
+
+
+def _version_of_day(versions: dict[date, tuple[int, int]], day: str) -> str:
+    """SQL: the version ``versions`` gives the day ``day`` (an expression), 0 for a day it lacks."""
+    ordered = sorted(versions)
+    return (f"transform({day}, [{_days(ordered)}], [{', '.join(str(versions[d][0]) for d in ordered) or '0'}], "
+            "toUInt64(0))")
 
 
 def _quote(value: object) -> str:
@@ -305,9 +316,7 @@ class Rollup:
         has no value now is set to 0 too."""
         day = day_of(bucket)
         key = f"{bucket}, measure, {CELL_SQL}"
-        ordered = sorted(recorded)
-        bound = (f"transform({day}, [{_days(ordered)}], [{', '.join(str(recorded[d][0]) for d in ordered) or '0'}], "
-                 "toUInt64(0))")
+        bound = _version_of_day(recorded, day)
         delta = table == "daily_measures"
         client.command(f"""
             INSERT INTO {table} ({key}, value, version, slot{", delta" if delta else ""})
@@ -364,10 +373,6 @@ class Rollup:
         copies are identical, so they fall in the same cell)."""
         if cells is not None and not cells:
             return
-
-        def scope(day: str) -> str:
-            return cell_scope(day, cells)
-
         d = _days(days)
         new_values = f"""
             SELECT {bucket}, m.1 AS measure, {CELL_SQL}, sum(m.2) AS value
@@ -376,12 +381,12 @@ class Rollup:
                        e.openings AS openings, e.region AS region, e.industry AS industry,
                        e.occupation AS occupation, e.age_band AS age_band, e.sex AS sex, e.size_band AS size_band,
                        r.decision AS decision
-                FROM ({unique_events(f"day IN ({d}) AND {scope('day')}")}) AS e
+                FROM ({unique_events(f"day IN ({d}) AND {cell_scope('day', cells)}")}) AS e
                 LEFT JOIN ({self._decisions(d)}) AS r ON r.event_id = e.event_id
             )
             ARRAY JOIN {MEASURES_OF_EVENT} AS m
             GROUP BY {bucket}, measure, {CELL_SQL}"""
-        self._replace(client, table, bucket, new_values, days, f"{COUNTED} AND {scope(day_of(bucket))}",
+        self._replace(client, table, bucket, new_values, days, f"{COUNTED} AND {cell_scope(day_of(bucket), cells)}",
                       version, recorded)
 
     def _active_seekers(self, client, days: set[date], version: int,
@@ -425,9 +430,7 @@ class Rollup:
         else:
             cells = (f"SELECT day, measure, {CELL_SQL}, delta AS value FROM daily_measures "
                      f"WHERE day IN ({d}) AND version = {version}")
-            ordered = sorted(recorded)
-            before = (f"day IN ({_days(ordered)}) AND version = transform(day, [{_days(ordered)}], "
-                      f"[{', '.join(str(recorded[x][0]) for x in ordered) or '0'}], toUInt64(0))")
+            before = f"day IN ({_days(recorded)}) AND version = {_version_of_day(recorded, 'day')}"
 
         def region_totals(client) -> None:
             client.command(f"""
