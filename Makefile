@@ -12,11 +12,18 @@ PYTEST_ARGS ?=
 setup: system-deps python-deps fuzz-deps kafka-jars board-assets
 
 # Java runs the Kafka broker; Maven fetches its jars; Node bundles the board; Debian's chromium tests it.
+# Only what is missing is installed: a machine's own Node (e.g. NodeSource's, which bundles npm) conflicts
+# with Debian's npm package.
 system-deps:
-	@command -v java >/dev/null && command -v mvn >/dev/null && command -v npm >/dev/null \
-	  && command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK" || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    openjdk-17-jre-headless maven nodejs npm chromium fonts-noto-cjk; }
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	fc-list | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	[ -z "$$missing" ] || { echo "installing:$$missing"; apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
 python-deps: $(DEPS_STAMP)
 
