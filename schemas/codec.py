@@ -6,6 +6,7 @@ Every error names the field, the value (personal data masked) and the rule it br
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import orjson
@@ -58,7 +59,13 @@ class EventError(ValueError):
 
 
 def _show(value: object, limit: int = 120) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = orjson.dumps(value, default=str).decode()
+        except TypeError:  # orjson refuses integers beyond 64 bits, which JSON (and a broken feed) allows
+            text = json.dumps(value, default=str, ensure_ascii=False)
     text = redact(text)
     shown = repr(text) if isinstance(value, str) else text
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"

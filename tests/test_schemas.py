@@ -115,6 +115,14 @@ def test_bad_input_names_field_value_and_rule(path, value, reason, field):
         assert find_pii(err.value) is None, f"personal data leaked into the error: {err.value}"
 
 
+def test_an_integer_beyond_64_bits_is_named_not_a_crash():
+    raw = orjson.dumps(VACANCY).replace(b'"openings":3', b'"openings":1180591620717411303424')
+    with pytest.raises(EventError) as info:
+        decode_event(raw)
+    assert (info.value.reason, info.value.field, info.value.value) == (
+        "invalid_field", "payload.openings", "1180591620717411303424")
+
+
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"[1, 2]", b'"text"', b"null"])
 def test_not_an_event(raw):
     with pytest.raises(EventError) as info:
