@@ -8,18 +8,20 @@ an offset is the same live, in a replay at full speed, and after any crash.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from itertools import groupby
 
 import orjson
+from msgspec.structs import asdict
 
 from schemas.calendar import SEOUL
 from schemas.codec import EventError, decode_event
 from schemas.codes import code_list, minimum_wage, wage_hours
 from schemas.events import KEY_FIELD, Event
+from schemas.fastpath import decode_fast
 from schemas.pii import redact
 from sinks.rollups import VACANCY_EVENT_TYPES
 
@@ -148,10 +150,16 @@ def title_key(title: str) -> str:
     return _SPACES.sub(" ", title.strip().lower())
 
 
+def _fields_of(payload) -> Callable[[str], object]:
+    """A getter of a payload's optional fields: a pydantic model's dict, or a fast-path struct's, as one."""
+    d = getattr(payload, "__dict__", None)
+    return (d if d is not None else asdict(payload)).get
+
+
 def to_row(event: Event, record: Record, occurred_ms: int) -> tuple:
     p = event.payload  # type: ignore[attr-defined]
     etype = event.event_type  # type: ignore[attr-defined]
-    get = p.__dict__.get
+    get = _fields_of(p)
     subtype_field = _SUBTYPE_FIELD.get(etype)
     openings = 0
     if etype == "vacancy.submitted" or etype == "vacancy.updated":
@@ -174,9 +182,11 @@ def to_row(event: Event, record: Record, occurred_ms: int) -> tuple:
     )
 
 
-def classify(record: Record, policy: Policy = Policy()) -> Accepted | DeadLetter:
-    """Validate one message and judge its timing; never raises for bad input."""
-    judged = judge(record, policy)
+def classify(record: Record, policy: Policy = Policy(), fast: bool = False) -> Accepted | DeadLetter:
+    """Validate one message and judge its timing; never raises for bad input. ``fast``: the event may be
+    read by :mod:`schemas.fastpath` (a struct with the model's attributes, not a pydantic model) -- the
+    outcome and the row are the same."""
+    judged = judge(record, policy, fast)
     if type(judged) is DeadLetter:
         return judged
     event, occurred = judged  # type: ignore[misc]
@@ -211,7 +221,9 @@ class Classified:
 
 def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_accepted: bool = False) -> Classified:
     """:func:`classify` for a batch: a pure function of the messages, so it may run in another process (the
-    worker's classifier pool) with the same result. Consecutive messages of a topic-partition form one run."""
+    worker's classifier pool) with the same result. Consecutive messages of a topic-partition form one run.
+    The events are read by the fast path unless they are kept for another consumer (who gets pydantic's)."""
+    fast = not keep_accepted
     out = Classified([], set(), set(), [], set())
     days, vacancies, accepted, cells = out.days, out.vacancies, out.accepted, out.cells
     for (topic, partition), run in groupby(records, key=_tp_of):
@@ -219,7 +231,7 @@ def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_ac
         dead: list[DeadLetter] = []
         lo = hi = -1
         for record in run:
-            outcome = classify(record, policy)
+            outcome = classify(record, policy, fast)
             offset = record.offset
             if lo < 0 or offset < lo:
                 lo = offset
@@ -248,13 +260,15 @@ def _tp_of(record: Record) -> tuple[str, int]:
     return record.topic, record.partition
 
 
-def judge(record: Record, policy: Policy = Policy()) -> tuple[Event, int] | DeadLetter:
+def judge(record: Record, policy: Policy = Policy(), fast: bool = False) -> tuple[Event, int] | DeadLetter:
     """:func:`classify` without the row (for the matcher, which needs only the event): the event and its
-    ``occurred_at`` in epoch milliseconds, or the dead letter."""
-    try:
-        event = decode_event(record.value)
-    except EventError as exc:
-        return DeadLetter(record, exc.reason, exc.field, exc.value, exc.rule)
+    ``occurred_at`` in epoch milliseconds, or the dead letter. ``fast``: as in :func:`classify`."""
+    event = decode_fast(record.value) if fast else None
+    if event is None:  # not read by the fast path (or not asked to): pydantic's answer stands
+        try:
+            event = decode_event(record.value)
+        except EventError as exc:
+            return DeadLetter(record, exc.reason, exc.field, exc.value, exc.rule)
     occurred = epoch_ms(event.occurred_at)
     if occurred > record.timestamp_ms + policy.future_tolerance_ms:
         return DeadLetter(record, FUTURE, "occurred_at", event.occurred_at.isoformat(),
