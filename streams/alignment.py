@@ -42,7 +42,7 @@ class TimeAlignment:
         released: dict[Hashable, list[Record]] = {}
         out: list[Record] = []
         while True:  # until the slowest head stops moving: what is held is read in as many windows
-            heads = [dq[0].timestamp_ms for dq in self.held.values() if dq]
+            heads = [dq[0].timestamp for dq in self.held.values() if dq]
             heads += [self.released_up_to[tp] for tp in more_on_broker
                       if not self.held.get(tp) and tp in self.released_up_to]
             if not heads:
@@ -51,10 +51,10 @@ class TimeAlignment:
             before = len(out)
             for tp, dq in self.held.items():
                 n = len(out)
-                while dq and dq[0].timestamp_ms <= limit:
+                while dq and dq[0].timestamp <= limit:
                     out.append(dq.popleft())
                 if len(out) > n:
-                    self.released_up_to[tp] = out[-1].timestamp_ms
+                    self.released_up_to[tp] = out[-1].timestamp
                     released.setdefault(tp, []).extend(out[n:])
             if len(out) == before:
                 break

@@ -79,7 +79,7 @@ class ClassifierPool:
         slices = max(1, min(self.processes, n // MIN_SLICE), -(-n // MAX_SLICE))
         size = -(-n // slices)
         futures = [self._pool.submit(_classify_packed,
-                                     [(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value)
+                                     [(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
                                       for r in records[i:i + size]], policy)
                    for i in range(0, n, size)]
         wait(futures)

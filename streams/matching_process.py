@@ -34,7 +34,7 @@ from typing import Any
 from sinks.observatory import write_matching
 from streams.matching import Matcher, Recommendation
 from streams.matching_service import MATCHING_EVENTS, MatchingService
-from streams.processing import Policy, Record, judge
+from streams.processing import Policy, judge
 
 log = logging.getLogger("lmis.matching")
 MATCHING_TOPICS = ("lmis.seekers", "lmis.vacancies", "lmis.applications")  # where MATCHING_EVENTS travel
@@ -279,8 +279,7 @@ class _Child:
             last: dict[tuple[str, int], int] = {}
             for tp, records in batches.items():
                 for r in records:
-                    judged = judge(Record(tp.topic, tp.partition, r.offset, r.timestamp, r.key, r.value),
-                                   self.policy)
+                    judged = judge(r, self.policy, fast=True)  # the same events, read faster
                     if type(judged) is tuple and judged[0].event_type in MATCHING_EVENTS:
                         event, occurred_ms = judged
                         accepted.append((tp.topic, tp.partition, r.offset, event, occurred_ms))

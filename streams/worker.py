@@ -320,8 +320,7 @@ class Ingest(mode.Service):
         consumer, alignment = self.consumer, self._alignment
         assert consumer is not None
         for tp, messages in batches.items():
-            alignment.add(tp, [Record(tp.topic, tp.partition, m.offset, m.timestamp, m.key, m.value)
-                               for m in messages])
+            alignment.add(tp, messages)  # aiokafka's records as they are: they have Record's attributes
         assigned = consumer.assignment()
         alignment.forget(assigned)
         more = set()

@@ -25,14 +25,14 @@ def test_a_backlog_is_released_in_time_order_across_partitions_and_nothing_is_lo
     released: list[Record] = []
     cursor = 0
     while cursor < len(busy) or align.holding():
-        chunk = [r for r in busy[cursor:] if r.timestamp_ms < busy[cursor].timestamp_ms + HOUR] if cursor < len(
+        chunk = [r for r in busy[cursor:] if r.timestamp < busy[cursor].timestamp + HOUR] if cursor < len(
             busy) else []
         align.add("busy", chunk)
         cursor += len(chunk)
         out, holding = align.release(more_on_broker={"busy"} if cursor < len(busy) else set())
         if cursor < len(busy):
             # Nothing runs more than the window ahead of the busy topic's next message.
-            assert all(r.timestamp_ms <= busy[cursor].timestamp_ms + DAY for r in out)
+            assert all(r.timestamp <= busy[cursor].timestamp + DAY for r in out)
             assert holding <= {"sparse"}
         released += out
     assert holding == set()
@@ -47,7 +47,7 @@ def test_a_partition_with_nothing_left_or_never_read_holds_nothing_back():
     align.add("done", partition("done", [0]))
     # "done" is older, then has nothing left: "ahead" is read on, window after window, in the same call.
     out, holding = align.release(more_on_broker=set())
-    assert [(r.topic, r.timestamp_ms) for r in out] == [("done", 0), ("ahead", 10 * DAY), ("ahead", 11 * DAY)]
+    assert [(r.topic, r.timestamp) for r in out] == [("done", 0), ("ahead", 10 * DAY), ("ahead", 11 * DAY)]
     assert holding == set()
     # Nor does a partition never read hold anything back.
     align.add("ahead", partition("ahead", [12 * DAY]))
@@ -60,7 +60,7 @@ def test_the_slowest_partition_always_releases_and_holds_the_others_back():
     align.add("a", partition("a", [5 * DAY]))
     align.add("b", partition("b", [0, DAY]))
     out, holding = align.release(more_on_broker={"a", "b"})
-    assert [(r.topic, r.timestamp_ms) for r in out] == [("b", 0), ("b", DAY)]
+    assert [(r.topic, r.timestamp) for r in out] == [("b", 0), ("b", DAY)]
     # b's next messages are still on the broker, at DAY or later: a waits for them.
     assert holding == {"a"}
     assert align.release(more_on_broker={"a", "b"}) == ([], {"a"})
