@@ -30,11 +30,13 @@ TIME_FORMS = [
     "2026-03-02T09:15:00+24:00", "2026-03-02T09:15:00-00:00", "2026-03-02T09:15:00.5Z", "1999-12-31T23:59:59Z",
     "2000-01-01T00:00:00Z", "2100-12-31T23:59:59.999999Z", "2101-01-01T00:00:00Z", "2000-01-01T08:59:59+09:00",
     "2026-03-02T09:15:00+09:00\n", " 2026-03-02T09:15:00+09:00", 1772410500, 1772410500.5, "1772410500",
+    "٢٠٢٦-03-02T09:15:00+09:00", "2026-03-02T09:15:00+09:00\u0000",
 ]
 DATE_FORMS = ["2026-04-01", "2026-4-1", "2026-04-01T00:00:00Z", "2026-04-01T00:00:00", "2026-02-30", "20260401",
               "2026-04-01\n", 1775001600, "", None]
 TEXT_FORMS = [" 용접공", "용접공 ", "\u3000용접공", "용접공\x1c", "\x1f용접공", "용접공\n", "", " ", "\t",
-              "a" * 200, "a" * 201, " " + "a" * 199, "a" * 199 + " ", "a" * 200 + " ", "연락 010-1234-5678",
+              "a" * 200, "a" * 201, "용접\u200b공", "\u200b용접공", " " + "a" * 199, "a" * 199 + " ",
+              "a" * 200 + " ", "연락 010-1234-5678",
               "메일 hr@example.co.kr", "850101-1234567", "용접\x00공", "용접공 채용", "도박 딜러", 5, None, ["x"]]
 INT_FORMS = [0, 1, -1, 999, 1000, 68, 69, 40, 41, 60, 61, 300, 301, 600, 601, 20, 21, 31, 32, 2**31, 2**63, 2**70,
              1.0, 1.5, "1", "one", True, False, None, [], {}]
@@ -128,6 +130,8 @@ def _mutations(doc: dict, rng: random.Random) -> list[bytes]:
         raw[:-5], raw + b"\n", b" " + raw, raw.replace(b'"', b"'", 2), raw.replace(b"a", b"\xff", 1),
         raw.replace(b'"payload"', b'"payload"' + b" " * 3), _dumps([doc]), b"null", b"",
         raw.replace(b'"1', b'"\\u0031', 1), raw.replace(b'e', b'\\u0065', 1),
+        raw.replace(b'"region":"', b'"region":"\\ud800', 1), raw.replace(b'"title":"', b'"title":"\\ud800', 1),
+        raw.replace(b'"title":"', b'"title":"\\udc00\\ud800', 1),
     ]
     for _ in range(60):  # random pairs of changes
         a, b = rng.sample(paths, 2) if len(paths) > 1 else (paths[0], paths[0])
@@ -219,3 +223,44 @@ def test_every_message_classifies_the_same_with_and_without_it(corpus, month_run
     assert [(r.rows, [d.row for d in r.dead_letters]) for r in batch_fast.runs] == [
         (r.rows, [d.row for d in r.dead_letters]) for r in batch_slow.runs]
     assert (batch_fast.days, batch_fast.vacancies) == (batch_slow.days, batch_slow.vacancies)
+
+
+@pytest.mark.parametrize("kind", ["pattern", "field_validator", "before_validator", "float", "extra_allowed"])
+def test_a_model_it_cannot_mirror_fails_at_import_instead_of_being_checked_less(kind):
+    from typing import Annotated
+
+    from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator, model_validator
+
+    from schemas.fastpath import _struct_of
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    if kind == "pattern":
+        class Model(Strict):
+            code: Annotated[str, StringConstraints(pattern=r"^\d{3}$")]
+    elif kind == "field_validator":
+        class Model(Strict):
+            code: str
+
+            @field_validator("code")
+            @classmethod
+            def _upper(cls, v: str) -> str:
+                return v.upper()
+    elif kind == "before_validator":
+        class Model(Strict):
+            code: str
+
+            @model_validator(mode="before")
+            @classmethod
+            def _fill(cls, data):
+                return data
+    elif kind == "float":
+        class Model(Strict):
+            share: float
+    else:
+        class Model(BaseModel):
+            code: str
+
+    with pytest.raises(TypeError, match="schemas.fastpath"):
+        _struct_of(Model)
