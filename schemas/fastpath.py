@@ -59,6 +59,7 @@ class _Field:
     def __init__(self, owner: str, name: str, annotation: Any, metadata: list[Any], hoisted: bool = False):
         self.where = f"{owner}.{name}"
         self.hoisted = hoisted  # a nested model whose required forms its owner checks
+        self.nested: list[_Field] = []  # a nested model's fields
         self.name = name
         self.optional = False
         self.after: list[Any] = []  # functions of the value (pydantic AfterValidators)
@@ -141,7 +142,8 @@ class _Field:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             if meta:
                 self._fail(meta)
-            return _struct_of(annotation, hoisted=self.hoisted)
+            struct, self.nested = _derive(annotation, hoisted=self.hoisted)
+            return struct
         self._fail(annotation)
 
     @property
@@ -149,8 +151,7 @@ class _Field:
         return bool(self.after or self.strip or self.parse or self.form)
 
 
-def _post_init(fields: list[_Field], model_checks: list[Any], nested: list[_Field] = (), *,
-               hoisted: bool = False) -> Any:
+def _post_init(fields: list[_Field], model_checks: list[Any], nested: list[_Field], hoisted: bool) -> Any:
     """The struct's ``__post_init__``, generated: one regex for the required forms of the event and its
     payload (``nested``, checked from the envelope: one call per event), then each field's other checks, then
     the model's validators. Any failure becomes a :class:`Rejected` (a ValueError: msgspec reports a
@@ -211,12 +212,15 @@ def _post_init(fields: list[_Field], model_checks: list[Any], nested: list[_Fiel
     return env["__post_init__"]
 
 
-_DERIVED: dict[type[BaseModel], list[_Field]] = {}
+def _struct_of(model: type[BaseModel], tag: str | None = None) -> type[msgspec.Struct]:
+    """The struct of a model (an event's, with ``tag``)."""
+    return _derive(model, tag)[0]
 
 
-def _struct_of(model: type[BaseModel], tag: str | None = None, hoisted: bool = False) -> type[msgspec.Struct]:
-    """The struct of a model. An event's (``tag``) also checks its payload's required forms, which the
-    payload's struct then leaves out (``hoisted``)."""
+def _derive(model: type[BaseModel], tag: str | None = None,
+            hoisted: bool = False) -> tuple[type[msgspec.Struct], list[_Field]]:
+    """The struct of a model and its derived fields. An event's (``tag``) also checks its payload's required
+    forms, which the payload's struct then leaves out (``hoisted``)."""
     if model.model_config.get("extra") != "forbid":
         raise TypeError(f"schemas.fastpath: {model.__name__} must forbid unknown fields")
     decorators = model.__pydantic_decorators__
@@ -241,9 +245,7 @@ def _struct_of(model: type[BaseModel], tag: str | None = None, hoisted: bool = F
             fields.append((name, f.type, info.default))
         else:
             fields.append((name, f.type))
-    _DERIVED[model] = derived
-    payload = model.model_fields.get("payload") if tag is not None else None
-    nested = _DERIVED[payload.annotation] if payload is not None else []
+    nested = next((f.nested for f in derived if f.hoisted), [])
     namespace: dict[str, Any] = {}
     post_init = _post_init(derived, model_checks, nested, hoisted=hoisted)
     if post_init is not None:
@@ -253,7 +255,7 @@ def _struct_of(model: type[BaseModel], tag: str | None = None, hoisted: bool = F
         kwargs.update(tag_field="event_type", tag=tag)
         namespace["event_type"] = tag
         namespace["__annotations__"] = {"event_type": ClassVar[str]}
-    return msgspec.defstruct(model.__name__, fields, namespace=namespace, **kwargs)
+    return msgspec.defstruct(model.__name__, fields, namespace=namespace, **kwargs), derived
 
 
 def _tag_of(model: type[Event]) -> str:

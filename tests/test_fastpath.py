@@ -161,10 +161,10 @@ def _values(obj) -> dict:
 
 def _same(fast, slow) -> None:
     assert fast.event_type == slow.event_type
-    envelope, payload = _values(fast), _values(slow)
-    assert set(envelope) == set(payload) - {"event_type"}
-    for name, value in envelope.items():
-        other = payload[name]
+    fast_values, slow_values = _values(fast), _values(slow)
+    assert set(fast_values) == set(slow_values) - {"event_type"}
+    for name, value in fast_values.items():
+        other = slow_values[name]
         if name == "payload":
             assert _values(value) == _values(other)
         elif isinstance(value, datetime):
