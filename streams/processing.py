@@ -8,6 +8,7 @@ an offset is the same live, in a replay at full speed, and after any crash.
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,12 +16,11 @@ from functools import cached_property
 from itertools import groupby
 
 import orjson
-from msgspec.structs import asdict
 
 from schemas.calendar import SEOUL
 from schemas.codec import EventError, decode_event
 from schemas.codes import code_list, minimum_wage, wage_hours
-from schemas.events import KEY_FIELD, Event
+from schemas.events import EVENT_MODELS, KEY_FIELD, Event
 from schemas.fastpath import decode_fast
 from schemas.pii import redact
 from sinks.rollups import VACANCY_EVENT_TYPES
@@ -151,36 +151,54 @@ def title_key(title: str) -> str:
     return _SPACES.sub(" ", title.strip().lower())
 
 
-def _fields_of(payload) -> Callable[[str], object]:
-    """A getter of a payload's optional fields: a pydantic model's dict, or a fast-path struct's, as one."""
-    d = getattr(payload, "__dict__", None)
-    return (d if d is not None else asdict(payload)).get
+# The row's optional columns: the payload's field, '' (0 for openings, None for the deadline) where an event
+# type has no such field or leaves it empty.
+_OPTIONAL_TEXT = ("vacancy_id", "employer_id", "industry", "size_band", "age_band", "sex")
+
+
+def _row_builder(model: type[Event]) -> Callable[[Event, Record, int], tuple]:
+    """``to_row`` for one event type, generated from its model: the payload's fields it has are read as
+    attributes, the ones it lacks are constants (a getter per field of every event cost ~15 % of classifying).
+    Both a pydantic event and a fast-path struct have these attributes."""
+    etype = typing.get_args(model.model_fields["event_type"].annotation)[0]
+    fields = model.model_fields["payload"].annotation.model_fields
+
+    def text(name: str | None) -> str:
+        return f"(p.{name} or '')" if name in fields else "''"
+
+    subtype = _SUBTYPE_FIELD.get(etype)
+    openings = "0"
+    if etype in ("vacancy.submitted", "vacancy.updated") and "openings" in fields:
+        openings = "(p.openings or 0)"
+    elif etype == "vacancy.closed":
+        openings = "p.openings_filled"
+    submitted = etype == "vacancy.submitted"  # reviewed: its rule and title key
+    review, title = ("review_rule(event)", "title_key(p.title)") if submitted else ("''", "''")
+    subtype_expr = "''" if subtype is None else f"p.{subtype}" if subtype in fields else "None"
+    vacancy_id, employer_id, industry, size_band, age_band, sex = (text(n) for n in _OPTIONAL_TEXT)
+    src = (
+        "def to_row(event, record, occurred_ms):\n"
+        "    p = event.payload\n"
+        "    return (\n"
+        f"        event.event_id, {etype!r}, event.schema_version, occurred_ms, event.source, p.{KEY_FIELD[etype]},\n"
+        f"        {vacancy_id}, {employer_id}, p.region, {industry}, p.occupation, {size_band}, {age_band}, {sex},\n"
+        f"        {subtype_expr}, {review}, {title},\n"
+        f"        {openings}, {'p.deadline' if 'deadline' in fields else 'None'},\n"
+        "        record.value, record.topic, record.partition, record.offset, record.timestamp)\n"
+    )
+    env = {"review_rule": review_rule, "title_key": title_key}
+    exec(compile(src, f"<row of {etype}>", "exec"), env)  # noqa: S102 -- generated from the models
+    return env["to_row"]
+
+
+_ROW_OF: dict[str, Callable[[Event, Record, int], tuple]] = {
+    typing.get_args(m.model_fields["event_type"].annotation)[0]: _row_builder(m) for m in EVENT_MODELS}
 
 
 def to_row(event: Event, record: Record, occurred_ms: int) -> tuple:
-    p = event.payload  # type: ignore[attr-defined]
-    etype = event.event_type  # type: ignore[attr-defined]
-    get = _fields_of(p)
-    subtype_field = _SUBTYPE_FIELD.get(etype)
-    openings = 0
-    if etype == "vacancy.submitted" or etype == "vacancy.updated":
-        openings = get("openings") or 0
-    elif etype == "vacancy.closed":
-        openings = p.openings_filled
-    # Times as DateTime64(3) ticks and the message as received (bytes, UTF-8 as validated): no per-row
-    # conversions on insert.
-    return (
-        event.event_id, etype, event.schema_version,
-        occurred_ms, event.source,
-        getattr(p, KEY_FIELD[etype]),
-        get("vacancy_id") or "", get("employer_id") or "", p.region, get("industry") or "", p.occupation,
-        get("size_band") or "", get("age_band") or "", get("sex") or "",
-        get(subtype_field) if subtype_field else "",
-        review_rule(event) if etype == "vacancy.submitted" else "",
-        title_key(p.title) if etype == "vacancy.submitted" else "",
-        openings, get("deadline"), record.value, record.topic, record.partition, record.offset,
-        record.timestamp,
-    )
+    """The ``events`` row of an accepted event (columns :data:`EVENT_COLUMNS`). Times as DateTime64(3) ticks
+    and the message as received (bytes, UTF-8 as validated): no per-row conversions on insert."""
+    return _ROW_OF[event.event_type](event, record, occurred_ms)  # type: ignore[attr-defined]
 
 
 def classify(record: Record, policy: Policy = Policy(), fast: bool = False) -> Accepted | DeadLetter:
@@ -227,19 +245,21 @@ def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_ac
     fast = not keep_accepted
     out = Classified([], set(), set(), [], set())
     days, vacancies, accepted, cells = out.days, out.vacancies, out.accepted, out.cells
+    row_of = _ROW_OF
     for (topic, partition), run in groupby(records, key=_tp_of):
         rows: list[tuple] = []
         dead: list[DeadLetter] = []
         lo = hi = -1
         for record in run:
-            outcome = classify(record, policy, fast)
+            judged = judge(record, policy, fast)  # classify(), without an Accepted unless it is kept
             offset = record.offset
             if lo < 0 or offset < lo:
                 lo = offset
             if offset > hi:
                 hi = offset
-            if type(outcome) is Accepted:
-                row = outcome.row
+            if type(judged) is tuple:
+                event, occurred = judged
+                row = row_of[event.event_type](event, record, occurred)
                 rows.append(row)
                 day = (row[3] + KST_MS) // DAY_MS
                 days.add(day)
@@ -250,9 +270,9 @@ def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_ac
                 if row[1] in VACANCY_EVENT_TYPES:
                     vacancies.add(row[6])
                 if keep_accepted:
-                    accepted.append(outcome)
+                    accepted.append(Accepted(record, event, row))
             else:
-                dead.append(outcome)  # type: ignore[arg-type]
+                dead.append(judged)
         out.runs.append(PartitionRun(topic, partition, lo, hi, rows, dead))
     return out
 
