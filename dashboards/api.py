@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from dashboards import panels
 from dashboards.boards import BOARDS, labels
 from sinks.observatory import matching_exposure, matching_metrics
-from sinks.readers import DIMENSIONS, dead_letter_counts, duplicate_count, indicator_table
+from sinks.readers import DIMENSIONS, dead_letter_counts, duplicate_count, engine_memory_bytes, indicator_table
 
 WEB = Path(__file__).resolve().parent / "web"
 BoardUid = Literal[tuple(b.uid for b in BOARDS)]  # type: ignore[valid-type]
@@ -112,6 +112,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         if store:
             body["dead_letters_by_reason"] = await in_thread(dead_letter_counts, client)
             body["duplicates"] = await in_thread(duplicate_count, client)
+            body["engine_memory_mb"] = round(await in_thread(engine_memory_bytes, client) / 2**20, 1)
         return body
 
     @api.get("/api/indicators", dependencies=[Depends(authorised)], responses=CSV_OR_JSON)

@@ -64,12 +64,25 @@ def build(settings: Settings):
                                           "p50_s": stats.freshness_since_start.quantile(0.5),
                                           "p99_s": stats.freshness_since_start.quantile(0.99)},
                 "committed": {f"{t}/{p}": o for (t, p), o in sorted(ingest.committed.items())},
-                "matching": matching.summary() if matching else None}
+                "matching": matching.summary() if matching else None,
+                "memory_mb": process_memory_mb()}
 
     # The API reads through the worker's engine: only one process may open an embedded ClickHouse folder.
     api = create_api(lambda: api_client, token, health, matching)
     app = build_app(cfg, pipeline, api, jobs)
     return app, pipeline
+
+
+def process_memory_mb() -> dict[str, float]:
+    """The worker process's resident memory now (``rss``: ``anon`` plus ``file``, the mapped code -- the
+    embedded engine's library alone is ~230 MB of it) and its peak, from /proc (Linux); {} elsewhere."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    names = {"rss": "VmRSS", "anon": "RssAnon", "file": "RssFile", "peak": "VmHWM"}
+    return {k: round(int(fields[v].split()[0]) / 1024, 1) for k, v in names.items() if v in fields}
 
 
 def matching_checkpoint(settings: Settings) -> Path:

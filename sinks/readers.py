@@ -53,6 +53,12 @@ def duplicate_count(client) -> int:
         "SELECT uniqExact(topic, partition, offset) - uniqExact(event_id) FROM events").result_rows[0][0])
 
 
+def engine_memory_bytes(client) -> int:
+    """What the ClickHouse engine accounts for (its ``MemoryTracking``: queries, inserts, merges, caches):
+    the worker's embedded engine with ``chdb://``, the server's with ``http(s)://``."""
+    return int(client.query("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'").result_rows[0][0])
+
+
 def _first_day(client) -> date | None:
     rows = client.query("SELECT min(day), count() FROM rollup_log").result_rows
     return rows[0][0] if rows and rows[0][1] else None

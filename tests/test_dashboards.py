@@ -326,3 +326,18 @@ def test_recommendations_answer_503_when_the_matcher_process_has_failed(board_db
         got = api.get(path)
         assert got.status_code == 503 and "exited unexpectedly" in got.json()["detail"], got.text
     assert api.get("/api/health", params={"store": "false"}).json()["status"] == "ok"
+
+
+def test_health_reports_the_engines_and_the_processs_memory(board_db):
+    from fastapi.testclient import TestClient
+
+    from dashboards.api import create_api
+    from lmis.worker import process_memory_mb
+
+    body = TestClient(create_api(lambda: board_db, health=lambda: {"memory_mb": process_memory_mb()})).get(
+        "/api/health").json()
+    # The board's fixture has just loaded and read a year of rollups: the engine holds some of it.
+    assert body["engine_memory_mb"] > 0
+    memory = body["memory_mb"]
+    assert memory["anon"] > 0 and memory["file"] > 0 and memory["peak"] >= memory["rss"]
+    assert abs(memory["rss"] - memory["anon"] - memory["file"]) < 50  # the shared memory between them is small
