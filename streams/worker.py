@@ -58,6 +58,13 @@ class WorkerConfig:
     # 15,600, on the bench's backlog; windows of an hour hold the fast partitions back for every fetch).
     align_window_s: float = 86_400.0
     stop_flush_attempts: int = 3
+    # While catching up, a rollup rests this many times its own duration before the next: rollups compete
+    # with the writes for the engine and the cores, but what they leave undone at the end of a backlog is
+    # waited for, and a rollup of more days at once takes more memory. Measured on the bench's backlog
+    # (docs/benchmarks.md, stop 16): a rest of 4 rolled up 30-33 days at once at the end (engine 520 MB,
+    # the worker's peak 1.23-1.34 GB; 11.1-12.9k events/s), 1 the same backlog at 12.8-13.5k with peaks of
+    # 1.14-1.15 GB, 0 (back to back) at 12.4-12.6k.
+    backlog_rollup_rest: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -278,9 +285,8 @@ class Ingest(mode.Service):
         return True
 
     async def rollup(self, force: bool = False) -> None:
-        """One rollup at a time, on the rollup thread. While catching up on a backlog, rollups are paced to
-        about a fifth of the time (they compete for the engine and the cores with the writes); ``force``
-        runs one now, or right after the running one."""
+        """One rollup at a time, on the rollup thread. While catching up on a backlog, a rollup is followed by
+        a rest (``backlog_rollup_rest``); ``force`` runs one now, or right after the running one."""
         if not force and time.monotonic() < self._next_rollup:
             return
         if self._rollup_lock.locked():
@@ -297,7 +303,7 @@ class Ingest(mode.Service):
                     log.exception("rollup failed; it is retried at the next tick")
                     return
                 took = time.monotonic() - started
-                self._next_rollup = time.monotonic() + 4 * took
+                self._next_rollup = time.monotonic() + self.cfg.backlog_rollup_rest * took
                 if report:
                     self._rollup_s = self._average(self._rollup_s, took)
                     log.debug("rolled up %d day(s) in %.3fs", report.days, report.seconds)
