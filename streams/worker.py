@@ -57,6 +57,8 @@ class WorkerConfig:
     # backlog, and the step is long enough not to starve the reading (an hour: 4,800 messages/s, a day:
     # 15,600, on the bench's backlog; windows of an hour hold the fast partitions back for every fetch).
     align_window_s: float = 86_400.0
+    # A partition with messages on the broker but none read yet holds the others back this long at most.
+    unread_wait_s: float = 10.0
     stop_flush_attempts: int = 3
     # While catching up, a rollup rests this many times its own duration before the next: rollups compete
     # with the writes for the engine and the cores, but what they leave undone at the end of a backlog is
@@ -110,6 +112,7 @@ class Ingest(mode.Service):
         self.committed: dict[tuple[str, int], int] = {}
         self._delivered: dict[TopicPartition, int] = {}  # the next offset to hand to the pipeline
         self._alignment = TimeAlignment(int(cfg.align_window_s * 1000))
+        self._unread_since: dict[TopicPartition, float] = {}  # when a partition was first seen unread
         self._next_rollup = 0.0
         # Running averages of a checkpoint's write and of a rollup, seconds (start pessimistic: no waiting).
         self._write_s = self._rollup_s = cfg.freshness_target_s
@@ -329,7 +332,8 @@ class Ingest(mode.Service):
             alignment.add(tp, messages)  # aiokafka's records as they are: they have Record's attributes
         assigned = consumer.assignment()
         alignment.forget(assigned)
-        more = set()
+        more, unread = set(), set()
+        now = time.monotonic()
         for tp in assigned:
             high = consumer.highwater(tp)
             if tp in self._delivered and (high is None or self._delivered[tp] < high):
@@ -338,7 +342,14 @@ class Ingest(mode.Service):
                 position = await self._position(tp)
                 if position is not None and (high is None or position < high):
                     more.add(tp)
-        records, holding = alignment.release(more)
+            elif tp not in self._delivered and high is not None:
+                # Fetched, messages on the broker, none read yet: the others wait for its first ones, for
+                # a while (should its messages not come, reading goes on without it).
+                position = await self._position(tp)
+                if position is not None and position < high and \
+                        now - self._unread_since.setdefault(tp, now) < self.cfg.unread_wait_s:
+                    unread.add(tp)
+        records, holding = alignment.release(more, unread)
         last: dict[tuple[str, int], int] = {}
         for r in records:
             last[r.topic, r.partition] = r.offset

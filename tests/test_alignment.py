@@ -76,3 +76,18 @@ def test_partitions_no_longer_assigned_are_forgotten():
     align.forget({"kept"})
     out, holding = align.release(more_on_broker=set())
     assert [r.topic for r in out] == ["kept"] and align.holding() == 0 and holding == set()
+
+
+def test_a_partition_with_messages_but_none_read_yet_holds_everything_until_its_first_are_read():
+    # At start-up a fetch may bring a topic whose backlog starts a month later before the others.
+    align = TimeAlignment(window_ms=DAY)
+    align.add("late-starting", partition("late-starting", [30 * DAY, 30 * DAY + HOUR]))
+    assert align.release(more_on_broker=set(), unread={"month"}) == ([], {"late-starting"})
+    align.add("month", partition("month", [0, HOUR]))
+    out, holding = align.release(more_on_broker={"month"}, unread={"month"})  # read now: no longer unknown
+    assert [(r.topic, r.timestamp) for r in out] == [("month", 0), ("month", HOUR)]
+    assert holding == {"late-starting"}  # a month ahead of what the month's partition still has to come
+    # Without it, the late-starting topic would have been released at once (the behaviour before).
+    align = TimeAlignment(window_ms=DAY)
+    align.add("late-starting", partition("late-starting", [30 * DAY]))
+    assert len(align.release(more_on_broker=set())[0]) == 1
