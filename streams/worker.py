@@ -57,7 +57,8 @@ class WorkerConfig:
     # backlog, and the step is long enough not to starve the reading (an hour: 4,800 messages/s, a day:
     # 15,600, on the bench's backlog; windows of an hour hold the fast partitions back for every fetch).
     align_window_s: float = 86_400.0
-    # A partition with messages on the broker but none read yet holds the others back this long at most.
+    # A partition not read yet (not fetched yet, or with messages on the broker) holds the others back this
+    # long at most after it was assigned.
     unread_wait_s: float = 10.0
     stop_flush_attempts: int = 3
     # While catching up, a rollup rests this many times its own duration before the next: rollups compete
@@ -336,18 +337,17 @@ class Ingest(mode.Service):
         now = time.monotonic()
         for tp in assigned:
             high = consumer.highwater(tp)
-            if tp in self._delivered and (high is None or self._delivered[tp] < high):
-                # The fetch position, not what was handed over: it also passes offsets that carry no
-                # message (transaction markers), which would otherwise look like messages still to come.
-                position = await self._position(tp)
-                if position is not None and (high is None or position < high):
-                    more.add(tp)
-            elif tp not in self._delivered and high is not None:
-                # Fetched, messages on the broker, none read yet: the others wait for its first ones, for
-                # a while (should its messages not come, reading goes on without it).
-                position = await self._position(tp)
-                if position is not None and position < high and \
-                        now - self._unread_since.setdefault(tp, now) < self.cfg.unread_wait_s:
+            delivered = self._delivered.get(tp)
+            if high is not None and delivered is not None and delivered >= high:
+                continue  # everything on the broker handed over
+            # The fetch position, not what was handed over: it also passes offsets that carry no message
+            # (transaction markers), which would otherwise look like messages still to come.
+            position = await self._position(tp)
+            if position is not None and (high is None or position < high):
+                more.add(tp)
+                if delivered is None and now - self._unread_since.setdefault(tp, now) < self.cfg.unread_wait_s:
+                    # None read yet: the others wait for its first messages, for a while (should they not
+                    # come, reading goes on without it).
                     unread.add(tp)
         records, holding = alignment.release(more, unread)
         last: dict[tuple[str, int], int] = {}
