@@ -75,7 +75,7 @@ def build(settings: Settings):
 
 def process_memory_mb() -> dict[str, float]:
     """The worker process's resident memory now (``rss``: ``anon`` plus ``file``, the mapped code -- the
-    embedded engine's library alone is ~230 MB of it) and its peak, from /proc (Linux); {} elsewhere."""
+    embedded engine's library alone is ~200 MB of it) and its peak, from /proc (Linux); {} elsewhere."""
     try:
         status = Path("/proc/self/status").read_text()
     except OSError:

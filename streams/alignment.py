@@ -39,11 +39,12 @@ class TimeAlignment:
         """The messages to process now (each partition's in offset order), and the partitions holding some
         back (stop fetching them). The slowest partition -- the oldest head among those with messages held
         or still on the broker -- always releases, so reading never stalls; a partition with nothing left,
-        or not read yet, holds nothing back -- except the ``unread``: partitions known to have messages on
-        the broker but none read yet. Their times are unknown, so nothing is released until each has been
-        read once: at start-up a fetch brings some partitions before others, and a topic whose backlog
-        starts weeks later than the rest would otherwise run ahead (measured: the bench's first rollup then
-        spanned its whole month). The caller bounds how long a partition counts as unread."""
+        or not read yet, holds nothing back -- except the ``unread``: partitions none of whose messages has
+        been read, that have or may have some on the broker (not fetched yet). Their times are unknown, so
+        nothing is released until each has been read once: at start-up a fetch brings some partitions
+        before others, and a topic whose backlog starts weeks later than the rest would otherwise run ahead
+        (measured: the bench's first rollup then spanned its whole month). The caller bounds how long a
+        partition counts as unread."""
         if any(tp not in self.released_up_to and not self.held.get(tp) for tp in unread):
             return [], {tp for tp, dq in self.held.items() if dq}
         released: dict[Hashable, list[Record]] = {}
