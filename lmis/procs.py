@@ -17,6 +17,15 @@ from schemas.events import TOPICS
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def proc_status(pid: int | str = "self") -> dict[str, str]:
+    """A process's /proc/<pid>/status as {field: text} (Linux); {} if it is gone or there is no /proc."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+
+
 class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path, loglevel: str = "warn"):
         self.env, self.log, self.loglevel = env, log, loglevel
@@ -80,11 +89,9 @@ class WorkerProcess:
         """Peak resident memory (MB) of the worker and of each process below it, by ``name pid``."""
         out: dict[str, float] = {}
         for pid in self.pids():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except (FileNotFoundError, ProcessLookupError):
+            fields = proc_status(pid)
+            if not fields:
                 continue
-            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
             out[f"{fields['Name'].strip()} {pid}"] = int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
         return out
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dashboards.api import create_api
+from lmis.procs import proc_status
 from lmis.settings import Settings
 from sinks.clickhouse import connect, migrate
 from sinks.rollups import Rollup
@@ -76,11 +77,7 @@ def build(settings: Settings):
 def process_memory_mb() -> dict[str, float]:
     """The worker process's resident memory now (``rss``: ``anon`` plus ``file``, the mapped code -- the
     embedded engine's library alone is ~200 MB of it) and its peak, from /proc (Linux); {} elsewhere."""
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return {}
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    fields = proc_status()
     names = {"rss": "VmRSS", "anon": "RssAnon", "file": "RssFile", "peak": "VmHWM"}
     return {k: round(int(fields[v].split()[0]) / 1024, 1) for k, v in names.items() if v in fields}
 

@@ -156,8 +156,8 @@ def title_key(title: str) -> str:
 _OPTIONAL_TEXT = ("vacancy_id", "employer_id", "industry", "size_band", "age_band", "sex")
 
 
-def _row_builder(model: type[Event]) -> Callable[[Event, Record, int], tuple]:
-    """``to_row`` for one event type, generated from its model: the payload's fields it has are read as
+def _row_builder(model: type[Event]) -> tuple[str, Callable[[Event, Record, int], tuple]]:
+    """The event type and its ``to_row``, generated from its model: the payload's fields it has are read as
     attributes, the ones it lacks are constants (a getter per field of every event cost ~15 % of classifying).
     Both a pydantic event and a fast-path struct have these attributes."""
     etype = typing.get_args(model.model_fields["event_type"].annotation)[0]
@@ -188,11 +188,10 @@ def _row_builder(model: type[Event]) -> Callable[[Event, Record, int], tuple]:
     )
     env = {"review_rule": review_rule, "title_key": title_key}
     exec(compile(src, f"<row of {etype}>", "exec"), env)  # noqa: S102 -- generated from the models
-    return env["to_row"]
+    return etype, env["to_row"]
 
 
-_ROW_OF: dict[str, Callable[[Event, Record, int], tuple]] = {
-    typing.get_args(m.model_fields["event_type"].annotation)[0]: _row_builder(m) for m in EVENT_MODELS}
+_ROW_OF: dict[str, Callable[[Event, Record, int], tuple]] = dict(_row_builder(m) for m in EVENT_MODELS)
 
 
 def to_row(event: Event, record: Record, occurred_ms: int) -> tuple:
