@@ -259,15 +259,17 @@ class Rollup:
         # (beside the hours'); the region totals and the board's products read the counts and the stocks;
         # rollup_log records the version once everything is written.
         self._together(self._lanes(len(days)),
-                       lambda c: (self._counts(c, count_days, cells, version, recorded, "daily_measures", "day"),
+                       lambda c: (self._hourly_counts(c, count_days, cells, version, recorded),
+                                  self._daily_counts(c, count_days, cells, version, recorded),
                                   self._active_seekers(c, days, version, recorded)),
-                       lambda c: self._counts(c, count_days, cells, version, recorded, "hourly_measures", "hour"),
                        lambda c: (vacancies_changed and self._vacancy_states(c, dirty, review_days, version,
                                                                              touched_vacancies),
                                   self._stocks(c, stock_days, version, recorded)))
         # Every row newer than the recorded versions is this version's unless a rollup failed or was cut
-        # short (then the cells are recounted whole: ``cells`` is None).
-        self.board_products(days, version, slots, None if cells is None else recorded)
+        # short (then the cells are recounted whole: ``cells`` is None). Days recounted whole, stocks
+        # included, have every cell in this version.
+        rewritten = cells is None and count_days >= days and (vacancies_changed or not recorded)
+        self.board_products(days, version, slots, None if cells is None else recorded, rewritten)
         self.record(version, slots)
         # What the statements allocated is freed but kept by the engine's allocator; the worker's memory is
         # measured as what it holds.
@@ -366,18 +368,18 @@ class Rollup:
         # several times cheaper than an argMax over every version.
         return f"SELECT event_id, decision FROM vacancy_reviews FINAL WHERE day IN ({days})"
 
-    def _counts(self, client, days: set[date], cells: set[tuple] | None, version: int,
-                recorded: dict[date, tuple[int, int]], table: str, bucket: str) -> None:
-        """Every count measure of the events of ``days`` per ``bucket`` (day or hour) and breakdown: of the
-        ``cells`` listed, or of whole days (None). A cell's events are counted whole (each event once: its
-        copies are identical, so they fall in the same cell)."""
+    def _hourly_counts(self, client, days: set[date], cells: set[tuple] | None, version: int,
+                       recorded: dict[date, tuple[int, int]]) -> None:
+        """Every count measure of the events of ``days`` per hour and breakdown: of the ``cells`` listed, or of
+        whole days (None). A cell's events are counted whole (each event once: its copies are identical, so
+        they fall in the same cell)."""
         if cells is not None and not cells:
             return
         d = _days(days)
         new_values = f"""
-            SELECT {bucket}, m.1 AS measure, {CELL_SQL}, sum(m.2) AS value
+            SELECT hour, m.1 AS measure, {CELL_SQL}, sum(m.2) AS value
             FROM (
-                SELECT e.{bucket} AS {bucket}, e.event_type AS event_type, e.subtype AS subtype,
+                SELECT e.hour AS hour, e.event_type AS event_type, e.subtype AS subtype,
                        e.openings AS openings, e.region AS region, e.industry AS industry,
                        e.occupation AS occupation, e.age_band AS age_band, e.sex AS sex, e.size_band AS size_band,
                        r.decision AS decision
@@ -385,9 +387,25 @@ class Rollup:
                 LEFT JOIN ({self._decisions(d)}) AS r ON r.event_id = e.event_id
             )
             ARRAY JOIN {MEASURES_OF_EVENT} AS m
-            GROUP BY {bucket}, measure, {CELL_SQL}"""
-        self._replace(client, table, bucket, new_values, days, f"{COUNTED} AND {cell_scope(day_of(bucket), cells)}",
-                      version, recorded)
+            GROUP BY hour, measure, {CELL_SQL}"""
+        self._replace(client, "hourly_measures", "hour", new_values, days,
+                      f"{COUNTED} AND {cell_scope(day_of('hour'), cells)}", version, recorded)
+
+    def _daily_counts(self, client, days: set[date], cells: set[tuple] | None, version: int,
+                      recorded: dict[date, tuple[int, int]]) -> None:
+        """The same cells per day, summed from the hours :meth:`_hourly_counts` just wrote under ``version``:
+        it rewrote every hour of each cell (a 0 for an hour no longer counted), so a day's cell is the sum of
+        its hours. Measured on the bench's store: a third of the cost of counting the events again."""
+        if cells is not None and not cells:
+            return
+        hour_day = day_of("hour")
+        new_values = f"""
+            SELECT {hour_day} AS day, measure, {CELL_SQL}, sum(value) AS value
+            FROM hourly_measures
+            WHERE version = {version} AND {hour_day} IN ({_days(days)}) AND {cell_scope(hour_day, cells)}
+            GROUP BY day, measure, {CELL_SQL}"""
+        self._replace(client, "daily_measures", "day", new_values, days,
+                      f"{COUNTED} AND {cell_scope('day', cells)}", version, recorded)
 
     def _active_seekers(self, client, days: set[date], version: int,
                         recorded: dict[date, tuple[int, int]]) -> None:
@@ -416,16 +434,19 @@ class Rollup:
                       version, recorded)
 
     def board_products(self, days: set[date], version: int, slots: dict[date, int],
-                       recorded: dict[date, tuple[int, int]] | None = None) -> None:
+                       recorded: dict[date, tuple[int, int]] | None = None, rewritten: bool = False) -> None:
         """What the board reads, from the days' measures as of ``version``: region totals, per-dimension
         breakdowns, and the headline (from the region totals); whole days of ``version``, into ``slots``.
         With ``recorded`` (the days' recorded versions, when every row newer than them is of ``version``),
         the recorded products plus the changes of the cells ``version`` rewrote -- a live rollup's few;
-        else summed from every cell."""
+        else summed from every cell: from ``version``'s rows alone if it ``rewritten`` every cell of the
+        days (a backlog's rollup; no search for each cell's newest row), else from each cell's newest."""
         d = _days(days)
         slot = slot_sql(slots, "day")
         if recorded is None:
-            cells = newest_rows("daily_measures", "day", f"day IN ({d})", str(version))
+            cells = (f"SELECT day, measure, {CELL_SQL}, value FROM daily_measures "
+                     f"WHERE day IN ({d}) AND version = {version}" if rewritten
+                     else newest_rows("daily_measures", "day", f"day IN ({d})", str(version)))
             before = "0"
         else:
             cells = (f"SELECT day, measure, {CELL_SQL}, delta AS value FROM daily_measures "
