@@ -73,6 +73,9 @@ STOCKS = "measure IN ('stock.open_vacancies', 'stock.open_openings')"
 MAX_LISTED_CELLS = 2_000
 # At the live rate a rollup covers today, and yesterday or the day before for late events.
 LIVE_DAYS = 3
+# A rollup's rows are unique per key (grouped by it), so ReplacingMergeTree's merge of each inserted block
+# finds nothing to replace; it cost a third of writing them (measured: 608k hourly rows, 3.1 s -> 2.0 s).
+WRITE = "optimize_on_insert = 0"
 
 
 def _days(days: Iterable[date]) -> str:
@@ -335,7 +338,7 @@ class Rollup:
             )
             GROUP BY {key}
             HAVING countIf(fresh) > 0 OR argMaxIf(value, version, NOT fresh) != 0
-            SETTINGS join_use_nulls = 0
+            SETTINGS join_use_nulls = 0, {WRITE}
         """)
 
     def _reviews(self, days: set[date], version: int) -> None:
@@ -361,6 +364,7 @@ class Rollup:
                                      f"toDate('{lo.isoformat()}') AND toDate('{max(days).isoformat()}')")})
             )
             WHERE day IN ({_days(days)})
+            SETTINGS {WRITE}
         """)
 
     def _decisions(self, days: str) -> str:
@@ -462,6 +466,7 @@ class Rollup:
                       SELECT day, measure, region, value FROM daily_region_measures WHERE {before})
                 GROUP BY day, measure, region
                 HAVING sum(value) != 0
+                SETTINGS {WRITE}
             """)
 
         def breakdown(dimension: str, other: str) -> Statement:
@@ -477,6 +482,7 @@ class Rollup:
                       WHERE {before} AND dimension = '{dimension}|{other}')
                 GROUP BY day, measure, r, f, code
                 HAVING sum(value) != 0
+                SETTINGS {WRITE}
             """)
 
         self._together(self._lanes(len(days)), region_totals,
@@ -547,6 +553,7 @@ def headline_sql(where: str, version: str, slot: str) -> str:
         ARRAY JOIN [{items}] AS h
         WHERE {where} AND measure IN ({measures})
         GROUP BY day, h
+        SETTINGS {WRITE}
     """
 
 
@@ -602,4 +609,5 @@ def vacancy_states_sql(only: str, version: str) -> str:
                                     openings, posted, version)
         SELECT vacancy_id, region, industry, occupation, size_band, posted_day, close_day, openings, posted, {version}
         FROM ({_vacancy_facts_sql(only)})
+        SETTINGS {WRITE}
     """

@@ -64,7 +64,11 @@ class SinkAdapter(Protocol):
 
 
 class ClickHouseTable:
-    """Adapter: one ClickHouse table through the clickhouse-connect client."""
+    """Adapter: one ClickHouse table through the clickhouse-connect client.
+
+    The tables written here (events, dead letters) are keyed by the source offset, and a batch holds one row
+    per offset: ReplacingMergeTree's merge of the inserted block would find nothing to replace, so it is
+    turned off (``optimize_on_insert``; measured ~20 % of the insert of 20k events)."""
 
     def __init__(self, client, table: str):
         self.client = client
@@ -74,7 +78,7 @@ class ClickHouseTable:
         rows = batch.rows
         if rows:
             self.client.insert(self.table, rows, column_names=list(batch.columns),
-                               settings={"insert_deduplication_token": batch.token()})
+                               settings={"insert_deduplication_token": batch.token(), "optimize_on_insert": 0})
 
 
 @dataclass(frozen=True)
