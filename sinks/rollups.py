@@ -258,9 +258,9 @@ class Rollup:
         # Counts change only where events were stored or review decisions changed.
         count_days = dirty | review_days
         cells = self._cells_to_recount(touched_cells, review_days, version, vacancies_changed)
-        # The counts and the stocks read the review decisions; the active seekers read the day's counts
-        # (beside the hours'); the region totals and the board's products read the counts and the stocks;
-        # rollup_log records the version once everything is written.
+        # The counts and the stocks read the review decisions; the day's counts sum the hours' just written,
+        # and the active seekers read the day's; the region totals and the board's products read the counts
+        # and the stocks; rollup_log records the version once everything is written.
         self._together(self._lanes(len(days)),
                        lambda c: (self._hourly_counts(c, count_days, cells, version, recorded),
                                   self._daily_counts(c, count_days, cells, version, recorded),
