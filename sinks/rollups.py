@@ -269,9 +269,9 @@ class Rollup:
                                                                              touched_vacancies),
                                   self._stocks(c, stock_days, version, recorded)))
         # Every row newer than the recorded versions is this version's unless a rollup failed or was cut
-        # short (then the cells are recounted whole: ``cells`` is None). Days recounted whole, stocks
-        # included, have every cell in this version.
-        rewritten = cells is None and count_days >= days and (vacancies_changed or not recorded)
+        # short (then the cells are recounted whole: ``cells`` is None). Days whose counts and stocks were
+        # both rewritten whole have every cell in this version.
+        rewritten = cells is None and count_days >= days and stock_days >= days
         self.board_products(days, version, slots, None if cells is None else recorded, rewritten)
         self.record(version, slots)
         # What the statements allocated is freed but kept by the engine's allocator; the worker's memory is
