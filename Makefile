@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
+NATIVE_STAMP := $(VENV)/.native-$(shell cat native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs | sha1sum | cut -c1-12)
 KAFKA_JARS ?= $(HOME)/.cache/lmis/kafka-4.4.0
+# rustup's cargo, where a login shell would have put it
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps python-deps fuzz-deps kafka-jars board-assets test lint demo bench lock clean
@@ -25,7 +28,7 @@ system-deps:
 	[ -z "$$missing" ] || { echo "installing:$$missing"; apt-get update -qq \
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
-python-deps: $(DEPS_STAMP)
+python-deps: $(DEPS_STAMP) $(NATIVE_STAMP)
 
 $(DEPS_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +36,14 @@ $(DEPS_STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	rm -f $(VENV)/.deps-* && touch $@
+
+# The compiled reader of the trend pipeline (native/, Rust, streams/native.py): pyo3 from crates.io (pinned in
+# native/Cargo.lock), built by maturin from PyPI. It needs cargo and rustc 1.74 or newer (rustup's; Debian
+# bookworm's 1.63 is too old for pyo3).
+$(NATIVE_STAMP): $(DEPS_STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.74 or newer (https://rustup.rs)" >&2; exit 1; }
+	$(BIN)/uv pip install --python $(BIN)/python -q --reinstall --no-cache ./native
+	rm -f $(VENV)/.native-* && touch $@
 
 # schemathesis in a venv of its own: grafana-client's niquests brings urllib3-future, whose .pth file
 # replaces urllib3 at every start, and schemathesis (requests) breaks on it.

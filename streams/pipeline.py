@@ -19,10 +19,10 @@ from typing import Protocol
 
 from sinks.rollups import Rollup, RollupReport
 from sinks.sink import BatchingSink, ClickHouseTable, SinkCut, TopicPartition
+from streams.native import encode_rows
 from streams.processing import (
     DEAD_LETTER_COLUMNS,
     EVENT_COLUMNS,
-    MAX_CELLS,
     TOO_LATE,
     Accepted,
     Classified,
@@ -30,6 +30,7 @@ from streams.processing import (
     Policy,
     Record,
     classify_batch,
+    union_cells,
 )
 
 log = logging.getLogger("lmis.pipeline")
@@ -123,7 +124,7 @@ class TrendPipeline:
         self.classifier = classifier
         self.policy = policy
         self.sink = BatchingSink({
-            "events": (ClickHouseTable(client, "events"), EVENT_COLUMNS),
+            "events": (ClickHouseTable(client, "events", encode=encode_rows), EVENT_COLUMNS),
             "dead_letters": (ClickHouseTable(client, "dead_letters"), DEAD_LETTER_COLUMNS),
         }, max_rows=max_rows, max_seconds=max_seconds)
         self.rollup_job = rollup or Rollup(client)
@@ -174,14 +175,16 @@ class TrendPipeline:
         for batch in batches:
             self._pending_dirty |= batch.days
             self._pending_vacancies |= batch.vacancies
-            self._pending_cells = _union_cells(self._pending_cells, batch.cells)
+            self._pending_cells = union_cells(self._pending_cells, batch.cells)
             for run in batch.runs:
                 tp = (run.topic, run.partition)
-                rows = run.rows
-                by_topic[run.topic].events += len(rows)
-                n_events += len(rows)
-                if rows:
-                    sink.add_run("events", tp, run.lo, run.hi, rows)
+                accepted = run.accepted
+                by_topic[run.topic].events += accepted
+                n_events += accepted
+                if run.rows:
+                    sink.add_run("events", tp, run.lo, run.hi, run.rows)
+                if run.n_encoded:
+                    sink.add_encoded("events", tp, run.lo, run.hi, run.encoded, run.n_encoded)
                 for dead in run.dead_letters:
                     sink.add("dead_letters", tp, dead.record.offset, dead.row)
                     self._dead_letter(dead)
@@ -234,7 +237,7 @@ class TrendPipeline:
                 self.dirty |= {EPOCH_DAY + timedelta(days=n) for n in pending.days}
                 if self.touched_vacancies is not None:
                     self.touched_vacancies |= pending.vacancies
-                self.touched_cells = _union_cells(self.touched_cells, pending.cells)
+                self.touched_cells = union_cells(self.touched_cells, pending.cells)
                 self._awaiting_rollup.extend(pending.received)
         finally:
             self._writing = None
@@ -287,14 +290,6 @@ class TrendPipeline:
         with self._lock:
             fresh, self.stats.freshness = self.stats.freshness, []
         return fresh
-
-
-def _union_cells(cells: set[tuple] | None, more: set[tuple] | None) -> set[tuple] | None:
-    """Cells of two batches; None (too many to list: whole days) once either is, or past MAX_CELLS."""
-    if cells is None or more is None:
-        return None
-    cells |= more
-    return cells if len(cells) <= MAX_CELLS else None
 
 
 def _cell_dates(cells: set[tuple] | None) -> set[tuple] | None:

@@ -41,9 +41,9 @@ DEAD_LETTER_COLUMNS = (
     "topic", "partition", "offset", "reason", "field", "value", "rule", "event_id", "occurred_at", "raw", "emitted_at",
 )
 _WAGE_HOURS = wage_hours()
-_PROHIBITED = tuple(c.ko for c in code_list("prohibited_job_terms"))
+PROHIBITED = tuple(c.ko for c in code_list("prohibited_job_terms"))
 _SPACES = re.compile(r"\s+")
-_SUBTYPE_FIELD = {
+SUBTYPE_FIELD = {
     "vacancy.closed": "reason", "application.submitted": "channel", "application.outcome": "outcome",
     "ui.initial_claim": "separation_reason", "ui.claim_ended": "reason", "insurance.loss": "separation_reason",
 }
@@ -136,7 +136,7 @@ def review_rule(event: Event) -> str:
     duplicate rule needs other submissions and is applied by the rollup (``sinks.rollups``).
     """
     p = event.payload  # type: ignore[attr-defined]
-    if any(term in p.title for term in _PROHIBITED):
+    if any(term in p.title for term in PROHIBITED):
         return "prohibited_job"
     if p.wage_type is None or p.wage_amount is None or p.work_hours_per_week is None or p.deadline is None:
         return "missing_fields"
@@ -166,7 +166,7 @@ def _row_builder(model: type[Event]) -> tuple[str, Callable[[Event, Record, int]
     def text(name: str | None) -> str:
         return f"(p.{name} or '')" if name in fields else "''"
 
-    subtype = _SUBTYPE_FIELD.get(etype)
+    subtype = SUBTYPE_FIELD.get(etype)
     openings = "0"
     if etype in ("vacancy.submitted", "vacancy.updated") and "openings" in fields:
         openings = "(p.openings or 0)"
@@ -214,7 +214,9 @@ def classify(record: Record, policy: Policy = Policy(), fast: bool = False) -> A
 @dataclass(slots=True)
 class PartitionRun:
     """Consecutive messages of one topic-partition, classified: the offsets they span, the rows of the accepted
-    ones and the dead letters, in offset order."""
+    ones and the dead letters, in offset order. The rows are tuples, or (read by the compiled reader,
+    :mod:`streams.native`) all of them in ``encoded``: ClickHouse's RowBinary, ``n_encoded`` rows, in no
+    particular order."""
 
     topic: str
     partition: int
@@ -222,6 +224,12 @@ class PartitionRun:
     hi: int
     rows: list[tuple]
     dead_letters: list[DeadLetter]
+    encoded: bytes = b""
+    n_encoded: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return len(self.rows) + self.n_encoded
 
 
 @dataclass(slots=True)
@@ -237,10 +245,14 @@ class Classified:
     cells: set[tuple] | None = None
 
 
-def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_accepted: bool = False) -> Classified:
+def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_accepted: bool = False,
+                   native: bool = True) -> Classified:
     """:func:`classify` for a batch: a pure function of the messages, so it may run in another process (the
     worker's classifier pool) with the same result. Consecutive messages of a topic-partition form one run.
-    The events are read by the fast path unless they are kept for another consumer (who gets pydantic's)."""
+    The events are read by the compiled reader (``native``: the rows encoded) and the fast path, unless they
+    are kept for another consumer (who gets pydantic's events and tuples)."""
+    if native and not keep_accepted:
+        return _classify_batch_native(records, policy)
     fast = not keep_accepted
     out = Classified([], set(), set(), [], set())
     days, vacancies, accepted, cells = out.days, out.vacancies, out.accepted, out.cells
@@ -278,6 +290,55 @@ def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_ac
 
 def _tp_of(record: Record) -> tuple[str, int]:
     return record.topic, record.partition
+
+
+def _classify_batch_native(records: Iterable[Record], policy: Policy) -> Classified:
+    """:func:`classify_batch` with each run read by the compiled reader; the messages it leaves (a dead letter,
+    an unusual form) are judged here as before, and their rows encoded beside its own."""
+    from streams.native import encode_rows, reader
+
+    read = reader().classify_run
+    out = Classified([], set(), set(), [], set())
+    days, vacancies = out.days, out.vacancies
+    future_ms, lateness_ms = policy.future_tolerance_ms, policy.allowed_lateness_ms
+    for (topic, partition), group in groupby(records, key=_tp_of):
+        run = list(group)
+        encoded, n, left, run_days, cells, run_vacancies = read(run, topic, partition, future_ms, lateness_ms,
+                                                                MAX_CELLS)
+        days |= run_days
+        vacancies |= run_vacancies
+        out.cells = union_cells(out.cells, cells)
+        rows: list[tuple] = []
+        dead: list[DeadLetter] = []
+        for i in left:
+            record = run[i]
+            judged = judge(record, policy, fast=True)
+            if type(judged) is tuple:
+                event, occurred = judged
+                row = _ROW_OF[event.event_type](event, record, occurred)  # type: ignore[attr-defined]
+                rows.append(row)
+                day = (row[3] + KST_MS) // DAY_MS
+                days.add(day)
+                out.cells = union_cells(out.cells, {(day, row[8], row[9], row[10], row[12], row[13], row[11])})
+                if row[1] in VACANCY_EVENT_TYPES:
+                    vacancies.add(row[6])
+            else:
+                dead.append(judged)
+        if rows:
+            encoded += encode_rows(rows)
+            n += len(rows)
+        offsets = [r.offset for r in run]
+        out.runs.append(PartitionRun(topic, partition, min(offsets), max(offsets), [], dead, encoded, n))
+    return out
+
+
+def union_cells(cells: set[tuple] | None, more: set[tuple] | None) -> set[tuple] | None:
+    """Measure cells of two batches (or parts of one); None (too many to list: a backlog, whole days) once
+    either is, or past MAX_CELLS. ``cells`` is updated in place."""
+    if cells is None or more is None:
+        return None
+    cells |= more
+    return cells if len(cells) <= MAX_CELLS else None
 
 
 def judge(record: Record, policy: Policy = Policy(), fast: bool = False) -> tuple[Event, int] | DeadLetter:

@@ -1,0 +1,140 @@
+"""The compiled reader (streams.native, lmis_native) never changes an outcome: what it reads, pydantic accepts,
+and its row -- written as RowBinary -- is the one Python builds, read back and stored in ClickHouse alike.
+
+Checked on every simulated message of a month with every scenario (its malformed ones included), and on the
+fast path's corpus of mutations of each event type (tests/test_fastpath.py): fields deleted, nulled, retyped,
+at and beyond their bounds, times and dates in other forms, odd text and personal data, unknown and duplicate
+keys, escapes, broken bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import lmis_native
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from test_fastpath import corpus  # noqa: F401 -- the fixture (tests/ is on the path, as pytest puts it)
+
+from schemas.events import EVENT_TYPES
+from sinks.sink import ClickHouseTable, SinkBatch
+from streams.native import _event_spec, _field, decode_rows, encode_rows, reader
+from streams.processing import EVENT_COLUMNS, MAX_CELLS, Accepted, Policy, Record, classify, classify_batch
+
+POLICY = Policy()
+
+
+@pytest.fixture(scope="module")
+def records(corpus, month_run) -> list[Record]:  # noqa: F811 -- the fixture
+    """The mutations, emitted at their events' time (as in test_fastpath: lateness and the future are judged
+    too), and the month as the simulator emitted it."""
+    from simulator.output import read_jsonl
+
+    path, _, _ = month_run
+    sent = [(1_772_410_500_000 + i, v) for i, v in enumerate(corpus)]
+    sent += [(m.emit_ms, m.value) for m in read_jsonl(path)]
+    return [Record("lmis.vacancies", 0, i, ts, None, v) for i, (ts, v) in enumerate(sent)]
+
+
+def test_it_reads_only_what_pydantic_accepts_with_the_same_row(records):
+    encoded, n, left, _, _, _ = reader().classify_run(records, "lmis.vacancies", 0, POLICY.future_tolerance_ms,
+                                                      POLICY.allowed_lateness_ms, 10**9)
+    rows = decode_rows(encoded)
+    assert len(rows) == n == len(records) - len(left)
+    read = {row[22]: row for row in rows}
+    assert len(read) == n and not set(read) & {records[i].offset for i in left}
+    kinds = set()
+    for record in records:
+        row = read.get(record.offset)
+        if row is None:
+            continue
+        judged = classify(record, POLICY, fast=False)  # pydantic's answer
+        assert type(judged) is Accepted, f"read what pydantic rejects ({judged.reason}): {record.value[:300]!r}"
+        assert row == judged.row, record.value[:300]
+        kinds.add(row[1])
+    # Both sides are exercised: every event type read here, and messages left to Python although valid.
+    valid_left = sum(type(classify(records[i], POLICY)) is Accepted for i in left)
+    assert kinds == set(EVENT_TYPES) and n > 10_000 and valid_left > 100, (kinds, n, valid_left)
+
+
+def test_a_batch_classifies_the_same_with_it_and_without_it(records):
+    for batch in (records[:3_000], records):  # a few cells, and more than MAX_CELLS of them
+        fast, slow = classify_batch(batch, POLICY), classify_batch(batch, POLICY, native=False)
+        assert [(r.topic, r.partition, r.lo, r.hi, sorted(decode_rows(r.encoded), key=lambda row: row[22]),
+                 [d.row for d in r.dead_letters]) for r in fast.runs] == [
+            (r.topic, r.partition, r.lo, r.hi, r.rows, [d.row for d in r.dead_letters]) for r in slow.runs]
+        assert all(not r.rows and r.n_encoded == len(decode_rows(r.encoded)) for r in fast.runs)
+        assert (fast.days, fast.vacancies, fast.cells) == (slow.days, slow.vacancies, slow.cells)
+    assert slow.cells is None and len(classify_batch(records[:3_000], POLICY).cells or ()) <= MAX_CELLS
+
+
+def test_its_rows_are_stored_as_pythons_are(client, records):
+    """The real engine reads the RowBinary as the rows clickhouse-connect inserts: every column equal."""
+    batch = classify_batch(records, POLICY)
+    python_rows = [r for run in classify_batch(records, POLICY, native=False).runs for r in run.rows]
+    client.command("CREATE TABLE events_native AS events")
+    # Through the sink's adapter, with a few rows as tuples beside the blocks (they are encoded for it).
+    sink_batch = SinkBatch("events_native", EVENT_COLUMNS)
+    for run in batch.runs:
+        sink_batch.add_encoded(("lmis.vacancies", 0), run.lo, run.hi, run.encoded, run.n_encoded)
+    rows = decode_rows(b"".join(sink_batch.blocks))
+    extra = [r[:22] + (10**9 + i,) + r[23:] for i, r in enumerate(rows[:50])]  # new offsets: new rows
+    sink_batch.add_run(("lmis.vacancies", 1), 0, 49, extra)
+    ClickHouseTable(client, "events_native", encode=encode_rows).write(sink_batch)
+    client.insert("events", python_rows + extra, column_names=list(EVENT_COLUMNS))
+    columns = ", ".join(EVENT_COLUMNS)
+    stored = [client.query(f"SELECT {columns}, day, hour FROM {t} ORDER BY offset").result_rows
+              for t in ("events", "events_native")]
+    assert stored[0] == stored[1] and len(stored[0]) == len(python_rows) + 50
+
+
+def test_rows_python_encodes_read_back_the_same(records):
+    rows = [r for run in classify_batch(records[:2_000], POLICY, native=False).runs for r in run.rows]
+    assert decode_rows(encode_rows(rows)) == rows and any(r[18] is not None for r in rows)
+    with pytest.raises(TypeError, match="events.openings"):
+        encode_rows([rows[0][:17] + (-1,) + rows[0][18:]])
+    with pytest.raises(ValueError, match="24"):
+        encode_rows([rows[0][:5]])
+
+
+def test_it_knows_the_events_columns():
+    assert lmis_native.EVENT_COLUMNS == EVENT_COLUMNS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@pytest.mark.parametrize("kind", ["float", "pattern", "model_validator", "min_length"])
+def test_a_model_it_cannot_mirror_fails_at_import_instead_of_being_checked_less(kind):
+    from typing import Literal
+
+    from schemas.events import Event, Region, VacancyId
+
+    if kind == "model_validator":
+        class Payload(_Strict):
+            vacancy_id: VacancyId
+            region: Region
+            occupation: str
+
+            @model_validator(mode="after")
+            def _check(self):
+                return self
+
+        class Model(Event):
+            event_type: Literal["vacancy.closed"]
+            schema_version: Literal[1]
+            payload: Payload
+
+        with pytest.raises(TypeError, match="_check"):
+            _event_spec(Model)
+        return
+    annotation = {"float": float, "pattern": Annotated[str, Field(pattern=r"^\d{3}$")],
+                  "min_length": Annotated[list[Literal["a"]], Field(min_length=1)]}[kind]
+
+    class Model(_Strict):  # type: ignore[no-redef]
+        value: annotation  # type: ignore[valid-type]
+
+    with pytest.raises(TypeError, match="streams.native cannot derive"):
+        _field("Model.value", "value", Model.model_fields["value"])
+
