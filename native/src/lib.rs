@@ -104,9 +104,15 @@ enum Col {
     NullableDate,
 }
 
-/// Not read here: the message is left to Python.
-struct Leave;
-type R<T> = Result<T, Leave>;
+/// Why a message is not read here: it is left to Python; or its free text must first be screened by the
+/// model's own rules, in Python, which needs the GIL (it is read again, with it).
+#[derive(Clone, Copy)]
+enum Stop {
+    Leave,
+    Screen,
+}
+use crate::Stop::Leave;
+type R<T> = Result<T, Stop>;
 
 // --- the spec ------------------------------------------------------------------------------------------
 
@@ -243,7 +249,8 @@ impl<'a> Cur<'a> {
             self.i += 1;
         }
         let n = self.i - digits;
-        if n == 0 || n > 15 || (n > 1 && self.b[digits] == b'0') {
+        // No leading zeros, and no "-0" (whose reading by pydantic's parser is not worth the doubt).
+        if n == 0 || n > 15 || (self.b[digits] == b'0' && (n > 1 || digits > start)) {
             return Err(Leave);
         }
         if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
@@ -507,7 +514,7 @@ impl Classifier {
         })
     }
 
-    fn text<'a>(&self, py: Python<'_>, s: &'a str, min: usize, max: usize) -> R<&'a str> {
+    fn text<'a>(&self, py: Option<Python<'_>>, s: &'a str, min: usize, max: usize) -> R<&'a str> {
         // Only ASCII, Hangul syllables and the middle dot: Python's and Rust's ideas of whitespace, case and
         // digits agree on these, and the only whitespace among them is the space.
         let mut n = 0;
@@ -525,6 +532,7 @@ impl Classifier {
         }
         if screen {
             // Digits or an '@': the model's own screening decides (schemas.pii.find_pii).
+            let py = py.ok_or(Stop::Screen)?;
             let found = self.find_pii.bind(py).call1((s,)).map_err(|_| Leave)?;
             if !found.is_none() {
                 return Err(Leave);
@@ -533,7 +541,7 @@ impl Classifier {
         Ok(s)
     }
 
-    fn value<'a>(&self, py: Python<'_>, cur: &mut Cur<'a>, f: &Field) -> R<V<'a>> {
+    fn value<'a>(&self, py: Option<Python<'_>>, cur: &mut Cur<'a>, f: &Field) -> R<V<'a>> {
         if cur.peek()? == b'n' {
             cur.word(b"null")?;
             return if f.optional { Ok(V::Null) } else { Err(Leave) };
@@ -601,7 +609,7 @@ impl Classifier {
     }
 
     /// A payload object, by its event type's fields: their values in `vals`.
-    fn payload<'a>(&self, py: Python<'_>, cur: &mut Cur<'a>, t: &EventType, vals: &mut Vec<V<'a>>) -> R<()> {
+    fn payload<'a>(&self, py: Option<Python<'_>>, cur: &mut Cur<'a>, t: &EventType, vals: &mut Vec<V<'a>>) -> R<()> {
         vals.clear();
         vals.resize(t.fields.len(), V::Absent);
         cur.eat(b'{')?;
@@ -644,7 +652,7 @@ impl Classifier {
 
     /// One message read: its type's index, occurred_at in epoch milliseconds, schema version, event id and
     /// source, with the payload's values in `vals` -- or Leave.
-    fn read<'a>(&self, py: Python<'_>, raw: &'a [u8], vals: &mut Vec<V<'a>>) -> R<(usize, i64, i64, &'a str, &'a str)> {
+    fn read<'a>(&self, py: Option<Python<'_>>, raw: &'a [u8], vals: &mut Vec<V<'a>>) -> R<(usize, i64, i64, &'a str, &'a str)> {
         let s = std::str::from_utf8(raw).map_err(|_| Leave)?;
         let mut cur = Cur { b: raw, s, i: 0 };
         // The envelope: event_id, event_type, schema_version, occurred_at, source, payload -- each once.
@@ -731,6 +739,102 @@ impl Classifier {
         Ok((ti, occurred, version, event_id, source))
     }
 
+    /// One message's row appended to `out`, and its measure cell and vacancy -- or why it was not read.
+    #[allow(clippy::too_many_arguments)]
+    fn row<'a>(&self, py: Option<Python<'_>>, raw: &'a [u8], ts: i64, offset: i64, run: &Run<'_>,
+               vals: &mut Vec<V<'a>>, out: &mut Vec<u8>) -> R<(Cell<'a>, Option<&'a str>)> {
+        let (ti, occurred, version, event_id, source) = self.read(py, raw, vals)?;
+        if occurred > ts + run.future_tolerance_ms || occurred < ts - run.allowed_lateness_ms {
+            return Err(Leave); // a dead letter: Python words it
+        }
+        let t = &self.types[ti];
+        let r = &t.row;
+        let (rule, key) = self.review(t, vals, occurred)?;
+        let entity = text_of(vals, Some(r.entity))?;
+        let vacancy_id = text_of(vals, r.vacancy_id)?;
+        let employer_id = text_of(vals, r.employer_id)?;
+        let region = text_of(vals, Some(r.region))?;
+        let industry = text_of(vals, r.industry)?;
+        let occupation = text_of(vals, Some(r.occupation))?;
+        let size_band = text_of(vals, r.size_band)?;
+        let age_band = text_of(vals, r.age_band)?;
+        let sex = text_of(vals, r.sex)?;
+        let subtype = match r.subtype {
+            None => "",
+            Some(i) => match vals[i] {
+                V::Str(s) => s,
+                _ => return Err(Leave),
+            },
+        };
+        let openings = match r.openings.map(|i| (vals[i], t.fields[i].default_int)) {
+            None => 0,
+            Some((V::Int(v), _)) => v,
+            Some((V::Absent, Some(d))) => d,
+            Some((V::Absent | V::Null, None)) => 0,
+            _ => return Err(Leave),
+        };
+        let deadline = match r.deadline.map(|i| vals[i]) {
+            None | Some(V::Absent | V::Null) => None,
+            Some(V::Date(d)) if (0..=MAX_DATE_DAYS).contains(&d) => Some(d as u16),
+            _ => return Err(Leave),
+        };
+        if !(0..=u16::MAX as i64).contains(&openings) || !(0..=u16::MAX as i64).contains(&version) {
+            return Err(Leave);
+        }
+        out.extend_from_slice(event_id.as_bytes());
+        put_str(out, &t.name);
+        out.extend_from_slice(&(version as u16).to_le_bytes());
+        out.extend_from_slice(&occurred.to_le_bytes());
+        for s in [source, entity, vacancy_id, employer_id, region, industry, occupation, size_band,
+                  age_band, sex, subtype, rule, key.as_str()] {
+            put_str(out, s.as_bytes());
+        }
+        out.extend_from_slice(&(openings as u16).to_le_bytes());
+        match deadline {
+            None => out.push(1),
+            Some(d) => {
+                out.push(0);
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+        }
+        put_str(out, raw);
+        put_str(out, run.topic.as_bytes());
+        out.extend_from_slice(&run.partition.to_le_bytes());
+        out.extend_from_slice(&(offset as u64).to_le_bytes());
+        out.extend_from_slice(&ts.to_le_bytes());
+        let day = (occurred + KST_MS).div_euclid(DAY_MS);
+        let cell = (day, region, industry, occupation, age_band, sex, size_band);
+        Ok((cell, if t.vacancy_event { Some(vacancy_id) } else { None }))
+    }
+
+    /// One message into `acc`: its row, or its index among those left to Python or to screen.
+    fn one<'a>(&self, py: Option<Python<'_>>, idx: usize, raw: &'a [u8], ts: i64, offset: i64, run: &Run<'_>,
+               acc: &mut Acc<'a>) {
+        let start = acc.out.len();
+        match self.row(py, raw, ts, offset, run, &mut acc.vals, &mut acc.out) {
+            Ok((cell, vacancy)) => {
+                acc.n += 1;
+                acc.days.insert(cell.0);
+                if let Some(c) = acc.cells.as_mut() {
+                    c.insert(cell);
+                    if c.len() > run.max_cells {
+                        acc.cells = None;
+                    }
+                }
+                if let Some(v) = vacancy {
+                    acc.vacancies.insert(v);
+                }
+            }
+            Err(stop) => {
+                acc.out.truncate(start);
+                match stop {
+                    Stop::Leave => acc.left.push(idx),
+                    Stop::Screen => acc.screen.push(idx),
+                }
+            }
+        }
+    }
+
     fn review(&self, t: &EventType, vals: &[V<'_>], occurred: i64) -> R<(&'static str, String)> {
         let Some(r) = &t.row.review else { return Ok(("", String::new())) };
         let V::Str(title) = vals[r.title] else { return Err(Leave) };
@@ -789,6 +893,42 @@ fn text_of<'a>(vals: &[V<'a>], i: Option<usize>) -> R<&'a str> {
     }
 }
 
+/// What a run's messages share.
+struct Run<'r> {
+    topic: &'r str,
+    partition: u16,
+    future_tolerance_ms: i64,
+    allowed_lateness_ms: i64,
+    max_cells: usize,
+}
+
+/// A run's outcome as it is read.
+struct Acc<'a> {
+    out: Vec<u8>,
+    n: usize,
+    left: Vec<usize>,
+    screen: Vec<usize>,
+    days: FxSet<i64>,
+    cells: Option<FxSet<Cell<'a>>>,
+    vacancies: FxSet<&'a str>,
+    vals: Vec<V<'a>>,
+}
+
+impl Acc<'_> {
+    fn new(size: usize) -> Self {
+        Acc {
+            out: Vec::with_capacity(size),
+            n: 0,
+            left: Vec::new(),
+            screen: Vec::new(),
+            days: FxSet::default(),
+            cells: Some(FxSet::default()),
+            vacancies: FxSet::default(),
+            vals: Vec::with_capacity(16),
+        }
+    }
+}
+
 type Cell<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
 
 #[pymethods]
@@ -821,9 +961,11 @@ impl Classifier {
     }
 
     /// Messages of one topic-partition (objects with ``value``, ``timestamp`` and ``offset``): the
-    /// RowBinary rows of those read here, how many, the indexes of those left to Python, and what the
-    /// rollup needs of the rows: their Asia/Seoul day numbers, their measure cells (None past
-    /// ``max_cells``) and the vacancies of vacancy events.
+    /// RowBinary rows of those read here, how many, the indexes of those left to Python (in order), and
+    /// what the rollup needs of the rows: their Asia/Seoul day numbers, their measure cells (None past
+    /// ``max_cells``) and the vacancies of vacancy events. The messages are read without the GIL (the
+    /// worker's other threads run meanwhile); only free text with digits or an '@' is read again with it,
+    /// to be screened by Python's rules.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (records, topic, partition, future_tolerance_ms, allowed_lateness_ms, max_cells))]
     fn classify_run<'py>(
@@ -836,7 +978,8 @@ impl Classifier {
         allowed_lateness_ms: i64,
         max_cells: usize,
     ) -> PyResult<(Bound<'py, PyBytes>, usize, Vec<usize>, Bound<'py, PySet>, Option<Bound<'py, PySet>>, Bound<'py, PySet>)> {
-        // The messages' bytes are borrowed for the whole call (held here), and so are the texts below.
+        // The messages' bytes are borrowed for the whole call (held here: bytes never change), and so are
+        // the texts of the rows' cells and vacancies.
         let mut held: Vec<(Bound<'py, PyAny>, i64, i64)> = Vec::with_capacity(records.len());
         for rec in records.iter() {
             let value = rec.getattr(intern!(py, "value"))?;
@@ -844,103 +987,29 @@ impl Classifier {
             let offset: i64 = rec.getattr(intern!(py, "offset"))?.extract()?;
             held.push((value, ts, offset));
         }
-        let mut out: Vec<u8> = Vec::with_capacity(records.len() * 600);
-        let mut left: Vec<usize> = Vec::new();
-        let mut days: FxSet<i64> = FxSet::default();
-        let mut cells: Option<FxSet<Cell<'_>>> = Some(FxSet::default());
-        let mut vacancies: FxSet<&str> = FxSet::default();
-        let mut vals: Vec<V<'_>> = Vec::with_capacity(16);
-        let mut n = 0usize;
-        for (idx, (value, ts, offset)) in held.iter().enumerate() {
-            let Ok(bytes) = value.cast::<PyBytes>() else {
-                left.push(idx);
-                continue;
-            };
-            let raw: &[u8] = bytes.as_bytes();
-            let start = out.len();
-            let ok = (|| -> R<()> {
-                let (ti, occurred, version, event_id, source) = self.read(py, raw, &mut vals)?;
-                if occurred > ts + future_tolerance_ms || occurred < ts - allowed_lateness_ms {
-                    return Err(Leave); // a dead letter: Python words it
-                }
-                let t = &self.types[ti];
-                let r = &t.row;
-                let (rule, key) = self.review(t, &vals, occurred)?;
-                let entity = text_of(&vals, Some(r.entity))?;
-                let vacancy_id = text_of(&vals, r.vacancy_id)?;
-                let employer_id = text_of(&vals, r.employer_id)?;
-                let region = text_of(&vals, Some(r.region))?;
-                let industry = text_of(&vals, r.industry)?;
-                let occupation = text_of(&vals, Some(r.occupation))?;
-                let size_band = text_of(&vals, r.size_band)?;
-                let age_band = text_of(&vals, r.age_band)?;
-                let sex = text_of(&vals, r.sex)?;
-                let subtype = match r.subtype {
-                    None => "",
-                    Some(i) => match vals[i] {
-                        V::Str(s) => s,
-                        _ => return Err(Leave),
-                    },
-                };
-                let openings = match r.openings.map(|i| (vals[i], t.fields[i].default_int)) {
-                    None => 0,
-                    Some((V::Int(v), _)) => v,
-                    Some((V::Absent, Some(d))) => d,
-                    Some((V::Absent | V::Null, None)) => 0,
-                    _ => return Err(Leave),
-                };
-                let deadline = match r.deadline.map(|i| vals[i]) {
-                    None | Some(V::Absent | V::Null) => None,
-                    Some(V::Date(d)) if (0..=MAX_DATE_DAYS).contains(&d) => Some(d as u16),
-                    _ => return Err(Leave),
-                };
-                if !(0..=u16::MAX as i64).contains(&openings) || !(0..=u16::MAX as i64).contains(&version) {
-                    return Err(Leave);
-                }
-                out.extend_from_slice(event_id.as_bytes());
-                put_str(&mut out, &t.name);
-                out.extend_from_slice(&(version as u16).to_le_bytes());
-                out.extend_from_slice(&occurred.to_le_bytes());
-                for s in [source, entity, vacancy_id, employer_id, region, industry, occupation, size_band,
-                          age_band, sex, subtype, rule, key.as_str()] {
-                    put_str(&mut out, s.as_bytes());
-                }
-                out.extend_from_slice(&(openings as u16).to_le_bytes());
-                match deadline {
-                    None => out.push(1),
-                    Some(d) => {
-                        out.push(0);
-                        out.extend_from_slice(&d.to_le_bytes());
-                    }
-                }
-                put_str(&mut out, raw);
-                put_str(&mut out, topic.as_bytes());
-                out.extend_from_slice(&partition.to_le_bytes());
-                out.extend_from_slice(&(*offset as u64).to_le_bytes());
-                out.extend_from_slice(&ts.to_le_bytes());
-                let day = (occurred + KST_MS).div_euclid(DAY_MS);
-                days.insert(day);
-                if let Some(c) = cells.as_mut() {
-                    c.insert((day, region, industry, occupation, age_band, sex, size_band));
-                    if c.len() > max_cells {
-                        cells = None;
-                    }
-                }
-                if t.vacancy_event {
-                    vacancies.insert(vacancy_id);
-                }
-                Ok(())
-            })();
-            match ok {
-                Ok(()) => n += 1,
-                Err(Leave) => {
-                    out.truncate(start);
-                    left.push(idx);
+        let inputs: Vec<Option<(&[u8], i64, i64)>> = held
+            .iter()
+            .map(|(value, ts, offset)| value.cast::<PyBytes>().ok().map(|b| (b.as_bytes(), *ts, *offset)))
+            .collect();
+        let size: usize = inputs.iter().flatten().map(|(raw, _, _)| raw.len() + 200).sum();
+        let run = Run { topic, partition, future_tolerance_ms, allowed_lateness_ms, max_cells };
+        let mut acc = py.detach(|| {
+            let mut acc = Acc::new(size);
+            for (idx, input) in inputs.iter().enumerate() {
+                match input {
+                    Some((raw, ts, offset)) => self.one(None, idx, raw, *ts, *offset, &run, &mut acc),
+                    None => acc.left.push(idx),
                 }
             }
+            acc
+        });
+        for idx in std::mem::take(&mut acc.screen) {
+            let (raw, ts, offset) = inputs[idx].expect("only messages of bytes are screened");
+            self.one(Some(py), idx, raw, ts, offset, &run, &mut acc);
         }
-        let days_set = PySet::new(py, days.iter())?;
-        let cells_set = match cells {
+        acc.left.sort_unstable();
+        let days_set = PySet::new(py, acc.days.iter())?;
+        let cells_set = match acc.cells {
             None => None,
             Some(c) => {
                 let set = PySet::empty(py)?;
@@ -953,8 +1022,8 @@ impl Classifier {
                 Some(set)
             }
         };
-        let vac_set = PySet::new(py, vacancies.iter().copied())?;
-        Ok((PyBytes::new(py, &out), n, left, days_set, cells_set, vac_set))
+        let vac_set = PySet::new(py, acc.vacancies.iter().copied())?;
+        Ok((PyBytes::new(py, &acc.out), acc.n, acc.left, days_set, cells_set, vac_set))
     }
 
     /// Rows given as tuples (``EVENT_COLUMNS``; as ``streams.processing.to_row`` builds them) in RowBinary.
