@@ -28,6 +28,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from schemas.events import DLQ_TOPIC, TOPICS
 from sinks.sink import Backoff
+from streams import kafka_records
 from streams.alignment import TimeAlignment
 from streams.pipeline import PendingCheckpoint, TrendPipeline, weighted_quantile
 from streams.processing import Record
@@ -135,6 +136,7 @@ class Ingest(mode.Service):
         self.producer = AIOKafkaProducer(**opts, acks="all", enable_idempotence=True, linger_ms=20,
                                          client_id="lmis-worker-dlq")
         await self.producer.start()
+        kafka_records.install()  # the fetched messages made in compiled code
         self.consumer = AIOKafkaConsumer(
             **opts, group_id=self.cfg.group_id, client_id="lmis-worker",
             # A megabyte a partition and fetch: the messages held back in time order stay a few tens of MB.

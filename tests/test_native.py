@@ -138,3 +138,71 @@ def test_a_model_it_cannot_mirror_fails_at_import_instead_of_being_checked_less(
     with pytest.raises(TypeError, match="streams.native cannot derive"):
         _field("Model.value", "value", Model.model_fields["value"])
 
+
+
+# --- Kafka fetches (streams.kafka_records) ----------------------------------------------------------------
+
+def _batch(base_offset: int, records: list[tuple], compression: int = 0) -> bytes:
+    """A v2 record batch as aiokafka's producer builds it; records are (timestamp, key, value, headers)."""
+    import struct
+
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=compression, is_transactional=0, producer_id=-1,
+                                        producer_epoch=-1, base_sequence=-1, batch_size=1 << 24)
+    for i, (timestamp, key, value, headers) in enumerate(records):
+        assert builder.append(i, timestamp=timestamp, key=key, value=value, headers=headers) is not None
+    return struct.pack(">q", base_offset) + bytes(builder.build())[8:]  # the base offset is outside the CRC
+
+
+def _unpacked(data: bytes, fetch_offset: int, native: bool, check_crcs: bool = True) -> list[tuple]:
+    """Every message of a fetch as aiokafka hands them over, with its position after each."""
+    import aiokafka.consumer.fetcher as fetcher
+    from aiokafka.record.memory_records import MemoryRecords
+    from aiokafka.structs import TopicPartition
+
+    from streams.kafka_records import FetchedBytes, NativePartitionRecords
+
+    kind, records = (NativePartitionRecords, FetchedBytes(data)) if native else (
+        fetcher.PartitionRecords, MemoryRecords(data))
+    partition = kind(TopicPartition("lmis.vacancies", 3), records, None, fetch_offset, None, None, check_crcs,
+                     fetcher.READ_UNCOMMITTED)
+    out = []
+    for m in partition:
+        out.append((m.topic, m.partition, m.offset, m.timestamp, m.timestamp_type, m.key, m.value, m.checksum,
+                    m.serialized_key_size, m.serialized_value_size, tuple(m.headers), partition.next_fetch_offset))
+    return [*out, partition.next_fetch_offset]
+
+
+def test_fetched_messages_are_aiokafkas_own():
+    import lmis_native
+
+    first = _batch(100, [(1_772_410_500_000 + i, None if i % 3 else b"V%d" % i, b"x" * i if i % 5 else None, [])
+                         for i in range(40)])
+    second = _batch(140, [(1_772_410_400_000, b"k", b'{"event_id":"..."}', []), (1_772_410_600_000, b"", b"", [])])
+    whole = first + second
+    for data in (first, whole, whole + second[:30], whole + second[:-1]):  # a partial batch ends a fetch
+        for fetch_offset in (0, 100, 117, 140, 141):
+            mine = _unpacked(data, fetch_offset, native=True)
+            assert mine == _unpacked(data, fetch_offset, native=False)
+        assert lmis_native.kafka_messages(data, "lmis.vacancies", 3, True) is not None  # read natively
+    assert len(_unpacked(whole, 0, native=True)) == 43
+
+
+@pytest.mark.parametrize("case", ["gzip", "headers", "bad_crc"])
+def test_fetches_it_does_not_read_are_left_to_aiokafka(case):
+    import lmis_native
+    from aiokafka.errors import CorruptRecordException
+
+    plain = _batch(0, [(1_772_410_500_000, b"k", b"v", [])])
+    data = {"gzip": _batch(0, [(1_772_410_500_000, b"k", b"v" * 100, [])] * 3, compression=1),
+            "headers": _batch(0, [(1_772_410_500_000, b"k", b"v", [("h", b"1")])]),
+            "bad_crc": plain[:17] + bytes([plain[17] ^ 1]) + plain[18:]}[case]  # the CRC itself
+    assert lmis_native.kafka_messages(data, "lmis.vacancies", 3, True) is None
+    if case == "bad_crc":
+        for native in (True, False):
+            with pytest.raises(CorruptRecordException):
+                _unpacked(data, 0, native=native)
+        assert _unpacked(data, 0, native=True, check_crcs=False) == _unpacked(data, 0, native=False, check_crcs=False)
+    else:
+        assert _unpacked(data, 0, native=True) == _unpacked(data, 0, native=False)

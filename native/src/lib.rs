@@ -1090,10 +1090,183 @@ fn encode_rows<'py>(py: Python<'py>, rows: &Bound<'py, PyList>) -> PyResult<Boun
     Ok(PyBytes::new(py, &out))
 }
 
+// --- Kafka record batches --------------------------------------------------------------------------------
+
+/// A message as aiokafka's `ConsumerRecord` has it (the same attributes), made from a fetch's bytes at once.
+#[pyclass(frozen, get_all, module = "lmis_native")]
+struct Message {
+    topic: Py<PyString>,
+    partition: i64,
+    offset: i64,
+    timestamp: i64,
+    timestamp_type: i64,
+    key: Option<Py<PyBytes>>,
+    value: Option<Py<PyBytes>>,
+    checksum: Option<i64>,
+    serialized_key_size: i64,
+    serialized_value_size: i64,
+    headers: Py<PyTuple>,
+}
+
+#[pymethods]
+impl Message {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("Message(topic={}, partition={}, offset={}, timestamp={})", self.topic.bind(py), self.partition,
+                self.offset, self.timestamp)
+    }
+}
+
+struct Bytes<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Bytes<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.i..self.i.checked_add(n)?)?;
+        self.i += n;
+        Some(s)
+    }
+    fn i8(&mut self) -> Option<i8> {
+        Some(self.take(1)?[0] as i8)
+    }
+    fn varlong(&mut self) -> Option<i64> {
+        let mut n: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let c = *self.b.get(self.i)?;
+            self.i += 1;
+            n |= ((c & 0x7f) as u64) << shift;
+            if c & 0x80 == 0 {
+                return Some(((n >> 1) as i64) ^ -((n & 1) as i64)); // zigzag
+            }
+        }
+        None
+    }
+    fn bytes(&mut self) -> Option<Option<&'a [u8]>> {
+        let n = self.varlong()?;
+        if n < 0 {
+            return Some(None);
+        }
+        Some(Some(self.take(usize::try_from(n).ok()?)?))
+    }
+}
+
+fn be_i64(b: &[u8]) -> i64 {
+    i64::from_be_bytes(b[..8].try_into().unwrap())
+}
+fn be_i32(b: &[u8]) -> i32 {
+    i32::from_be_bytes(b[..4].try_into().unwrap())
+}
+
+/// A record as read from a batch: its offset, timestamp, key and value (ranges of the fetch's bytes).
+struct Raw<'a> {
+    offset: i64,
+    timestamp: i64,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+}
+
+/// Why a fetch is left to aiokafka: anything but plain v2 batches (compressed, transactional, control,
+/// with headers) -- or a batch whose CRC does not match (aiokafka raises for it).
+struct Unusual;
+
+/// The batches of a fetch's message set: (timestamp type, the batch's next offset, its records). A partial
+/// batch at the end (a fetch stops at a size) is left out, as aiokafka's `MemoryRecords` does.
+#[allow(clippy::type_complexity)]
+fn parse_batches(b: &[u8], check_crcs: bool) -> Result<Vec<(i64, i64, Vec<Raw<'_>>)>, Unusual> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while b.len() - pos >= 61 {
+        let length = be_i32(&b[pos + 8..]);
+        if length < 49 {
+            return Err(Unusual);
+        }
+        let end = pos + 12 + length as usize;
+        if end > b.len() {
+            break; // partial
+        }
+        let batch = &b[pos..end];
+        if batch[16] != 2 {
+            return Err(Unusual); // old message formats
+        }
+        if check_crcs && crc32c::crc32c(&batch[21..]) != u32::from_be_bytes(batch[17..21].try_into().unwrap()) {
+            return Err(Unusual);
+        }
+        let attributes = i16::from_be_bytes(batch[21..23].try_into().unwrap());
+        if attributes & 0x07 != 0 || attributes & 0x30 != 0 {
+            return Err(Unusual); // compressed, transactional or control
+        }
+        let timestamp_type = ((attributes >> 3) & 1) as i64;
+        let base_offset = be_i64(batch);
+        let next_offset = base_offset + be_i32(&batch[23..]) as i64 + 1;
+        let base_timestamp = be_i64(&batch[27..]);
+        let max_timestamp = be_i64(&batch[35..]);
+        let count = be_i32(&batch[57..]);
+        let mut rd = Bytes { b: &batch[61..], i: 0 };
+        let mut records = Vec::with_capacity(count.max(0) as usize);
+        for _ in 0..count {
+            let length = rd.varlong().ok_or(Unusual)?;
+            let start = rd.i;
+            rd.i8().ok_or(Unusual)?;
+            let ts_delta = rd.varlong().ok_or(Unusual)?;
+            let offset_delta = rd.varlong().ok_or(Unusual)?;
+            let key = rd.bytes().ok_or(Unusual)?;
+            let value = rd.bytes().ok_or(Unusual)?;
+            let headers = rd.varlong().ok_or(Unusual)?;
+            if headers != 0 || rd.i - start != usize::try_from(length).map_err(|_| Unusual)? {
+                return Err(Unusual);
+            }
+            let timestamp = if timestamp_type == 1 { max_timestamp } else { base_timestamp + ts_delta };
+            records.push(Raw { offset: base_offset + offset_delta, timestamp, key, value });
+        }
+        if rd.i != rd.b.len() {
+            return Err(Unusual);
+        }
+        out.push((timestamp_type, next_offset, records));
+        pos = end;
+    }
+    Ok(out)
+}
+
+/// The messages of a fetch's message set (one topic-partition), as ``[(messages, next offset), ...]`` per
+/// batch, or None: leave it to aiokafka (see `Unusual`). Parsed without the GIL.
+#[pyfunction]
+fn kafka_messages<'py>(py: Python<'py>, data: &Bound<'py, PyBytes>, topic: &Bound<'py, PyString>, partition: i64,
+                       check_crcs: bool) -> PyResult<Option<Bound<'py, PyList>>> {
+    let b = data.as_bytes();
+    let Ok(batches) = py.detach(|| parse_batches(b, check_crcs)) else { return Ok(None) };
+    let out = PyList::empty(py);
+    let empty = PyTuple::empty(py).unbind();
+    let topic = topic.clone().unbind();
+    for (timestamp_type, next_offset, records) in batches {
+        let messages = PyList::empty(py);
+        for r in records {
+            let size = |x: Option<&[u8]>| x.map_or(-1, |x| x.len() as i64);
+            messages.append(Message {
+                topic: topic.clone_ref(py),
+                partition,
+                offset: r.offset,
+                timestamp: r.timestamp,
+                timestamp_type,
+                key: r.key.map(|k| PyBytes::new(py, k).unbind()),
+                value: r.value.map(|v| PyBytes::new(py, v).unbind()),
+                checksum: None,
+                serialized_key_size: size(r.key),
+                serialized_value_size: size(r.value),
+                headers: empty.clone_ref(py),
+            })?;
+        }
+        out.append((messages, next_offset))?;
+    }
+    Ok(Some(out))
+}
+
 #[pymodule]
 fn lmis_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Classifier>()?;
     m.add_function(wrap_pyfunction!(encode_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(kafka_messages, m)?)?;
+    m.add_class::<Message>()?;
     m.add("EVENT_COLUMNS", PyTuple::new(m.py(), COLUMNS.iter().map(|c| c.0))?)?;
     Ok(())
 }
