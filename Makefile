@@ -71,6 +71,7 @@ dashboards/web/dist/board.js: dashboards/web/src/board.js dashboards/web/package
 
 lint: python-deps
 	$(BIN)/ruff check .
+	cd native && cargo fmt --check
 
 test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

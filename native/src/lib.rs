@@ -267,6 +267,22 @@ impl<'a> Cur<'a> {
             Err(Leave)
         }
     }
+    /// After a member of an object or an array: true if another follows (its ',' is consumed), false at
+    /// the `end` (consumed).
+    fn more(&mut self, end: u8) -> R<bool> {
+        match self.peek()? {
+            b',' => {
+                self.i += 1;
+                Ok(true)
+            }
+            c if c == end => {
+                self.i += 1;
+                Ok(false)
+            }
+            _ => Err(Leave),
+        }
+    }
+
     /// Skip any value (the payload, read once the event type is known).
     fn skip(&mut self, depth: u32) -> R<()> {
         if depth > 8 {
@@ -284,13 +300,8 @@ impl<'a> Cur<'a> {
                     self.string()?;
                     self.eat(b':')?;
                     self.skip(depth + 1)?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(Leave),
+                    if !self.more(b'}')? {
+                        return Ok(());
                     }
                 }
             }
@@ -302,13 +313,8 @@ impl<'a> Cur<'a> {
                 }
                 loop {
                     self.skip(depth + 1)?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(Leave),
+                    if !self.more(b']')? {
+                        return Ok(());
                     }
                 }
             }
@@ -497,8 +503,20 @@ impl Classifier {
         let any_of: Vec<usize> = get(t, "any_of")?.extract()?;
         let mut all = vec![row.entity, row.region, row.occupation];
         all.extend(any_of.iter().copied());
-        for i in [row.vacancy_id, row.employer_id, row.industry, row.size_band, row.age_band, row.sex,
-                  row.subtype, row.openings, row.deadline].into_iter().flatten() {
+        for i in [
+            row.vacancy_id,
+            row.employer_id,
+            row.industry,
+            row.size_band,
+            row.age_band,
+            row.sex,
+            row.subtype,
+            row.openings,
+            row.deadline,
+        ]
+        .into_iter()
+        .flatten()
+        {
             all.push(i);
         }
         if all.iter().any(|&i| i >= n) {
@@ -550,8 +568,10 @@ impl Classifier {
             Kind::Id { prefix, hex } => {
                 let s = cur.string()?;
                 let b = s.as_bytes();
-                if b.len() != prefix.len() + hex || !b.starts_with(prefix)
-                    || !b[prefix.len()..].iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+                if b.len() != prefix.len() + hex
+                    || !b.starts_with(prefix)
+                    || !b[prefix.len()..].iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+                {
                     return Err(Leave);
                 }
                 V::Str(s)
@@ -590,13 +610,8 @@ impl Classifier {
                             return Err(Leave);
                         }
                         n += 1;
-                        match cur.peek()? {
-                            b',' => cur.i += 1,
-                            b']' => {
-                                cur.i += 1;
-                                break;
-                            }
-                            _ => return Err(Leave),
+                        if !cur.more(b']')? {
+                            break;
                         }
                     }
                 }
@@ -629,13 +644,8 @@ impl Classifier {
                 }
                 vals[fi] = self.value(py, cur, &t.fields[fi])?;
                 next = fi + 1;
-                match cur.peek()? {
-                    b',' => cur.i += 1,
-                    b'}' => {
-                        cur.i += 1;
-                        break;
-                    }
-                    _ => return Err(Leave),
+                if !cur.more(b'}')? {
+                    break;
                 }
             }
         }
@@ -652,7 +662,12 @@ impl Classifier {
 
     /// One message read: its type's index, occurred_at in epoch milliseconds, schema version, event id and
     /// source, with the payload's values in `vals` -- or Leave.
-    fn read<'a>(&self, py: Option<Python<'_>>, raw: &'a [u8], vals: &mut Vec<V<'a>>) -> R<(usize, i64, i64, &'a str, &'a str)> {
+    fn read<'a>(
+        &self,
+        py: Option<Python<'_>>,
+        raw: &'a [u8],
+        vals: &mut Vec<V<'a>>,
+    ) -> R<(usize, i64, i64, &'a str, &'a str)> {
         let s = std::str::from_utf8(raw).map_err(|_| Leave)?;
         let mut cur = Cur { b: raw, s, i: 0 };
         // The envelope: event_id, event_type, schema_version, occurred_at, source, payload -- each once.
@@ -703,13 +718,8 @@ impl Classifier {
                     }
                 },
             }
-            match cur.peek()? {
-                b',' => cur.i += 1,
-                b'}' => {
-                    cur.i += 1;
-                    break;
-                }
-                _ => return Err(Leave),
+            if !cur.more(b'}')? {
+                break;
             }
         }
         cur.ws();
@@ -741,8 +751,16 @@ impl Classifier {
 
     /// One message's row appended to `out`, and its measure cell and vacancy -- or why it was not read.
     #[allow(clippy::too_many_arguments)]
-    fn row<'a>(&self, py: Option<Python<'_>>, raw: &'a [u8], ts: i64, offset: i64, run: &Run<'_>,
-               vals: &mut Vec<V<'a>>, out: &mut Vec<u8>) -> R<(Cell<'a>, Option<&'a str>)> {
+    fn row<'a>(
+        &self,
+        py: Option<Python<'_>>,
+        raw: &'a [u8],
+        ts: i64,
+        offset: i64,
+        run: &Run<'_>,
+        vals: &mut Vec<V<'a>>,
+        out: &mut Vec<u8>,
+    ) -> R<(Cell<'a>, Option<&'a str>)> {
         let (ti, occurred, version, event_id, source) = self.read(py, raw, vals)?;
         if occurred > ts + run.future_tolerance_ms || occurred < ts - run.allowed_lateness_ms {
             return Err(Leave); // a dead letter: Python words it
@@ -785,8 +803,21 @@ impl Classifier {
         put_str(out, &t.name);
         out.extend_from_slice(&(version as u16).to_le_bytes());
         out.extend_from_slice(&occurred.to_le_bytes());
-        for s in [source, entity, vacancy_id, employer_id, region, industry, occupation, size_band,
-                  age_band, sex, subtype, rule, key.as_str()] {
+        for s in [
+            source,
+            entity,
+            vacancy_id,
+            employer_id,
+            region,
+            industry,
+            occupation,
+            size_band,
+            age_band,
+            sex,
+            subtype,
+            rule,
+            key.as_str(),
+        ] {
             put_str(out, s.as_bytes());
         }
         out.extend_from_slice(&(openings as u16).to_le_bytes());
@@ -808,8 +839,17 @@ impl Classifier {
     }
 
     /// One message into `acc`: its row, or its index among those left to Python or to screen.
-    fn one<'a>(&self, py: Option<Python<'_>>, idx: usize, raw: &'a [u8], ts: i64, offset: i64, run: &Run<'_>,
-               acc: &mut Acc<'a>) {
+    #[allow(clippy::too_many_arguments)]
+    fn one<'a>(
+        &self,
+        py: Option<Python<'_>>,
+        idx: usize,
+        raw: &'a [u8],
+        ts: i64,
+        offset: i64,
+        run: &Run<'_>,
+        acc: &mut Acc<'a>,
+    ) {
         let start = acc.out.len();
         match self.row(py, raw, ts, offset, run, &mut acc.vals, &mut acc.out) {
             Ok((cell, vacancy)) => {
@@ -892,6 +932,10 @@ fn text_of<'a>(vals: &[V<'a>], i: Option<usize>) -> R<&'a str> {
         _ => Err(Leave),
     }
 }
+
+/// A run read: its rows (RowBinary), how many, the indexes left to Python, its days, cells and vacancies.
+type RunResult<'py> =
+    (Bound<'py, PyBytes>, usize, Vec<usize>, Bound<'py, PySet>, Option<Bound<'py, PySet>>, Bound<'py, PySet>);
 
 /// What a run's messages share.
 struct Run<'r> {
@@ -977,7 +1021,7 @@ impl Classifier {
         future_tolerance_ms: i64,
         allowed_lateness_ms: i64,
         max_cells: usize,
-    ) -> PyResult<(Bound<'py, PyBytes>, usize, Vec<usize>, Bound<'py, PySet>, Option<Bound<'py, PySet>>, Bound<'py, PySet>)> {
+    ) -> PyResult<RunResult<'py>> {
         // The messages' bytes are borrowed for the whole call (held here: bytes never change), and so are
         // the texts of the rows' cells and vacancies.
         let mut held: Vec<(Bound<'py, PyAny>, i64, i64)> = Vec::with_capacity(records.len());
@@ -1014,10 +1058,18 @@ impl Classifier {
             Some(c) => {
                 let set = PySet::empty(py)?;
                 for (d, a, b, c2, e, f, g) in c {
-                    set.add(PyTuple::new(py, [d.into_pyobject(py)?.into_any(),
-                        PyString::new(py, a).into_any(), PyString::new(py, b).into_any(),
-                        PyString::new(py, c2).into_any(), PyString::new(py, e).into_any(),
-                        PyString::new(py, f).into_any(), PyString::new(py, g).into_any()])?)?;
+                    set.add(PyTuple::new(
+                        py,
+                        [
+                            d.into_pyobject(py)?.into_any(),
+                            PyString::new(py, a).into_any(),
+                            PyString::new(py, b).into_any(),
+                            PyString::new(py, c2).into_any(),
+                            PyString::new(py, e).into_any(),
+                            PyString::new(py, f).into_any(),
+                            PyString::new(py, g).into_any(),
+                        ],
+                    )?)?;
                 }
                 Some(set)
             }
@@ -1040,7 +1092,11 @@ fn encode_rows<'py>(py: Python<'py>, rows: &Bound<'py, PyList>) -> PyResult<Boun
     for row in rows.iter() {
         let row = row.cast::<PyTuple>()?;
         if row.len() != COLUMNS.len() {
-            return Err(PyValueError::new_err(format!("an events row has {} values, not {}", row.len(), COLUMNS.len())));
+            return Err(PyValueError::new_err(format!(
+                "an events row has {} values, not {}",
+                row.len(),
+                COLUMNS.len()
+            )));
         }
         for (value, (name, col)) in row.iter().zip(COLUMNS.iter()) {
             let bad = |what: &str| PyTypeError::new_err(format!("events.{name}: {what}: {value:?}"));
@@ -1076,7 +1132,8 @@ fn encode_rows<'py>(py: Python<'py>, rows: &Bound<'py, PyList>) -> PyResult<Boun
                     if value.is_none() {
                         out.push(1);
                     } else {
-                        let days = value.call_method0(ordinal).map_err(|_| bad("not a date"))?.extract::<i64>()? - 719_163;
+                        let days =
+                            value.call_method0(ordinal).map_err(|_| bad("not a date"))?.extract::<i64>()? - 719_163;
                         if !(0..=MAX_DATE_DAYS).contains(&days) {
                             return Err(bad("outside ClickHouse's Date"));
                         }
@@ -1111,8 +1168,13 @@ struct Message {
 #[pymethods]
 impl Message {
     fn __repr__(&self, py: Python<'_>) -> String {
-        format!("Message(topic={}, partition={}, offset={}, timestamp={})", self.topic.bind(py), self.partition,
-                self.offset, self.timestamp)
+        format!(
+            "Message(topic={}, partition={}, offset={}, timestamp={})",
+            self.topic.bind(py),
+            self.partition,
+            self.offset,
+            self.timestamp
+        )
     }
 }
 
@@ -1231,8 +1293,13 @@ fn parse_batches(b: &[u8], check_crcs: bool) -> Result<Vec<(i64, i64, Vec<Raw<'_
 /// The messages of a fetch's message set (one topic-partition), as ``[(messages, next offset), ...]`` per
 /// batch, or None: leave it to aiokafka (see `Unusual`). Parsed without the GIL.
 #[pyfunction]
-fn kafka_messages<'py>(py: Python<'py>, data: &Bound<'py, PyBytes>, topic: &Bound<'py, PyString>, partition: i64,
-                       check_crcs: bool) -> PyResult<Option<Bound<'py, PyList>>> {
+fn kafka_messages<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyBytes>,
+    topic: &Bound<'py, PyString>,
+    partition: i64,
+    check_crcs: bool,
+) -> PyResult<Option<Bound<'py, PyList>>> {
     let b = data.as_bytes();
     let Ok(batches) = py.detach(|| parse_batches(b, check_crcs)) else { return Ok(None) };
     let out = PyList::empty(py);
