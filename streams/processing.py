@@ -308,25 +308,18 @@ def _classify_batch_native(records: Iterable[Record], policy: Policy) -> Classif
         days |= run_days
         vacancies |= run_vacancies
         out.cells = union_cells(out.cells, cells)
-        rows: list[tuple] = []
+        # What it left goes the Python way (classify_batch's own loop): one run, in offset order.
         dead: list[DeadLetter] = []
-        for i in left:
-            record = run[i]
-            judged = judge(record, policy, fast=True)
-            if type(judged) is tuple:
-                event, occurred = judged
-                row = _ROW_OF[event.event_type](event, record, occurred)  # type: ignore[attr-defined]
-                rows.append(row)
-                day = (row[3] + KST_MS) // DAY_MS
-                days.add(day)
-                out.cells = union_cells(out.cells, {(day, row[8], row[9], row[10], row[12], row[13], row[11])})
-                if row[1] in VACANCY_EVENT_TYPES:
-                    vacancies.add(row[6])
-            else:
-                dead.append(judged)
-        if rows:
-            encoded += encode_rows(rows)
-            n += len(rows)
+        if left:
+            rest = classify_batch([run[i] for i in left], policy, native=False)
+            days |= rest.days
+            vacancies |= rest.vacancies
+            out.cells = union_cells(out.cells, rest.cells)
+            (python_run,) = rest.runs
+            dead = python_run.dead_letters
+            if python_run.rows:
+                encoded += encode_rows(python_run.rows)
+                n += len(python_run.rows)
         offsets = [r.offset for r in run]
         out.runs.append(PartitionRun(topic, partition, min(offsets), max(offsets), [], dead, encoded, n))
     return out
