@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+import struct
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -104,15 +105,20 @@ class Vacancy:
     closed_ms: int | None = None
     posting_key: tuple = ()
     wage_type: str | None = None
-    vec: tuple = ()
+    vec: bytes = b""  # ``vector()``, kept while the vacancy is open
     number: int = 0  # the matcher's own compact id (see ``ServedPairs``)
 
-    def vector(self) -> tuple:
-        """The numbers the vectorised features need (see ``feature_matrix``)."""
-        return (REGION_INDEX[self.region], int(self.occupation), int(self.occupation[0]), self.education,
-                self.experience, self.monthly_wage if self.monthly_wage else math.nan,
-                _mask(self.skills, SKILL_BIT), _mask(self.qualifications, QUAL_BIT),
-                SIZE_RANK.get(self.size_band, 0), self.posted_ms)
+    def vector(self) -> bytes:
+        """The numbers the vectorised features need (see ``feature_matrix``), packed as float64: a
+        recommendation joins a few hundred of them into its matrix at once (measured: 15 µs for 300, against
+        289 µs for numpy reading as many tuples -- a third of the matcher's time while catching up)."""
+        return _VECTOR.pack(REGION_INDEX[self.region], int(self.occupation), int(self.occupation[0]), self.education,
+                            self.experience, self.monthly_wage if self.monthly_wage else math.nan,
+                            _mask(self.skills, SKILL_BIT), _mask(self.qualifications, QUAL_BIT),
+                            SIZE_RANK.get(self.size_band, 0), self.posted_ms)
+
+
+_VECTOR = struct.Struct("=10d")  # native order, as numpy reads it
 
 
 # Seekers and vacancies repeat a few hundred codes, code sets and round wages: one shared object for each.
@@ -244,7 +250,7 @@ def feature_matrix(s: Seeker, vacancies: list[Vacancy], now_ms: int) -> np.ndarr
     n = len(vacancies)
     if n == 0:
         return np.zeros((0, len(FEATURES)))
-    v = np.array([x.vec or x.vector() for x in vacancies], dtype=np.float64)
+    v = np.frombuffer(b"".join([x.vec or x.vector() for x in vacancies]), dtype=np.float64).reshape(n, -1)
     region, occ, major, edu, exp_, wage = (v[:, i] for i in range(6))
     skills, quals = v[:, 6].astype(np.int64), v[:, 7].astype(np.int64)
     same_occ = (occ == int(s.occupation)).astype(float)
@@ -461,6 +467,9 @@ class Matcher:
         state.pop("_served", None)
         registrations = state.pop("_registrations", None)
         self.__dict__.update(state)
+        for v in self.vacancies.values():  # vectors were tuples up to stop 18
+            if type(v.vec) is tuple:
+                v.vec = v.vector() if v.vec else b""
         if registrations is not None:  # ... and the seekers' indexes as ids, with a heap for expiry
             for name in ("seekers_by_cell", "seekers_by_occupation"):
                 ids = getattr(self, name)

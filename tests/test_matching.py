@@ -248,6 +248,18 @@ def test_a_checkpoint_of_the_old_form_is_converted():
     assert {r[0]: r for r in back.exposure_rows()}[date(2026, 3, 7)][-2:] == [1, 1]
 
 
+def test_a_checkpoint_with_vacancy_vectors_as_tuples_is_converted():
+    m = Matcher(seed=1, recommend_on_registration=0)
+    feed(m, [submitted(n, T0, region=r) for n, r in ((1, "48"), (2, "11"), (3, "48"))]
+         + [registered(1, T0 + timedelta(hours=1))])
+    expected = m.recommend_vacancies(hexid("S", 1), record=False)
+    for v in m.vacancies.values():  # up to stop 18 a vacancy's vector was a tuple of its numbers
+        v.vec = tuple(np.frombuffer(v.vec).tolist())
+    back = pickle.loads(pickle.dumps(m))
+    assert all(type(v.vec) is bytes and v.vec == v.vector() for v in back.vacancies.values())
+    assert back.recommend_vacancies(hexid("S", 1), record=False) == expected and len(expected) == 3
+
+
 def test_pickle_round_trip_and_bounded_memory():
     m = Matcher(seed=2, recommend_on_registration=2)
     n_seekers = n_vacancies = 0
