@@ -146,7 +146,7 @@ def test_the_matcher_process_reads_kafka_at_its_own_pace_and_restarts_without_le
     """The matcher process against the real broker, without the worker: it learns every accepted outcome
     once, checkpoints with its offsets at stop, and a restart from that checkpoint reads on from there."""
     from streams.matching import Matcher
-    from streams.matching_process import MATCHER_NICENESS, MATCHING_TOPICS, MatcherFailed, MatchingProcess
+    from streams.matching_process import MATCHING_TOPICS, MatcherFailed, MatchingProcess
 
     messages, _ = write_truth(tmp_path, month_run)
     half = len(messages) // 2
@@ -157,9 +157,9 @@ def test_the_matcher_process_reads_kafka_at_its_own_pace_and_restarts_without_le
     process.start()
     try:
         assert not process.restored
-        # Below the worker's priority: the trend pipeline wins where the two compete for the cores.
-        assert os.getpriority(os.PRIO_PROCESS, process.process.pid) == \
-            min(19, os.getpriority(os.PRIO_PROCESS, 0) + MATCHER_NICENESS)
+        # Below the worker's priority: it runs only on the CPU the trend pipeline leaves (Linux's SCHED_IDLE).
+        assert os.sched_getscheduler(process.process.pid) == os.SCHED_IDLE
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
         first = wait_caught_up(process, time.time())
         assert first["consumed"] == sum(m.topic in MATCHING_TOPICS for m in messages[:half])
         assert first["outcomes_learned"] + first["unresolved_outcomes"] + first["parked_outcomes"] == \
