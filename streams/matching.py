@@ -105,7 +105,7 @@ class Vacancy:
     closed_ms: int | None = None
     posting_key: tuple = ()
     wage_type: str | None = None
-    vec: bytes = b""  # ``vector()``, kept while the vacancy is open
+    vec: bytes = b""  # ``vector()``, set when the vacancy opens and when its wage changes
     number: int = 0  # the matcher's own compact id (see ``ServedPairs``)
 
     def vector(self) -> bytes:

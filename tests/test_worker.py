@@ -159,7 +159,6 @@ def test_the_matcher_process_reads_kafka_at_its_own_pace_and_restarts_without_le
         assert not process.restored
         # Below the worker's priority: it runs only on the CPU the trend pipeline leaves (Linux's SCHED_IDLE).
         assert os.sched_getscheduler(process.process.pid) == os.SCHED_IDLE
-        assert os.sched_getscheduler(0) == os.SCHED_OTHER
         first = wait_caught_up(process, time.time())
         assert first["consumed"] == sum(m.topic in MATCHING_TOPICS for m in messages[:half])
         assert first["outcomes_learned"] + first["unresolved_outcomes"] + first["parked_outcomes"] == \
