@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTex
 from dashboards import panels
 from dashboards.boards import BOARDS, labels
 from sinks.observatory import matching_exposure, matching_metrics
+from sinks.published import revisions
 from sinks.readers import DIMENSIONS, dead_letter_counts, duplicate_count, engine_memory_bytes, indicator_table
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -133,6 +134,21 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         if format == "csv":
             return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
         return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "by": ["day", *dims], "rows": rows})
+
+    @api.get("/api/revisions", dependencies=[Depends(authorised)], responses=CSV_OR_JSON)
+    async def get_revisions(
+        from_: Annotated[date, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")],
+        to: Annotated[date, Query(description="last day (Asia/Seoul), YYYY-MM-DD")],
+        format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+    ):
+        """Each day's counts per measure and region ('' national) as published when the day ended (event
+        time), as final once the allowed lateness had passed, and now: every revision, explained by when
+        it happened. null: not published (yet)."""
+        check_range(from_, to)
+        rows = await in_thread(revisions, client, from_, to)
+        if format == "csv":
+            return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
+        return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "rows": rows})
 
     def matcher():
         if matching is None:

@@ -270,6 +270,14 @@ REGION = Board(
 PIPELINE = Board(
     uid="lmis-pipeline", ko="파이프라인 상태", en="Pipeline health", default_days=2, time_basis="processing",
     panels=(
+        Panel("data_through", "집계 반영 시각 (이벤트 시각)", "Data through (event time)", "stat", """
+SELECT formatDateTime(argMax(event_time, ts), '%Y-%m-%d %H:%i:%S', 'Asia/Seoul') AS data_through,
+       dateDiff('second', argMax(event_time, ts), max(ts)) AS behind_s
+FROM pipeline_health WHERE $__timeFilter(ts) AND event_time IS NOT NULL""", "table",
+              (("data_through", "string"), ("behind_s", "number")), width=24, height=4,
+              description="The sources' time (Asia/Seoul) up to which every partition is in the aggregates, and "
+                          "how far it is behind the wall clock: seconds live, much more during a replay or "
+                          "when a feed stopped. Day-end and final figures are published by this clock."),
         Panel("lag", "토픽별 지연 (메시지)", "Lag by topic (messages)", "timeseries", """
 SELECT $__timeInterval(ts) AS time, topic AS series, max(lag) AS lag
 FROM pipeline_health WHERE $__timeFilter(ts)
@@ -375,6 +383,7 @@ COLUMN_LABELS = {
     "open_openings": ("유효 구인인원", "Open openings"),
     "hires": ("채용", "Hires"), "vacancies": ("구인 건수", "Vacancies"), "messages": ("메시지", "Messages"),
     "too_late": ("허용 지연 초과", "Too late"), "duplicates": ("중복", "Duplicates"),
+    "data_through": ("집계 반영 시각", "Data through"), "behind_s": ("실시각 대비 (초)", "Behind the wall clock (s)"),
     "lag": ("지연", "Lag"), "events_per_s": ("건/초", "Events/s"), "p50": ("p50", "p50"), "p99": ("p99", "p99"),
     "queries": ("평가 건수", "Queries"), "precision_at_10": ("Precision@10", "Precision@10"),
     "ndcg_at_10": ("NDCG@10", "NDCG@10"), "auc": ("AUC", "AUC"), "recommendations": ("추천 수", "Recommendations"),

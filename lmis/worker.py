@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from dashboards.api import create_api
 from lmis.procs import proc_status
 from lmis.settings import Settings
 from sinks.clickhouse import connect, migrate
+from sinks.published import FINAL, FIRST, publish_day
 from sinks.rollups import Rollup
+from sinks.schedule_log import ClickHouseRunLog
 from streams.classifier import ClassifierPool
 from streams.matching import Matcher
 from streams.matching_process import MatchingProcess
 from streams.pipeline import TrendPipeline
 from streams.processing import Policy
+from streams.schedule import AfterEachDay, EventTimeJob, Scheduler, from_ms
 from streams.worker import PeriodicJob, WorkerConfig, build_app
 
 
@@ -65,13 +68,34 @@ def build(settings: Settings):
                                           "p50_s": stats.freshness_since_start.quantile(0.5),
                                           "p99_s": stats.freshness_since_start.quantile(0.99)},
                 "committed": {f"{t}/{p}": o for (t, p), o in sorted(ingest.committed.items())},
+                # The message time read, stored and rolled up (visible on the boards) on every partition.
+                "event_time": {k: None if ms is None else from_ms(ms).isoformat()
+                               for k, ms in ingest.clock.items() if k != "buffered"},
                 "matching": matching.summary() if matching else None,
                 "memory_mb": process_memory_mb()}
 
     # The API reads through the worker's engine: only one process may open an embedded ClickHouse folder.
     api = create_api(lambda: api_client, token, health, matching)
-    app = build_app(cfg, pipeline, api, jobs)
+    jobs_client = connect(settings.clickhouse_url)  # the event-time jobs' (a thread of their own)
+    scheduler = Scheduler(publication_jobs(jobs_client, policy.allowed_lateness), ClickHouseRunLog(jobs_client))
+    app = build_app(cfg, pipeline, api, jobs, scheduler)
     return app, pipeline
+
+
+def publication_jobs(client, allowed_lateness: timedelta) -> tuple[EventTimeJob, ...]:
+    """Each day's figures as published (sinks.published): at the day's end, and final once the allowed
+    lateness after it has passed -- no event accepted later can change them."""
+
+    def job(stage: str, schedule: AfterEachDay) -> EventTimeJob:
+        name = f"published.{stage}"
+
+        def run(instant: datetime) -> None:
+            publish_day(client, schedule.day_of(instant), stage, instant,
+                        token=f"{name}:{int(instant.timestamp() * 1000)}")
+
+        return EventTimeJob(name, schedule, run)
+
+    return job(FIRST, AfterEachDay()), job(FINAL, AfterEachDay(allowed_lateness))
 
 
 def process_memory_mb() -> dict[str, float]:

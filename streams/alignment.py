@@ -69,6 +69,25 @@ class TimeAlignment:
         # Each partition's messages together, in offset order (one run per partition for the pipeline).
         return [r for run in released.values() for r in run], {tp for tp, dq in self.held.items() if dq}
 
+    def watermark(self, more_on_broker: Collection[Hashable], idle_ms: int) -> int | None:
+        """The message time (ms) up to which every partition has been handed over, as far as it is known: the
+        lowest, among the partitions with messages held back or still on the broker, of the time just before
+        their next message (held: its head's; on the broker: the last released). With none left anywhere
+        (caught up), the lowest last-released time -- but a partition more than ``idle_ms`` behind the
+        newest is idle (a quiet topic; a silent feed is the health checks' to report) and not waited for.
+        None before anything was released. A partition not read yet is not known and not waited for
+        (``release`` holds everything back until it was read once, or its caller gave up waiting). Message
+        times are the sources' emission times, in order within a partition."""
+        behind = [dq[0].timestamp - 1 for dq in self.held.values() if dq]
+        behind += [self.released_up_to[tp] for tp in more_on_broker
+                   if not self.held.get(tp) and tp in self.released_up_to]
+        if behind:
+            return min(behind)
+        if not self.released_up_to:
+            return None
+        last = self.released_up_to.values()
+        return max(min(last), max(last) - idle_ms)
+
     def holding(self) -> int:
         """Messages held back."""
         return sum(len(dq) for dq in self.held.values())

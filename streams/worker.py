@@ -32,6 +32,7 @@ from streams import kafka_records
 from streams.alignment import TimeAlignment
 from streams.pipeline import PendingCheckpoint, TrendPipeline, weighted_quantile
 from streams.processing import Record
+from streams.schedule import Scheduler, from_ms
 
 log = logging.getLogger("lmis.worker")
 
@@ -62,6 +63,10 @@ class WorkerConfig:
     # long at most after it was assigned.
     unread_wait_s: float = 10.0
     stop_flush_attempts: int = 3
+    # Caught up, the event-time clock waits for the partition furthest behind, but for one more than this
+    # behind the newest (a quiet topic) it does not: live at national rates every partition is seconds from
+    # the newest, and a feed gone silent must not hold the day's publications back (streams.schedule).
+    event_time_idle_s: float = 3600.0
     # While catching up, a rollup rests this many times its own duration before the next: rollups compete
     # with the writes for the engine and the cores, but what they leave undone at the end of a backlog is
     # waited for, and a rollup of more days at once takes more memory. Measured on the bench's backlog
@@ -89,10 +94,20 @@ class Ingest(mode.Service):
     """Kafka → trend pipeline → ClickHouse; commits offsets after the write is acknowledged."""
 
     def __init__(self, cfg: WorkerConfig, pipeline: TrendPipeline, executor: ThreadPoolExecutor,
-                 jobs: tuple[PeriodicJob, ...] = (), **kwargs: Any):
+                 jobs: tuple[PeriodicJob, ...] = (), scheduler: Scheduler | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.cfg = cfg
         self.jobs = jobs
+        # Event time (streams.schedule): the message time every partition has been read up to (epoch ms),
+        # as handed to the pipeline (``read``), buffered, acknowledged by ClickHouse (``stored``) and rolled
+        # up (``visible``: what the aggregates hold). Each only moves forward.
+        self.clock: dict[str, int | None] = {"read": None, "buffered": None, "stored": None, "visible": None}
+        self._submitting_clock: int | None = None  # the read clock of the batch being classified
+        self.first_read: int | None = None  # the read clock when this run first had one: new jobs start there
+        self.scheduler = scheduler
+        self._jobs_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-event-time-jobs")
+        self._jobs_lock = asyncio.Lock()
+        self._jobs_tasks: set[asyncio.Task] = set()
         self.pipeline = pipeline
         self.executor = executor  # the one thread that classifies
         # The one thread that writes (and the health rows, on the same client), beside the classifying.
@@ -158,13 +173,16 @@ class Ingest(mode.Service):
                     await asyncio.sleep(1.0)
                     continue
                 records = await self._in_time_order(batches)
+                clock = self.clock["read"]
+                if not records:  # the clock moved (partitions caught up) without new messages
+                    self._buffered_up_to(clock)
                 # The previous batch was classified while this one was read (in the classifier's processes the
                 # GIL is free meanwhile); it is buffered before anything is cut.
                 await self._submitted()
                 few = self.cfg.max_poll_records // 4
                 small = len(records) < few
                 if records and small:  # the live rate: buffered at once, so that it is cut without waiting
-                    self._submit(records)
+                    self._submit(records, clock)
                     await self._submitted()
                 # Caught up (the live rate) by what the broker still holds, not by a short read: a read
                 # returns what the fetches brought so far, often a few thousand messages while far behind.
@@ -174,7 +192,7 @@ class Ingest(mode.Service):
                     if not await self.checkpoint(wait=False, then_rollup=caught_up):
                         return  # a write gave up (stopping): nothing more is read or committed
                 if records and not small:  # classified while the next batch is read
-                    self._submit(records)
+                    self._submit(records, clock)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -182,9 +200,22 @@ class Ingest(mode.Service):
             log.exception("ingest failed")
             await self.crash(exc)
 
-    def _submit(self, records: list[Record]) -> None:
+    def _submit(self, records: list[Record], clock: int | None) -> None:
         self.classifying = len(records)
+        self._submitting_clock = clock
         self._submitting = asyncio.ensure_future(self._in_pipeline_thread(self.pipeline.submit, records, time.time()))
+
+    def _advance(self, name: str, ms: int | None) -> None:
+        current = self.clock[name]
+        if ms is not None and (current is None or ms > current):
+            self.clock[name] = ms
+
+    def _buffered_up_to(self, clock: int | None) -> None:
+        """Everything read up to ``clock`` is buffered once the batch being classified (if any) is."""
+        if self._submitting is None:
+            self._advance("buffered", clock)
+        elif clock is not None and (self._submitting_clock is None or clock > self._submitting_clock):
+            self._submitting_clock = clock
 
     async def _submitted(self) -> None:
         """Wait for the batch being classified and buffered, if any (raising its failure)."""
@@ -194,6 +225,7 @@ class Ingest(mode.Service):
             if self._submitting is task:
                 self._submitting = None
                 self.classifying = 0
+                self._advance("buffered", self._submitting_clock)
 
     async def _retrying(self, what: str, action) -> bool:
         for delay in Backoff(first=0.5, cap=10.0).delays():
@@ -222,8 +254,9 @@ class Ingest(mode.Service):
         if not await self._wait_for_write():
             return False
         await self._submitted()
+        clock = self.clock["buffered"]  # what this cut holds, read up to
         pending = await self._in_pipeline_thread(self.pipeline.cut)
-        self._write_task = asyncio.ensure_future(self._write_and_commit(pending, then_rollup))
+        self._write_task = asyncio.ensure_future(self._write_and_commit(pending, then_rollup, clock))
         self._write_task.add_done_callback(self._write_done)
         return await self._wait_for_write() if wait else True
 
@@ -251,7 +284,7 @@ class Ingest(mode.Service):
                 self._write_task = None
         return not self._gave_up
 
-    async def _write_and_commit(self, pending: PendingCheckpoint, then_rollup: bool) -> bool:
+    async def _write_and_commit(self, pending: PendingCheckpoint, then_rollup: bool, clock: int | None) -> bool:
         tries = [0]
 
         def give_up() -> bool:  # never while running: ClickHouse unavailable holds the reading back instead
@@ -267,6 +300,7 @@ class Ingest(mode.Service):
             log.error("ClickHouse did not acknowledge the last batch; its offsets are NOT committed")
             self._gave_up = True
             return False
+        self._advance("stored", clock)
         producer, consumer = self.producer, self.consumer
         assert producer is not None and consumer is not None
 
@@ -303,12 +337,19 @@ class Ingest(mode.Service):
             self._rollup_again = False
             while True:
                 started = time.monotonic()
+                # Every write acknowledged by now has its days in the pipeline's dirty set, which this
+                # rollup takes: once it is done, the aggregates hold the events up to this clock.
+                clock = self.clock["stored"]
                 try:
                     report = await self._on(self.rollup_executor, self.pipeline.rollup)
                 except Exception:
                     log.exception("rollup failed; it is retried at the next tick")
                     return
                 took = time.monotonic() - started
+                visible = self.clock["visible"]
+                self._advance("visible", clock)
+                if self.clock["visible"] != visible:
+                    self.kick_event_time_jobs()
                 self._next_rollup = time.monotonic() + self.cfg.backlog_rollup_rest * took
                 if report:
                     self._rollup_s = self._average(self._rollup_s, took)
@@ -325,6 +366,34 @@ class Ingest(mode.Service):
             task = asyncio.ensure_future(self.rollup(force=True))
             self._rollup_tasks.add(task)
             task.add_done_callback(self._rollup_tasks.discard)
+
+    def kick_event_time_jobs(self) -> None:
+        """Run the event-time jobs due by the visible clock, on their own thread, without waiting; one run
+        at a time (a run that starts later sees the newer clock)."""
+        if self.scheduler is None or self._jobs_lock.locked():
+            return
+        task = asyncio.ensure_future(self.run_event_time_jobs())
+        self._jobs_tasks.add(task)
+        task.add_done_callback(self._jobs_tasks.discard)
+
+    async def run_event_time_jobs(self) -> None:
+        scheduler, clock = self.scheduler, self.clock["visible"]
+        if scheduler is None or clock is None:
+            return
+        async with self._jobs_lock:
+            while True:
+                try:
+                    start = from_ms(self.first_read if self.first_read is not None else clock)
+                    ran = await self._on(self._jobs_executor, scheduler.run_due, from_ms(clock), start)
+                except Exception:
+                    log.exception("event-time jobs failed; retried at the next rollup")
+                    return
+                for r in ran:
+                    if r.error is None:
+                        log.info("event-time job %s ran for %s", r.job, r.instant.isoformat())
+                if self.clock["visible"] == clock:
+                    return
+                clock = self.clock["visible"]  # it moved meanwhile
 
     async def _in_time_order(self, batches: dict[TopicPartition, list]) -> list[Record]:
         """The messages read, less those held back where they run ahead of the slowest partition
@@ -352,6 +421,9 @@ class Ingest(mode.Service):
                     # come, reading goes on without it).
                     unread.add(tp)
         records, holding = alignment.release(more, unread)
+        self._advance("read", alignment.watermark(more | holding, int(self.cfg.event_time_idle_s * 1000)))
+        if self.first_read is None:
+            self.first_read = self.clock["read"]
         last: dict[tuple[str, int], int] = {}
         for r in records:
             last[r.topic, r.partition] = r.offset
@@ -402,16 +474,17 @@ class Ingest(mode.Service):
         p50, p99 = weighted_quantile(fresh, 0.5), weighted_quantile(fresh, 0.99)
         rows = []
         current = {}
+        visible = None if self.clock["visible"] is None else from_ms(self.clock["visible"])
         for topic in self.cfg.topics:
             t = stats.by_topic[topic]
             current[topic] = (t.events, t.dead_letters, t.too_late)
             e0, d0, l0 = before.get(topic, (0, 0, 0))
             events = t.events - e0
             rows.append([datetime.now(UTC), topic, lag.get(topic, 0), events, events / max(now - then, 1e-9),
-                         t.dead_letters - d0, t.too_late - l0, p50, p99])
+                         t.dead_letters - d0, t.too_late - l0, p50, p99, visible])
         self._health_mark = (now, current)
         cols = ["ts", "topic", "lag", "events", "events_per_s", "dead_letters", "too_late", "freshness_p50_s",
-                "freshness_p99_s"]
+                "freshness_p99_s", "event_time"]
         await self._on(self.writer, lambda: self.pipeline.client.insert("pipeline_health", rows, column_names=cols))
 
     async def on_stop(self) -> None:
@@ -439,9 +512,10 @@ class Ingest(mode.Service):
 
 @dataclass(frozen=True)
 class PeriodicJob:
-    """Work every ``interval_s``, on the pipeline's thread unless told otherwise (and once more at shutdown,
-    after the last checkpoint, if ``at_stop``): the matcher's checkpoint and observatory today; detectors and
-    scheduled reports later. The jobs see the state the pipeline has consumed, in event time."""
+    """Work every ``interval_s`` of wall-clock time, on the pipeline's thread unless told otherwise (and once
+    more at shutdown, after the last checkpoint, if ``at_stop``): the matcher's checkpoint and observatory.
+    Work that belongs to a moment of the data (a day's end, a briefing, a detector over the aggregates) is
+    an event-time job instead (streams.schedule), run once the aggregates hold the data up to its instant."""
 
     name: str
     interval_s: float
@@ -453,8 +527,9 @@ class PeriodicJob:
 
 
 def build_app(cfg: WorkerConfig, pipeline: TrendPipeline, asgi_app: Any | None = None,
-              jobs: tuple[PeriodicJob, ...] = ()) -> faust.App:
-    """The faust app of ``lmis worker``: the ingest service, its timers, periodic jobs and the HTTP API."""
+              jobs: tuple[PeriodicJob, ...] = (), scheduler: Scheduler | None = None) -> faust.App:
+    """The faust app of ``lmis worker``: the ingest service, its timers, periodic and event-time jobs and the
+    HTTP API."""
     opts = cfg.kafka_options
     app = faust.App(
         "lmis-worker", broker=[f"kafka://{b}" for b in opts["bootstrap_servers"]], store="memory://",
@@ -463,7 +538,7 @@ def build_app(cfg: WorkerConfig, pipeline: TrendPipeline, asgi_app: Any | None =
         broker_credentials=_faust_credentials(opts),
     )
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-pipeline")
-    ingest = Ingest(cfg, pipeline, executor, jobs=jobs)
+    ingest = Ingest(cfg, pipeline, executor, jobs=jobs, scheduler=scheduler)
     app.ingest = ingest  # type: ignore[attr-defined]
 
     @app.service

@@ -91,3 +91,40 @@ def test_a_partition_with_messages_but_none_read_yet_holds_everything_until_its_
     align = TimeAlignment(window_ms=DAY)
     align.add("late-starting", partition("late-starting", [30 * DAY]))
     assert len(align.release(more_on_broker=set())[0]) == 1
+
+
+def test_the_watermark_never_passes_a_message_not_yet_handed_over():
+    rng = random.Random(5)
+    sparse = partition("sparse", sorted(rng.randrange(10 * DAY) for _ in range(200)))
+    busy = partition("busy", sorted(rng.randrange(10 * DAY) for _ in range(10 * 24 * 20)))
+    align = TimeAlignment(window_ms=DAY)
+    assert align.watermark({"busy", "sparse"}, HOUR) is None
+    align.add("sparse", sparse)
+    released: set[tuple[str, int]] = set()
+    cursor, marks = 0, []
+    while cursor < len(busy) or align.holding():
+        chunk = [r for r in busy[cursor:] if r.timestamp < busy[cursor].timestamp + HOUR] if cursor < len(
+            busy) else []
+        align.add("busy", chunk)
+        cursor += len(chunk)
+        out, _ = align.release(more_on_broker={"busy"} if cursor < len(busy) else set())
+        released |= {(r.topic, r.offset) for r in out}
+        mark = align.watermark({"busy"} if cursor < len(busy) else set(), 10 * DAY)
+        assert mark is not None
+        # Every message at or before the watermark has been handed over, on both partitions.
+        late = [r for r in sparse + busy if r.timestamp <= mark and (r.topic, r.offset) not in released]
+        assert late == []
+        marks.append(mark)
+    # Caught up: the partition furthest behind's last message (within the idle margin).
+    assert marks[-1] == min(sparse[-1].timestamp, busy[-1].timestamp)
+    assert len(set(marks)) > 10  # it moves with the replay, not only at its end
+
+
+def test_caught_up_the_watermark_waits_for_a_quiet_partition_only_up_to_the_idle_margin():
+    align = TimeAlignment(window_ms=DAY)
+    align.add("busy", partition("busy", [0, HOUR, 5 * HOUR]))
+    align.add("quiet", partition("quiet", [2 * HOUR]))
+    align.release(more_on_broker=set())
+    assert align.watermark(set(), idle_ms=4 * HOUR) == 2 * HOUR  # the quiet one's last, within the margin
+    assert align.watermark(set(), idle_ms=2 * HOUR) == 3 * HOUR  # beyond it: not waited for
+    assert align.watermark({"quiet"}, idle_ms=HOUR) == 2 * HOUR  # more on the broker: always waited for

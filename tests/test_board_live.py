@@ -103,6 +103,9 @@ def test_korean_labels_with_an_english_switch(board_url, browser):
     page, errors = open_board(browser, f"{board_url}/?board=lmis-national&from=2026-03-02&to=2026-03-29")
     assert page.inner_text("h1") == "고용동향 모니터링 현황판"
     assert "경상남도" in page.inner_text("#panel-regions")
+    # The event time the numbers hold: the month's last day, in Asia/Seoul (its last hour, or the quietest
+    # partition's last message).
+    assert page.inner_text("#updated").startswith("자료 기준 2026-03-29 2"), page.inner_text("#updated")
     page.click("#lang")
     page.wait_for_function("() => document.querySelector('h1').innerText === 'Employment trend monitoring board'")
     page.wait_for_function("() => document.querySelector('#panel-regions').innerText.includes('Gyeongnam')")
@@ -117,6 +120,11 @@ def test_the_api_is_the_same_numbers_as_lmis_indicators(board_url):
     csv = httpx.get(f"{board_url}/api/indicators", params={"from": "2026-03-02", "to": "2026-03-08",
                                                            "format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv") and csv.text.count("\n") == 8
+    # The figures as published at each day's end and as final, beside today's: the final ones stand.
+    revised = httpx.get(f"{board_url}/api/revisions", params={"from": "2026-03-02", "to": "2026-03-20"}).json()
+    national = [r for r in revised["rows"] if r["region"] == ""]
+    assert len({r["day"] for r in national}) == 19 and all(r["first"] is not None for r in national)
+    assert all(r["final"] == r["now"] for r in national) and any(r["first"] != r["now"] for r in national)
     bad = httpx.get(f"{board_url}/api/indicators", params={"from": "2026-03-09", "to": "2026-03-02"})
     assert bad.status_code == 400 and "after" in bad.json()["detail"]
     bad = httpx.get(f"{board_url}/api/boards/lmis-region/panels/region_series",

@@ -83,9 +83,10 @@ def test_every_panel_runs_with_the_plugins_macros_and_returns_its_columns(board_
     lo, hi = FROM, TO
     if board.uid == "lmis-pipeline":  # health is written by a running worker, in processing time
         lo = hi = datetime.now(SEOUL).date()  # the board's days are Asia/Seoul days (UTC lags until 09:00 KST)
-        board_db.insert("pipeline_health", [[datetime.now(UTC), "lmis.seekers", 12, 500, 100.0, 3, 1, 0.4, 1.2]],
+        board_db.insert("pipeline_health", [[datetime.now(UTC), "lmis.seekers", 12, 500, 100.0, 3, 1, 0.4, 1.2,
+                                             datetime.now(UTC) - timedelta(seconds=3)]],
                         column_names=["ts", "topic", "lag", "events", "events_per_s", "dead_letters", "too_late",
-                                      "freshness_p50_s", "freshness_p99_s"])
+                                      "freshness_p50_s", "freshness_p99_s", "event_time"])
     if board.variables:
         variable_sets = [{}, {"region": ["48"]}, {"region": ["11", "41"], "industry": ["C"], "occupation": ["85"]}]
     for variables in variable_sets:

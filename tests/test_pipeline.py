@@ -518,3 +518,48 @@ def test_the_sink_is_due_by_size_or_by_the_age_of_its_oldest_message():
     assert sink.due()
     assert sink.flush() == {("t", 0): 8}
     assert sink.age() == 0.0 and not sink.due()
+
+
+def test_each_days_figures_are_published_once_at_its_end_and_final_after_the_lateness(client, month):
+    from lmis.worker import publication_jobs
+    from sinks.published import publish_day, revisions
+    from sinks.schedule_log import ClickHouseRunLog
+    from streams.schedule import Scheduler, from_ms
+
+    records, _ = month
+    pipeline = TrendPipeline(client)
+    lateness = Policy().allowed_lateness
+    jobs = publication_jobs(client, lateness)
+    log = ClickHouseRunLog(client)
+    ran = []
+    for i, start in enumerate(range(0, len(records), 5000)):
+        batch = records[start:start + 5000]
+        pipeline.submit(batch)
+        assert pipeline.checkpoint() is not None
+        pipeline.rollup()
+        # The clock: the newest emission time rolled up (the month's messages come in emission order). A
+        # scheduler made anew each time reads its place from ClickHouse, as after a restart.
+        ran += Scheduler(jobs, log).run_due(from_ms(max(r.timestamp for r in batch)))
+        if i == 3:  # a run repeated after a crash before it was recorded adds nothing
+            first = next(r for r in ran if r.job == "published.first")
+            day = jobs[0].schedule.day_of(first.instant)
+            publish_day(client, day, "first", first.instant, f"published.first:{int(first.instant.timestamp() * 1000)}")
+    assert all(r.error is None for r in ran)
+    first_days = [jobs[0].schedule.day_of(r.instant) for r in ran if r.job == "published.first"]
+    final_days = [jobs[1].schedule.day_of(r.instant) for r in ran if r.job == "published.final"]
+    for days in (first_days, final_days):  # each day once, in order, none left out
+        assert days == [days[0] + timedelta(days=k) for k in range(len(days))] and len(days) >= 25
+    # Both were armed with the first clock: the final figures start with the day whose lateness ends next.
+    assert lateness == timedelta(days=3)
+    assert final_days[0] == first_days[0] - lateness and final_days[-1] == first_days[-1] - lateness
+    copies = client.query("SELECT day, stage, measure, region, count() FROM published_measures "
+                          "GROUP BY day, stage, measure, region HAVING count() > 1").result_rows
+    assert copies == []
+    rows = revisions(client, min(first_days), max(first_days))
+    national = [r for r in rows if r["region"] == ""]
+    # Final figures are the figures: nothing accepted after the lateness changed them.
+    assert all(r["final"] == r["now"] for r in national if r["final"] is not None)
+    assert sum(r["final"] is not None for r in national) > 300
+    # Late events revised some days' first figures (the month has late events within the lateness).
+    revised = [r for r in national if r["final"] is not None and r["first"] != r["final"]]
+    assert len(revised) >= 5, revised

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -72,6 +73,57 @@ def check_truth(env: dict, truth_path: Path) -> dict:
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def published(env: dict) -> dict:
+    """What the event-time publication jobs wrote (sinks.published), read from the stopped worker's store."""
+    dsn = f"chdb://{Path(env['LMIS_DATA_DIR']).resolve() / 'clickhouse'}"
+    code = f"""
+import json
+from datetime import date
+from sinks.clickhouse import connect
+from sinks.published import revisions
+c = connect({dsn!r})
+copies = c.query("SELECT count() FROM (SELECT 1 FROM published_measures "
+                 "GROUP BY day, stage, measure, region HAVING count() > 1)").result_rows[0][0]
+runs = {{}}
+for job, instant in c.query("SELECT job, instant FROM scheduled_runs GROUP BY job, instant HAVING max(done) = 1 "
+                            "ORDER BY job, instant").result_rows:
+    runs.setdefault(job, []).append(instant.isoformat())
+days = {{stage: [d.isoformat() for (d,) in c.query(
+    f"SELECT DISTINCT day FROM published_measures WHERE stage = '{{stage}}' ORDER BY day").result_rows]
+    for stage in ("first", "final")}}
+national = [r for r in revisions(c, date(2000, 1, 1), date(2100, 1, 1)) if r["region"] == ""]
+print(json.dumps({{"copies": copies, "runs": runs, "days": days,
+                  "final_rows": sum(r["final"] is not None for r in national),
+                  "final_not_now": [r for r in national if r["final"] is not None and r["final"] != r["now"]],
+                  "revised": sum(r["final"] is not None and r["first"] != r["final"] for r in national)}}))
+"""
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def check_published(env: dict, final_is_now: bool = True) -> None:
+    """Each day published once at its end and once final, in order; final figures never revised after
+    (when the messages were all on the broker before the worker read them: produced while it reads, in
+    chunks whose partitions land apart, the caught-up clock may run ahead of a partition's next messages)."""
+    from datetime import date, timedelta
+
+    from streams.schedule import SEOUL
+
+    out = published(env)
+    assert out["copies"] == 0, out
+    for stage in ("first", "final"):
+        # Every day's instant ran once, in order, none left out (a day without events publishes no rows).
+        instants = [datetime.fromisoformat(i) for i in out["runs"][f"published.{stage}"]]
+        assert len(instants) >= 20 and instants == [instants[0] + timedelta(days=k) for k in range(len(instants))]
+        ran_for = {(i.astimezone(SEOUL) - timedelta(days=1 if stage == "first" else 4)).date() for i in instants}
+        assert {date.fromisoformat(d) for d in out["days"][stage]} <= ran_for, out["days"]
+    assert out["final_rows"] > 300, out
+    if final_is_now:
+        assert out["final_not_now"] == [], out
+        assert out["revised"] > 0, out  # late events within the lateness revised some first figures
 
 
 def dead_letter_messages(env: dict) -> list[dict]:
@@ -213,6 +265,17 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     worker.start()
     worker.wait_ready()
     wait_drained(env, worker, len(messages))
+    # Event time: drained, the aggregates hold every message up to the newest one's emission time.
+    from streams.schedule import from_ms
+
+    newest = max(m.emit_ms for m in messages)
+    deadline = time.monotonic() + 30
+    while (clock := worker.health(store=False)["event_time"])["visible"] != clock["read"]:
+        assert time.monotonic() < deadline, clock
+        time.sleep(0.2)
+    # (the quietest partition's last message, or an hour before the newest: see WorkerConfig)
+    visible = datetime.fromisoformat(clock["visible"])
+    assert clock["stored"] == clock["visible"] and from_ms(newest - 3_600_000) <= visible <= from_ms(newest), clock
 
     # The matcher learned from the same stream: recommendations with reasons, the observatory, 4xx.
     summary = matching_summary(time.time())
@@ -240,6 +303,7 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     assert len(json.loads(out.stdout)) == len(vacancies)
     result = check_truth(env, truth_path)
     assert result["mismatches"] == {}, result
+    check_published(env)
     truth = month_run[1]
     dlq = dead_letter_messages(env)
     reasons = Counter(m["reason"] for m in dlq)
@@ -306,6 +370,7 @@ def test_exact_after_six_sigkills_and_a_broker_restart(env, tmp_path, month_run)
     assert not alive, [Path(f"/proc/{p}/cmdline").read_bytes()[:200] for p in alive]
     result = check_truth(env, truth_path)
     assert result["mismatches"] == {}, result
+    check_published(env, final_is_now=False)  # the event-time jobs ran each instant once, through the kills
 
 
 def _running(pid: int) -> bool:

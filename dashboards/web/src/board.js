@@ -33,9 +33,9 @@ th { color:var(--muted); font-weight:500; }
 `;
 
 const I18N = {
-  ko: { from: "시작", to: "끝", all: "전체", suppressed: "<3", updated: "갱신", lang: "English",
+  ko: { from: "시작", to: "끝", all: "전체", suppressed: "<3", updated: "갱신", through: "자료 기준", lang: "English",
         error: "오류", wow: "전주 대비", claims: "실업급여 신청", openings: "구인" },
-  en: { from: "From", to: "To", all: "All", suppressed: "<3", updated: "Updated", lang: "한국어",
+  en: { from: "From", to: "To", all: "All", suppressed: "<3", updated: "Updated", through: "Data through", lang: "한국어",
         error: "Error", wow: "vs last week", claims: "UI claims", openings: "Openings" },
 };
 const GRID = { "28": [0, 0], "11": [1, 0], "51": [2, 0], "41": [1, 1], "43": [2, 1], "44": [0, 2], "36": [1, 2],
@@ -172,9 +172,25 @@ function layout() {
        <h2>${state.lang === "ko" ? p.ko : p.en}</h2><div class="body"></div></section>`).join("");
 }
 
+// The event time the aggregates hold (the worker's clock: every source read up to then), in Asia/Seoul:
+// what "now" means for every number on the board. Absent where no worker serves the board.
+async function dataThrough() {
+  try {
+    const visible = (await api("/api/health?store=false")).event_time?.visible;
+    if (!visible) return "";
+    const kst = new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Seoul", year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit" }).format(new Date(visible));
+    return `${t("through")} ${kst} KST · `;
+  } catch (e) {
+    return "";
+  }
+}
+
 async function refreshAll() {
-  await Promise.all(board().panels.map(refreshPanel));
-  document.getElementById("updated").textContent = `${t("updated")} ${new Date().toLocaleTimeString()}`;
+  const [through] = await Promise.all([dataThrough(), ...board().panels.map(refreshPanel)]);
+  const updated = document.getElementById("updated");
+  updated.textContent = `${through}${t("updated")} ${new Date().toLocaleTimeString()}`;
+  updated.dataset.through = through ? "yes" : "no";
   document.body.dataset.ready = "true";
 }
 

@@ -1,0 +1,160 @@
+"""Jobs on an event-time schedule: they run once the data up to their instant is visible (pure; no I/O).
+
+The worker's clock is the sources' message time that everything read so far has reached, on every
+partition (``streams.alignment.TimeAlignment.watermark``), as of the newest rollup: what the aggregates
+hold. A job due at 00:00 Asia/Seoul runs when the aggregates hold the day that ended then -- live, a little
+after midnight; in a replay at full speed, as soon as the replay gets there. So the daily briefing, the
+detectors and the snapshots behave the same live and in a replay, and are tested with the simulator.
+
+A clock that stops (no messages) stops the jobs too: a silent feed is for the wall-clock health checks to
+catch, not for a schedule to paper over.
+
+Each job's instants are recorded (:class:`RunLog`; ``sinks.schedule_log`` in ClickHouse) once done, so an
+instant runs once in order, also across restarts. A crash between a job's effect and its record runs the
+instant again: a job's effect must be idempotent per instant (e.g. an insert deduplicated by a token made
+of the job and the instant).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+SEOUL = ZoneInfo("Asia/Seoul")
+log = logging.getLogger("lmis.schedule")
+
+
+class Schedule(Protocol):
+    def next_after(self, instant: datetime) -> datetime:
+        """The first instant of the schedule strictly after ``instant`` (aware datetimes, UTC)."""
+        ...
+
+
+@dataclass(frozen=True)
+class AfterEachDay:
+    """Once per Asia/Seoul day, ``delay`` after it ended: 0 for the day's end, 8 h for a briefing at 08:00 the
+    next morning, the allowed lateness for the day's final numbers."""
+
+    delay: timedelta = timedelta(0)
+
+    def next_after(self, instant: datetime) -> datetime:
+        local = (instant - self.delay).astimezone(SEOUL)
+        day_end = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), SEOUL)
+        return (day_end + self.delay).astimezone(UTC)
+
+    def day_of(self, due: datetime) -> date:
+        """The Asia/Seoul day an instant of this schedule is for."""
+        return (due - self.delay).astimezone(SEOUL).date() - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Every:
+    """Every ``period`` of event time, aligned to Asia/Seoul midnight (a period that divides a day): a
+    detector over the hours' aggregates every 15 minutes, say."""
+
+    period: timedelta
+
+    def __post_init__(self) -> None:
+        if self.period <= timedelta(0) or timedelta(days=1) % self.period:
+            raise ValueError(f"period must divide a day: {self.period}")
+
+    def next_after(self, instant: datetime) -> datetime:
+        local = instant.astimezone(SEOUL)
+        midnight = datetime.combine(local.date(), datetime.min.time(), SEOUL)
+        steps = (local - midnight) // self.period + 1
+        return (midnight + steps * self.period).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class EventTimeJob:
+    """``run(instant)`` at each instant of ``schedule``, once the aggregates hold the data up to it. It must be
+    idempotent per instant (see the module's doc)."""
+
+    name: str
+    schedule: Schedule
+    run: Callable[[datetime], Any]
+
+
+class RunLog(Protocol):
+    """Where the scheduler keeps each job's place: the newest instant it knows and whether it was done (an
+    instant not done yet is the job's first, armed when the job was first seen)."""
+
+    def newest(self, job: str) -> tuple[datetime, bool] | None: ...
+
+    def arm(self, job: str, instant: datetime) -> None: ...
+
+    def done(self, job: str, instant: datetime, clock: datetime) -> None: ...
+
+
+@dataclass
+class MemoryRunLog:
+    """A :class:`RunLog` in memory, for tests without ClickHouse."""
+
+    rows: dict[tuple[str, datetime], bool] = field(default_factory=dict)
+
+    def newest(self, job: str) -> tuple[datetime, bool] | None:
+        mine = [(instant, done) for (name, instant), done in self.rows.items() if name == job]
+        return max(mine) if mine else None
+
+    def arm(self, job: str, instant: datetime) -> None:
+        self.rows.setdefault((job, instant), False)
+
+    def done(self, job: str, instant: datetime, clock: datetime) -> None:
+        self.rows[job, instant] = True
+
+
+@dataclass(frozen=True)
+class Ran:
+    job: str
+    instant: datetime
+    error: str | None = None
+
+
+class Scheduler:
+    """Runs the instants of its jobs that the clock has reached, each job's in order."""
+
+    def __init__(self, jobs: Iterable[EventTimeJob], log: RunLog):
+        self.jobs = tuple(jobs)
+        names = [j.name for j in self.jobs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"job names must be unique: {names}")
+        self.log = log
+
+    def next_instant(self, job: EventTimeJob, start: datetime) -> datetime:
+        """The job's next instant to run; a job never seen before is armed at its first instant after
+        ``start``: where the worker began reading when it first had the job (the beginning of the data for a
+        new deployment; now, for a job added to a running one -- not a backfill of every past instant)."""
+        newest = self.log.newest(job.name)
+        if newest is None:
+            first = job.schedule.next_after(start)
+            self.log.arm(job.name, first)
+            return first
+        instant, done = newest
+        return job.schedule.next_after(instant) if done else instant
+
+    def run_due(self, clock: datetime, start: datetime | None = None) -> list[Ran]:
+        """Run every instant at or before ``clock`` not yet done (a new job's from ``start``, by default the
+        clock). A job that fails stops at that instant and is retried at the next call; the others go on."""
+        ran: list[Ran] = []
+        for job in self.jobs:
+            instant = self.next_instant(job, clock if start is None else start)
+            while instant <= clock:
+                try:
+                    job.run(instant)
+                except Exception as exc:  # noqa: BLE001 -- reported, and retried at the next clock
+                    log.exception("event-time job %s failed at %s; retried at the next rollup", job.name,
+                                  instant.isoformat())
+                    ran.append(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
+                    break
+                self.log.done(job.name, instant, clock)
+                ran.append(Ran(job.name, instant))
+                instant = job.schedule.next_after(instant)
+        return ran
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)

@@ -1,0 +1,110 @@
+"""Event-time schedules and the scheduler (streams.schedule), without Kafka or ClickHouse."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from streams.schedule import SEOUL, AfterEachDay, EventTimeJob, Every, MemoryRunLog, Scheduler
+
+
+def kst(*args: int) -> datetime:
+    return datetime(*args, tzinfo=SEOUL).astimezone(UTC)
+
+
+def test_after_each_day_falls_delay_after_each_asia_seoul_midnight():
+    day_end = AfterEachDay()
+    assert day_end.next_after(kst(2026, 3, 4, 13, 0)) == kst(2026, 3, 5)
+    assert day_end.next_after(kst(2026, 3, 5)) == kst(2026, 3, 6)  # strictly after
+    assert day_end.day_of(kst(2026, 3, 5)) == date(2026, 3, 4)
+    briefing = AfterEachDay(timedelta(hours=8))
+    assert briefing.next_after(kst(2026, 3, 5, 7, 59)) == kst(2026, 3, 5, 8)
+    assert briefing.next_after(kst(2026, 3, 5, 8)) == kst(2026, 3, 6, 8)
+    assert briefing.day_of(kst(2026, 3, 5, 8)) == date(2026, 3, 4)
+    final = AfterEachDay(timedelta(hours=72))
+    assert final.next_after(kst(2026, 3, 7, 23)) == kst(2026, 3, 8)
+    assert final.day_of(kst(2026, 3, 8)) == date(2026, 3, 4)
+
+
+def test_every_is_aligned_to_asia_seoul_midnight_and_must_divide_a_day():
+    quarter = Every(timedelta(minutes=15))
+    assert quarter.next_after(kst(2026, 3, 4, 9, 7, 30)) == kst(2026, 3, 4, 9, 15)
+    assert quarter.next_after(kst(2026, 3, 4, 23, 45)) == kst(2026, 3, 5)
+    assert Every(timedelta(hours=6)).next_after(kst(2026, 3, 4, 1)) == kst(2026, 3, 4, 6)
+    for bad in (timedelta(minutes=7), timedelta(0), timedelta(hours=25)):
+        with pytest.raises(ValueError, match="divide a day"):
+            Every(bad)
+
+
+def recording_job(name: str, schedule, seen: list, fail_at: set | None = None) -> EventTimeJob:
+    def run(instant: datetime) -> None:
+        if fail_at and instant in fail_at:
+            fail_at.discard(instant)
+            raise RuntimeError("ClickHouse unavailable")
+        seen.append((name, instant))
+    return EventTimeJob(name, schedule, run)
+
+
+def test_a_new_job_starts_at_its_first_instant_after_the_clock_and_runs_each_instant_once_in_order():
+    seen: list = []
+    log = MemoryRunLog()
+    scheduler = Scheduler([recording_job("day_end", AfterEachDay(), seen)], log)
+    assert scheduler.run_due(kst(2026, 3, 4, 10)) == []  # armed for the end of the 4th, not for past days
+    assert seen == []
+    scheduler.run_due(kst(2026, 3, 4, 23, 59))
+    assert seen == []
+    scheduler.run_due(kst(2026, 3, 5, 0, 0))  # the instant itself is reached
+    assert seen == [("day_end", kst(2026, 3, 5))]
+    # A replay at full speed: the clock jumps three days; each day's instant runs, in order.
+    ran = scheduler.run_due(kst(2026, 3, 8, 1))
+    assert [r.instant for r in ran] == [kst(2026, 3, 6), kst(2026, 3, 7), kst(2026, 3, 8)]
+    assert seen[1:] == [("day_end", kst(2026, 3, d)) for d in (6, 7, 8)]
+    # The clock again (the same rollup's, or an older one after a restart): nothing runs twice.
+    scheduler.run_due(kst(2026, 3, 8, 1))
+    Scheduler([recording_job("day_end", AfterEachDay(), seen)], log).run_due(kst(2026, 3, 8, 2))
+    assert len(seen) == 4
+
+
+def test_a_restart_resumes_where_the_log_says_even_from_an_older_clock():
+    seen: list = []
+    log = MemoryRunLog()
+    Scheduler([recording_job("q", Every(timedelta(hours=6)), seen)], log).run_due(kst(2026, 3, 4, 1))
+    Scheduler([recording_job("q", Every(timedelta(hours=6)), seen)], log).run_due(kst(2026, 3, 4, 13))
+    assert seen == [("q", kst(2026, 3, 4, 6)), ("q", kst(2026, 3, 4, 12))]
+    # Replayed from the last commit, the clock restarts behind: the armed/done instants stand.
+    restarted = Scheduler([recording_job("q", Every(timedelta(hours=6)), seen)], log)
+    assert restarted.run_due(kst(2026, 3, 4, 9)) == []
+    restarted.run_due(kst(2026, 3, 4, 18))
+    assert seen[-1] == ("q", kst(2026, 3, 4, 18))
+    assert len(seen) == 3
+
+
+def test_a_failing_instant_is_retried_later_in_order_and_does_not_hold_up_other_jobs():
+    seen: list = []
+    log = MemoryRunLog()
+    fail = {kst(2026, 3, 6)}
+    scheduler = Scheduler([recording_job("flaky", AfterEachDay(), seen, fail),
+                           recording_job("steady", AfterEachDay(), seen)], log)
+    scheduler.run_due(kst(2026, 3, 4, 12))
+    ran = scheduler.run_due(kst(2026, 3, 7, 12))
+    errors = [r for r in ran if r.error]
+    assert [(r.job, r.instant) for r in errors] == [("flaky", kst(2026, 3, 6))]
+    assert "ClickHouse unavailable" in errors[0].error
+    assert [i for n, i in seen if n == "flaky"] == [kst(2026, 3, 5)]  # stopped at the failure
+    assert [i for n, i in seen if n == "steady"] == [kst(2026, 3, d) for d in (5, 6, 7)]
+    scheduler.run_due(kst(2026, 3, 7, 12, 1))
+    assert [i for n, i in seen if n == "flaky"] == [kst(2026, 3, d) for d in (5, 6, 7)]
+
+
+def test_job_names_are_unique():
+    job = recording_job("a", AfterEachDay(), [])
+    with pytest.raises(ValueError, match="unique"):
+        Scheduler([job, job], MemoryRunLog())
+
+
+def test_a_new_job_may_start_where_the_worker_began_reading():
+    seen: list = []
+    scheduler = Scheduler([recording_job("day_end", AfterEachDay(), seen)], MemoryRunLog())
+    scheduler.run_due(kst(2026, 3, 4, 10), start=kst(2026, 3, 1, 12))
+    assert [i for _, i in seen] == [kst(2026, 3, d) for d in (2, 3, 4)]
