@@ -89,8 +89,8 @@ def publication_jobs(client, allowed_lateness: timedelta) -> tuple[EventTimeJob,
     def job(stage: str, schedule: AfterEachDay) -> EventTimeJob:
         name = f"published.{stage}"
 
-        def run(instant: datetime) -> None:
-            publish_day(client, schedule.day_of(instant), stage, instant,
+        def run(instant: datetime, clock: datetime) -> None:
+            publish_day(client, schedule.day_of(instant), stage, instant, clock,
                         token=f"{name}:{int(instant.timestamp() * 1000)}")
 
         return EventTimeJob(name, schedule, run)

@@ -71,12 +71,14 @@ class Every:
 
 @dataclass(frozen=True)
 class EventTimeJob:
-    """``run(instant)`` at each instant of ``schedule``, once the aggregates hold the data up to it. It must be
-    idempotent per instant (see the module's doc)."""
+    """``run(instant, clock)`` at each instant of ``schedule``, once the aggregates hold the data up to it;
+    ``clock`` is how far they hold it (at or after the instant: live, by seconds; in a replay at full speed,
+    by as far as the rollup that passed the instant got -- a job that must see the data exactly as of its
+    instant reads it as of then). It must be idempotent per instant (see the module's doc)."""
 
     name: str
     schedule: Schedule
-    run: Callable[[datetime], Any]
+    run: Callable[[datetime, datetime], Any]
 
 
 class RunLog(Protocol):
@@ -144,7 +146,7 @@ class Scheduler:
             instant = self.next_instant(job, clock if start is None else start)
             while instant <= clock:
                 try:
-                    job.run(instant)
+                    job.run(instant, clock)
                 except Exception as exc:  # noqa: BLE001 -- reported, and retried at the next clock
                     log.exception("event-time job %s failed at %s; retried at the next rollup", job.name,
                                   instant.isoformat())

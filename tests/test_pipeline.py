@@ -543,7 +543,8 @@ def test_each_days_figures_are_published_once_at_its_end_and_final_after_the_lat
         if i == 3:  # a run repeated after a crash before it was recorded adds nothing
             first = next(r for r in ran if r.job == "published.first")
             day = jobs[0].schedule.day_of(first.instant)
-            publish_day(client, day, "first", first.instant, f"published.first:{int(first.instant.timestamp() * 1000)}")
+            publish_day(client, day, "first", first.instant, first.instant,
+                        f"published.first:{int(first.instant.timestamp() * 1000)}")
     assert all(r.error is None for r in ran)
     first_days = [jobs[0].schedule.day_of(r.instant) for r in ran if r.job == "published.first"]
     final_days = [jobs[1].schedule.day_of(r.instant) for r in ran if r.job == "published.final"]

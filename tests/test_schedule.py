@@ -38,7 +38,8 @@ def test_every_is_aligned_to_asia_seoul_midnight_and_must_divide_a_day():
 
 
 def recording_job(name: str, schedule, seen: list, fail_at: set | None = None) -> EventTimeJob:
-    def run(instant: datetime) -> None:
+    def run(instant: datetime, clock: datetime) -> None:
+        assert clock >= instant
         if fail_at and instant in fail_at:
             fail_at.discard(instant)
             raise RuntimeError("ClickHouse unavailable")

@@ -13,8 +13,10 @@ ORDER BY (job, instant);
 
 -- Each day's national and regional figures as they were published: `first` when the day ended (in event
 -- time), `final` once the allowed lateness has passed and late events can no longer change them. Against
--- the current figures they explain every revision. A plain MergeTree: a job's insert carries a
--- deduplication token of the job and its instant, so a run repeated after a crash adds nothing.
+-- the current figures they explain every revision. `as_of`: the event time the aggregates held when they
+-- were taken (live, seconds after `instant`; in a replay at full speed, as far as its rollup got). A plain
+-- MergeTree: a job's insert carries a deduplication token of the job and its instant, so a run repeated
+-- after a crash adds nothing.
 CREATE TABLE IF NOT EXISTS published_measures
 (
     day       Date,
@@ -24,6 +26,7 @@ CREATE TABLE IF NOT EXISTS published_measures
     value     Int64,
     version   UInt64,
     instant   DateTime64(3, 'UTC'),
+    as_of     DateTime64(3, 'UTC'),
     taken_at  DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = MergeTree
