@@ -109,3 +109,24 @@ def test_a_new_job_may_start_where_the_worker_began_reading():
     scheduler = Scheduler([recording_job("day_end", AfterEachDay(), seen)], MemoryRunLog())
     scheduler.run_due(kst(2026, 3, 4, 10), start=kst(2026, 3, 1, 12))
     assert [i for _, i in seen] == [kst(2026, 3, d) for d in (2, 3, 4)]
+
+
+SCHEDULES = [AfterEachDay(), AfterEachDay(timedelta(hours=8)), AfterEachDay(timedelta(hours=72)),
+             Every(timedelta(minutes=15)), Every(timedelta(hours=1)), Every(timedelta(days=1))]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=repr)
+def test_every_schedule_gives_the_first_instant_strictly_after_and_never_skips_one(schedule):
+    import random
+
+    rng = random.Random(repr(schedule))
+    ms = timedelta(milliseconds=1)
+    for _ in range(300):
+        t = kst(2026, 1, 1) + timedelta(seconds=rng.randrange(400 * 86_400), milliseconds=rng.randrange(1000))
+        n = schedule.next_after(t)
+        assert n > t and n.tzinfo is not None
+        assert schedule.next_after(t) == n  # a pure function of the instant
+        between = t + (n - t) * rng.random()
+        assert schedule.next_after(min(between, n - ms)) == n  # no instant of the schedule between t and n
+        period = getattr(schedule, "period", timedelta(days=1))
+        assert schedule.next_after(n) - n == period and n - t <= period
