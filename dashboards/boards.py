@@ -206,6 +206,36 @@ FROM {_dimension_rows("occupation", "industry")} AND measure IN ({keys})
 GROUP BY day, measure ORDER BY time, series"""
 
 
+REVISED_MEASURES = ("ui.initial_claim", "openings.posted", "seeker.registered", "application.outcome:hired",
+                    "insurance.acquisition", "insurance.loss")
+
+
+def _revisions_sql() -> str:
+    # Each day's national figure as published when the day ended and as final (sinks.published), beside
+    # today's: the days of the range that have a published figure, newest first.
+    measures = ", ".join(f"'{m}'" for m in REVISED_MEASURES)
+    persons = ", ".join(f"'{m}'" for m in REVISED_MEASURES if m in PERSON_MEASURES)
+
+    def shown(src: str) -> str:
+        value = f"sumIf(value, src = '{src}')"
+        return (f"if(countIf(src = '{src}') = 0 OR (measure IN ({persons}) AND {value} BETWEEN 1 AND "
+                f"{SMALL_CELL - 1}), NULL, {value})")
+
+    return f"""
+SELECT toString(day) AS day, measure, {shown('first')} AS first, {shown('final')} AS final, {shown('now')} AS now,
+       if(countIf(src = 'first') = 0, NULL, sumIf(value, src = 'now') - sumIf(value, src = 'first')) AS revised
+FROM (
+  SELECT day, measure, value, toString(stage) AS src FROM published_measures
+  WHERE {DAY_RANGE} AND measure IN ({measures})
+  UNION ALL
+  SELECT day, measure, value, 'now' FROM {latest("daily_region_measures", DAY_RANGE)} AND measure IN ({measures})
+)
+GROUP BY day, measure
+HAVING countIf(src = 'first') > 0
+ORDER BY day DESC, indexOf([{measures}], measure)
+LIMIT {7 * len(REVISED_MEASURES)}"""
+
+
 NATIONAL = Board(
     uid="lmis-national", ko="고용동향 모니터링 현황판", en="Employment trend monitoring board",
     panels=(
@@ -245,6 +275,13 @@ NATIONAL = Board(
                ("hires", "number")), label_column="occupation"),
         Panel("review", "구인 심사 결과", "Vacancy review outcomes", "bar", REVIEW_SQL, "table",
               (("reason", "string"), ("vacancies", "number")), label_column="reason"),
+        Panel("revisions", "발표 수치와 수정 (최근 7일)", "Published figures and their revisions (last 7 days)",
+              "table", _revisions_sql(), "table",
+              (("day", "string"), ("measure", "string"), ("first", "number"), ("final", "number"),
+               ("now", "number"), ("revised", "number")), width=24, height=10, label_column="measure",
+              description="Each day's national figure when the day ended (event time), final once the 72 "
+                          "hours of allowed lateness had passed, and now; revised = now - at the day's end: "
+                          "late events and re-sent duplicates. Empty final: the lateness has not passed yet."),
     ),
 )
 
@@ -383,6 +420,8 @@ COLUMN_LABELS = {
     "open_openings": ("유효 구인인원", "Open openings"),
     "hires": ("채용", "Hires"), "vacancies": ("구인 건수", "Vacancies"), "messages": ("메시지", "Messages"),
     "too_late": ("허용 지연 초과", "Too late"), "duplicates": ("중복", "Duplicates"),
+    "first": ("마감 시 발표", "At the day's end"), "final": ("확정", "Final"), "now": ("현재", "Now"),
+    "revised": ("수정 폭", "Revised by"), "measure": ("지표", "Measure"),
     "data_through": ("집계 반영 시각", "Data through"), "behind_s": ("실시각 대비 (초)", "Behind the wall clock (s)"),
     "lag": ("지연", "Lag"), "events_per_s": ("건/초", "Events/s"), "p50": ("p50", "p50"), "p99": ("p99", "p99"),
     "queries": ("평가 건수", "Queries"), "precision_at_10": ("Precision@10", "Precision@10"),

@@ -106,6 +106,8 @@ def test_korean_labels_with_an_english_switch(board_url, browser):
     # The event time the numbers hold: the month's last day, in Asia/Seoul (its last hour, or the quietest
     # partition's last message).
     assert page.inner_text("#updated").startswith("자료 기준 2026-03-29 2"), page.inner_text("#updated")
+    # The published figures' measures by name, in the table's second column (after the day).
+    assert "실업급여 신규신청" in page.inner_text("#panel-revisions")
     page.click("#lang")
     page.wait_for_function("() => document.querySelector('h1').innerText === 'Employment trend monitoring board'")
     page.wait_for_function("() => document.querySelector('#panel-regions').innerText.includes('Gyeongnam')")

@@ -45,6 +45,15 @@ def board_db(engine_dsn, month_run):
     matching = MatchingService(client, Path("/nonexistent/not-checkpointed"), Matcher(seed=0))
     run(TrendPipeline(client, observers=[matching]), as_records(read_jsonl(month_run[0])))
     assert matching.write_observatory() > 20
+    # Each day's figures as published (at its end, and final); the worker's event-time jobs do this live.
+    from sinks.published import publish_day
+
+    for k in range(28):
+        day = FROM + timedelta(days=k)
+        at = datetime(day.year, day.month, day.day, 15, tzinfo=UTC)
+        publish_day(client, day, "first", at, at, f"first:{day}")
+        if k < 20:
+            publish_day(client, day, "final", at + timedelta(days=3), at + timedelta(days=3), f"final:{day}")
     return client
 
 

@@ -75,7 +75,9 @@ function query(panel) {
 function renderTable(el, panel, data) {
   const cols = data.columns.map((c) => c.name);
   const head = cols.map((c, i) => `<th>${i === 0 ? "" : label(c)}</th>`).join("");
-  const rows = data.rows.map((r) => `<tr>${r.map((v, i) => `<td>${i === 0 && panel.label_column ? label(v, panel.label_column) : fmt(v)}</td>`).join("")}</tr>`).join("");
+  // The column of codes to show with their labels: the one named so, else the first.
+  const coded = panel.label_column ? Math.max(0, cols.indexOf(panel.label_column)) : -1;
+  const rows = data.rows.map((r) => `<tr>${r.map((v, i) => `<td>${i === coded ? label(v, panel.label_column) : fmt(v)}</td>`).join("")}</tr>`).join("");
   el.innerHTML = `<table><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
