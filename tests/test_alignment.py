@@ -15,21 +15,32 @@ def partition(topic: str, times: list[int]) -> list[Record]:
     return [Record(topic, 0, offset, t, None, b"{}") for offset, t in enumerate(times)]
 
 
+def replay(days: int, seed: int, sparse_messages: int):
+    """A sparse topic whose whole backlog arrives in one fetch, and a busy one fetched an hour at a time: the
+    two partitions, and the fetches -- (alignment, the busy topic's next message index, released, holding)."""
+    rng = random.Random(seed)
+    sparse = partition("sparse", sorted(rng.randrange(days * DAY) for _ in range(sparse_messages)))
+    busy = partition("busy", sorted(rng.randrange(days * DAY) for _ in range(days * 24 * 20)))
+
+    def fetches():
+        align = TimeAlignment(window_ms=DAY)
+        align.add("sparse", sparse)
+        cursor = 0
+        while cursor < len(busy) or align.holding():
+            chunk = [r for r in busy[cursor:] if r.timestamp < busy[cursor].timestamp + HOUR] if cursor < len(
+                busy) else []
+            align.add("busy", chunk)
+            cursor += len(chunk)
+            out, holding = align.release(more_on_broker={"busy"} if cursor < len(busy) else set())
+            yield align, cursor, out, holding
+
+    return sparse, busy, fetches()
+
+
 def test_a_backlog_is_released_in_time_order_across_partitions_and_nothing_is_lost():
-    rng = random.Random(3)
-    # A sparse topic whose whole month arrives in one fetch, and a busy one fetched an hour at a time.
-    sparse = partition("sparse", sorted(rng.randrange(30 * DAY) for _ in range(300)))
-    busy = partition("busy", sorted(rng.randrange(30 * DAY) for _ in range(30 * 24 * 20)))
-    align = TimeAlignment(window_ms=DAY)
-    align.add("sparse", sparse)
     released: list[Record] = []
-    cursor = 0
-    while cursor < len(busy) or align.holding():
-        chunk = [r for r in busy[cursor:] if r.timestamp < busy[cursor].timestamp + HOUR] if cursor < len(
-            busy) else []
-        align.add("busy", chunk)
-        cursor += len(chunk)
-        out, holding = align.release(more_on_broker={"busy"} if cursor < len(busy) else set())
+    sparse, busy, fetches = replay(30, 3, 300)
+    for _, cursor, out, holding in fetches:
         if cursor < len(busy):
             # Nothing runs more than the window ahead of the busy topic's next message.
             assert all(r.timestamp <= busy[cursor].timestamp + DAY for r in out)
@@ -94,20 +105,11 @@ def test_a_partition_with_messages_but_none_read_yet_holds_everything_until_its_
 
 
 def test_the_watermark_never_passes_a_message_not_yet_handed_over():
-    rng = random.Random(5)
-    sparse = partition("sparse", sorted(rng.randrange(10 * DAY) for _ in range(200)))
-    busy = partition("busy", sorted(rng.randrange(10 * DAY) for _ in range(10 * 24 * 20)))
-    align = TimeAlignment(window_ms=DAY)
-    assert align.watermark({"busy", "sparse"}, HOUR) is None
-    align.add("sparse", sparse)
+    assert TimeAlignment(window_ms=DAY).watermark({"busy", "sparse"}, HOUR) is None
     released: set[tuple[str, int]] = set()
-    cursor, marks = 0, []
-    while cursor < len(busy) or align.holding():
-        chunk = [r for r in busy[cursor:] if r.timestamp < busy[cursor].timestamp + HOUR] if cursor < len(
-            busy) else []
-        align.add("busy", chunk)
-        cursor += len(chunk)
-        out, _ = align.release(more_on_broker={"busy"} if cursor < len(busy) else set())
+    marks = []
+    sparse, busy, fetches = replay(10, 5, 200)
+    for align, cursor, out, _ in fetches:
         released |= {(r.topic, r.offset) for r in out}
         mark = align.watermark({"busy"} if cursor < len(busy) else set(), 10 * DAY)
         assert mark is not None
