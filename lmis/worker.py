@@ -71,6 +71,8 @@ def build(settings: Settings):
                 # The message time read, stored and rolled up (visible on the boards) on every partition.
                 "event_time": {k: None if ms is None else from_ms(ms).isoformat()
                                for k, ms in ingest.clock.items() if k != "buffered"},
+                # Each event-time job's newest instant done this run, and a failure since (retried).
+                "event_time_jobs": ingest.jobs_status,
                 "matching": matching.summary() if matching else None,
                 "memory_mb": process_memory_mb()}
 

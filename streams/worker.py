@@ -108,6 +108,8 @@ class Ingest(mode.Service):
         self._jobs_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-event-time-jobs")
         self._jobs_lock = asyncio.Lock()
         self._jobs_tasks: set[asyncio.Task] = set()
+        # Per event-time job: the newest instant it ran for and its last failure since (for /api/health).
+        self.jobs_status: dict[str, dict[str, str | None]] = {}
         self.pipeline = pipeline
         self.executor = executor  # the one thread that classifies
         # The one thread that writes (and the health rows, on the same client), beside the classifying.
@@ -389,8 +391,12 @@ class Ingest(mode.Service):
                     log.exception("event-time jobs failed; retried at the next rollup")
                     return
                 for r in ran:
+                    status = self.jobs_status.setdefault(r.job, {"done": None, "failed": None, "error": None})
                     if r.error is None:
                         log.info("event-time job %s ran for %s", r.job, r.instant.isoformat())
+                        status.update(done=r.instant.isoformat(), failed=None, error=None)
+                    else:
+                        status.update(failed=r.instant.isoformat(), error=r.error)
                 if self.clock["visible"] == clock:
                     return
                 clock = self.clock["visible"]  # it moved meanwhile

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -266,7 +266,7 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     worker.wait_ready()
     wait_drained(env, worker, len(messages))
     # Event time: drained, the aggregates hold every message up to the newest one's emission time.
-    from streams.schedule import from_ms
+    from streams.schedule import SEOUL, from_ms
 
     newest = max(m.emit_ms for m in messages)
     deadline = time.monotonic() + 30
@@ -276,6 +276,14 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     # (the quietest partition's last message, or an hour before the newest: see WorkerConfig)
     visible = datetime.fromisoformat(clock["visible"])
     assert clock["stored"] == clock["visible"] and from_ms(newest - 3_600_000) <= visible <= from_ms(newest), clock
+    # The publication jobs report the day they last published: the last day that ended (or whose lateness
+    # ended) by the clock.
+    midnight = visible.astimezone(SEOUL).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC).isoformat()
+    deadline = time.monotonic() + 60
+    while (jobs := worker.health(store=False)["event_time_jobs"]).get("published.final", {}).get("done") != midnight:
+        assert time.monotonic() < deadline, (jobs, midnight)
+        time.sleep(0.5)
+    assert jobs["published.first"]["done"] == midnight and jobs["published.first"]["error"] is None, jobs
 
     # The matcher learned from the same stream: recommendations with reasons, the observatory, 4xx.
     summary = matching_summary(time.time())
