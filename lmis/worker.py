@@ -72,7 +72,7 @@ def build(settings: Settings):
                 "event_time": {k: None if ms is None else from_ms(ms).isoformat()
                                for k, ms in ingest.clock.items() if k != "buffered"},
                 # Each event-time job's newest instant done this run, and a failure since (retried).
-                "event_time_jobs": ingest.jobs_status,
+                "event_time_jobs": {job: dict(status) for job, status in ingest.jobs_status.items()},
                 "matching": matching.summary() if matching else None,
                 "memory_mb": process_memory_mb()}
 

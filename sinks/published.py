@@ -62,6 +62,7 @@ def revisions(client, lo: date, hi: date) -> list[dict]:
         GROUP BY day, measure, region
         ORDER BY day, measure, region
     """).result_rows
+
     def as_of(d: date, stage: str) -> str | None:
         t = published.get((d, stage))
         return None if t is None else t.isoformat()
