@@ -4,7 +4,9 @@ The worker's clock is the sources' message time that everything read so far has 
 partition (``streams.alignment.TimeAlignment.watermark``), as of the newest rollup: what the aggregates
 hold. A job due at 00:00 Asia/Seoul runs when the aggregates hold the day that ended then -- live, a little
 after midnight; in a replay at full speed, as soon as the replay gets there. So the daily briefing, the
-detectors and the snapshots behave the same live and in a replay, and are tested with the simulator.
+detectors and the snapshots run at the same instants, in the same order, live and in a replay, and are
+tested with the simulator. What differs is how far past its instant the data go when a job runs (seconds
+live; in a replay, as far as the rollup that passed the instant got): each run is told (``clock``).
 
 A clock that stops (no messages) stops the jobs too: a silent feed is for the wall-clock health checks to
 catch, not for a schedule to paper over.
@@ -147,8 +149,8 @@ class Scheduler:
             while instant <= clock:
                 try:
                     job.run(instant, clock)
-                except Exception as exc:  # noqa: BLE001 -- reported, and retried at the next clock
-                    log.exception("event-time job %s failed at %s; retried at the next rollup", job.name,
+                except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
+                    log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
                                   instant.isoformat())
                     ran.append(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
                     break

@@ -388,7 +388,7 @@ class Ingest(mode.Service):
                     start = from_ms(self.first_read if self.first_read is not None else clock)
                     ran = await self._on(self._jobs_executor, scheduler.run_due, from_ms(clock), start)
                 except Exception:
-                    log.exception("event-time jobs failed; retried at the next rollup")
+                    log.exception("event-time jobs failed; retried when the clock next moves")
                     return
                 for r in ran:
                     status = self.jobs_status.setdefault(r.job, {"done": None, "failed": None, "error": None})
