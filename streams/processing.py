@@ -11,7 +11,7 @@ import re
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from itertools import groupby
 
@@ -24,6 +24,7 @@ from schemas.events import EVENT_MODELS, KEY_FIELD, Event
 from schemas.fastpath import decode_fast
 from schemas.pii import redact
 from sinks.rollups import VACANCY_EVENT_TYPES
+from streams.schedule import from_ms
 
 TOO_LATE = "too_late"
 FUTURE = "future_occurred_at"
@@ -108,7 +109,7 @@ class DeadLetter:
         return orjson.dumps({
             "reason": self.reason, "field": self.field, "value": self.value, "rule": self.rule,
             "source_topic": self.record.topic, "source_partition": self.record.partition,
-            "source_offset": self.record.offset, "emitted_at": _ms(self.record.timestamp).isoformat(),
+            "source_offset": self.record.offset, "emitted_at": from_ms(self.record.timestamp).isoformat(),
             "event_id": self.event_id or None, "original": redact(self.record.value.decode("utf-8", "replace")),
         })
 
@@ -116,10 +117,6 @@ class DeadLetter:
     def key(self) -> bytes:
         # Keyed by source position: a dead letter re-sent after a crash is recognisably the same one.
         return f"{self.record.topic}/{self.record.partition}/{self.record.offset}".encode()
-
-
-def _ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def epoch_ms(ts: datetime) -> int:
@@ -347,7 +344,7 @@ def judge(record: Record, policy: Policy = Policy(), fast: bool = False) -> tupl
     if occurred > record.timestamp + policy.future_tolerance_ms:
         return DeadLetter(record, FUTURE, "occurred_at", event.occurred_at.isoformat(),
                           f"more than {policy.future_tolerance} after the message was sent "
-                          f"({_ms(record.timestamp).isoformat()})", event.event_id, event.occurred_at)
+                          f"({from_ms(record.timestamp).isoformat()})", event.event_id, event.occurred_at)
     if occurred < record.timestamp - policy.allowed_lateness_ms:
         return DeadLetter(record, TOO_LATE, "occurred_at", event.occurred_at.isoformat(),
                           f"arrived more than the allowed lateness ({policy.allowed_lateness}) after it happened",

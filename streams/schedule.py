@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-SEOUL = ZoneInfo("Asia/Seoul")
+from schemas.calendar import SEOUL, seoul_day
+
 log = logging.getLogger("lmis.schedule")
 
 
@@ -44,13 +44,12 @@ class AfterEachDay:
     delay: timedelta = timedelta(0)
 
     def next_after(self, instant: datetime) -> datetime:
-        local = (instant - self.delay).astimezone(SEOUL)
-        day_end = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), SEOUL)
+        day_end = datetime.combine(seoul_day(instant - self.delay) + timedelta(days=1), datetime.min.time(), SEOUL)
         return (day_end + self.delay).astimezone(UTC)
 
     def day_of(self, due: datetime) -> date:
         """The Asia/Seoul day an instant of this schedule is for."""
-        return (due - self.delay).astimezone(SEOUL).date() - timedelta(days=1)
+        return seoul_day(due - self.delay) - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -127,18 +126,25 @@ class Scheduler:
         if len(set(names)) != len(names):
             raise ValueError(f"job names must be unique: {names}")
         self.log = log
+        # Each job's next instant once read from (or armed in) the log: this scheduler is the log's only
+        # writer while it runs, so the log is read once per job, not at every clock.
+        self._next: dict[str, datetime] = {}
 
     def next_instant(self, job: EventTimeJob, start: datetime) -> datetime:
         """The job's next instant to run; a job never seen before is armed at its first instant after
         ``start``: where the worker began reading when it first had the job (the beginning of the data for a
         new deployment; now, for a job added to a running one -- not a backfill of every past instant)."""
+        if job.name in self._next:
+            return self._next[job.name]
         newest = self.log.newest(job.name)
         if newest is None:
             first = job.schedule.next_after(start)
             self.log.arm(job.name, first)
-            return first
-        instant, done = newest
-        return job.schedule.next_after(instant) if done else instant
+        else:
+            instant, done = newest
+            first = job.schedule.next_after(instant) if done else instant
+        self._next[job.name] = first
+        return first
 
     def run_due(self, clock: datetime, start: datetime | None = None) -> list[Ran]:
         """Run every instant at or before ``clock`` not yet done (a new job's from ``start``, by default the
@@ -156,7 +162,7 @@ class Scheduler:
                     break
                 self.log.done(job.name, instant, clock)
                 ran.append(Ran(job.name, instant))
-                instant = job.schedule.next_after(instant)
+                instant = self._next[job.name] = job.schedule.next_after(instant)
         return ran
 
 

@@ -207,10 +207,13 @@ class Ingest(mode.Service):
         self._submitting_clock = clock
         self._submitting = asyncio.ensure_future(self._in_pipeline_thread(self.pipeline.submit, records, time.time()))
 
-    def _advance(self, name: str, ms: int | None) -> None:
+    def _advance(self, name: str, ms: int | None) -> bool:
+        """Move a clock forward to ``ms``; whether it moved."""
         current = self.clock[name]
         if ms is not None and (current is None or ms > current):
             self.clock[name] = ms
+            return True
+        return False
 
     def _buffered_up_to(self, clock: int | None) -> None:
         """Everything read up to ``clock`` is buffered once the batch being classified (if any) is."""
@@ -348,9 +351,7 @@ class Ingest(mode.Service):
                     log.exception("rollup failed; it is retried at the next tick")
                     return
                 took = time.monotonic() - started
-                visible = self.clock["visible"]
-                self._advance("visible", clock)
-                if self.clock["visible"] != visible:
+                if self._advance("visible", clock):
                     self.kick_event_time_jobs()
                 self._next_rollup = time.monotonic() + self.cfg.backlog_rollup_rest * took
                 if report:
