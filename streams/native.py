@@ -215,6 +215,7 @@ def reader() -> lmis_native.Classifier:
 
 
 encode_rows = lmis_native.encode_rows
+native_block = lmis_native.native_block
 
 
 def decode_rows(data: bytes) -> list[tuple]:

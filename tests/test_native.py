@@ -18,7 +18,7 @@ from test_fastpath import corpus  # noqa: F401 -- the fixture (tests/ is on the 
 
 from schemas.events import EVENT_TYPES
 from sinks.sink import ClickHouseTable, SinkBatch
-from streams.native import _event_spec, _field, decode_rows, encode_rows, reader
+from streams.native import _event_spec, _field, decode_rows, encode_rows, native_block, reader
 from streams.processing import EVENT_COLUMNS, MAX_CELLS, Accepted, Policy, Record, classify, classify_batch
 
 POLICY = Policy()
@@ -68,10 +68,14 @@ def test_a_batch_classifies_the_same_with_it_and_without_it(records):
     assert slow.cells is None and len(classify_batch(records[:3_000], POLICY).cells or ()) <= MAX_CELLS
 
 
-def test_its_rows_are_stored_as_pythons_are(client, records):
-    """The real engine reads the RowBinary as the rows clickhouse-connect inserts: every column equal."""
+@pytest.mark.parametrize("fmt", ["RowBinary", "Native"])
+def test_its_rows_are_stored_as_pythons_are(client, records, fmt):
+    """The real engine reads the RowBinary -- and the Native block made of it, as the worker sends it -- as
+    the rows clickhouse-connect inserts: every column equal."""
     batch = classify_batch(records, POLICY)
     python_rows = [r for run in classify_batch(records, POLICY, native=False).runs for r in run.rows]
+    client.command("DROP TABLE IF EXISTS events_native")
+    client.command("TRUNCATE TABLE events")
     client.command("CREATE TABLE events_native AS events")
     # Through the sink's adapter, with a few rows as tuples beside the blocks (they are encoded for it).
     sink_batch = SinkBatch("events_native", EVENT_COLUMNS)
@@ -80,7 +84,8 @@ def test_its_rows_are_stored_as_pythons_are(client, records):
     rows = decode_rows(b"".join(sink_batch.blocks))
     extra = [r[:22] + (10**9 + i,) + r[23:] for i, r in enumerate(rows[:50])]  # new offsets: new rows
     sink_batch.add_run(("lmis.vacancies", 1), 0, 49, extra)
-    ClickHouseTable(client, "events_native", encode=encode_rows).write(sink_batch)
+    to_native = native_block if fmt == "Native" else None
+    ClickHouseTable(client, "events_native", encode=encode_rows, to_native=to_native).write(sink_batch)
     client.insert("events", python_rows + extra, column_names=list(EVENT_COLUMNS))
     columns = ", ".join(EVENT_COLUMNS)
     stored = [client.query(f"SELECT {columns}, day, hour FROM {t} ORDER BY offset").result_rows
@@ -97,8 +102,30 @@ def test_rows_python_encodes_read_back_the_same(records):
         encode_rows([rows[0][:5]])
 
 
-def test_it_knows_the_events_columns():
+def test_it_knows_the_events_columns(client):
     assert lmis_native.EVENT_COLUMNS == EVENT_COLUMNS
+    types = dict(client.query("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+                              "AND table = 'events'").result_rows)
+    assert lmis_native.EVENT_TYPES == tuple(types[c] for c in EVENT_COLUMNS)
+
+
+def test_a_native_block_holds_the_rows_with_large_dictionaries_and_nulls(client, records):
+    """Each LowCardinality column's index is as wide as its dictionary needs (UInt8, UInt16, UInt32): rows
+    with 70,000 distinct review rules, 300 distinct sexes and one topic, some deadlines null."""
+    rows = [r for run in classify_batch(records[:20_000], POLICY, native=False).runs for r in run.rows]
+    rows = [r[:13] + (f"s{i % 300}", r[14], f"rule{i}") + r[16:22] + (i,) + r[23:]
+            for i, r in enumerate((rows * (70_000 // len(rows) + 1))[:70_000])]
+    assert any(r[18] is None for r in rows) and any(r[18] is not None for r in rows)
+    client.command("DROP TABLE IF EXISTS events_wide")
+    client.command("CREATE TABLE events_wide AS events")
+    client.raw_insert("events_wide", list(EVENT_COLUMNS), insert_block=native_block(encode_rows(rows)), fmt="Native")
+    client.command("TRUNCATE TABLE events")
+    client.insert("events", rows, column_names=list(EVENT_COLUMNS))  # clickhouse-connect's own encoding
+    columns = ", ".join(EVENT_COLUMNS)
+    stored = [client.query(f"SELECT {columns} FROM {t} ORDER BY offset").result_rows for t in ("events", "events_wide")]
+    assert stored[0] == stored[1] and len(stored[0]) == 70_000
+    with pytest.raises(ValueError, match="RowBinary ends"):
+        native_block(encode_rows(rows[:1])[:-3])
 
 
 class _Strict(BaseModel):

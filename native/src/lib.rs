@@ -66,29 +66,30 @@ const KST_MS: i64 = 9 * 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 const MAX_DATE_DAYS: i64 = 65_535; // ClickHouse's Date: 1970-01-01 .. 2149-06-06
 
-/// The `events` table's columns, in `streams.processing.EVENT_COLUMNS` order, and their types.
+/// The `events` table's columns, in `streams.processing.EVENT_COLUMNS` order, and their types (migration
+/// 0001; `tests/test_native.py` checks the ClickHouse types against the table's).
 const COLUMNS: [(&str, Col); 24] = [
     ("event_id", Col::Fixed(32)),
-    ("event_type", Col::Str),
+    ("event_type", Col::Lc),
     ("schema_version", Col::U16),
     ("occurred_at", Col::Ms),
-    ("source", Col::Str),
+    ("source", Col::Lc),
     ("entity_id", Col::Str),
     ("vacancy_id", Col::Str),
     ("employer_id", Col::Str),
-    ("region", Col::Str),
-    ("industry", Col::Str),
-    ("occupation", Col::Str),
-    ("size_band", Col::Str),
-    ("age_band", Col::Str),
-    ("sex", Col::Str),
-    ("subtype", Col::Str),
-    ("review_rule", Col::Str),
+    ("region", Col::Lc),
+    ("industry", Col::Lc),
+    ("occupation", Col::Lc),
+    ("size_band", Col::Lc),
+    ("age_band", Col::Lc),
+    ("sex", Col::Lc),
+    ("subtype", Col::Lc),
+    ("review_rule", Col::Lc),
     ("title_key", Col::Str),
     ("openings", Col::U16),
     ("deadline", Col::NullableDate),
     ("message", Col::Str),
-    ("topic", Col::Str),
+    ("topic", Col::Lc),
     ("partition", Col::U16),
     ("offset", Col::U64),
     ("emitted_at", Col::Ms),
@@ -98,6 +99,7 @@ const COLUMNS: [(&str, Col); 24] = [
 enum Col {
     Fixed(usize),
     Str,
+    Lc, // LowCardinality(String): a String in RowBinary
     U16,
     U64,
     Ms, // DateTime64(3): Int64 milliseconds
@@ -912,16 +914,7 @@ impl Classifier {
 }
 
 fn put_str(out: &mut Vec<u8>, s: &[u8]) {
-    let mut n = s.len() as u64;
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
+    put_varint(out, s.len() as u64);
     out.extend_from_slice(s);
 }
 
@@ -1108,7 +1101,7 @@ fn encode_rows<'py>(py: Python<'py>, rows: &Bound<'py, PyList>) -> PyResult<Boun
                     }
                     out.extend_from_slice(s.as_bytes());
                 }
-                Col::Str => {
+                Col::Str | Col::Lc => {
                     if let Ok(b) = value.cast::<PyBytes>() {
                         put_str(&mut out, b.as_bytes());
                     } else {
@@ -1144,6 +1137,171 @@ fn encode_rows<'py>(py: Python<'py>, rows: &Bound<'py, PyList>) -> PyResult<Boun
             }
         }
     }
+    Ok(PyBytes::new(py, &out))
+}
+
+// --- RowBinary to Native ---------------------------------------------------------------------------------
+
+impl Col {
+    /// The column's type as ClickHouse names it.
+    fn clickhouse(&self) -> &'static str {
+        match self {
+            Col::Fixed(32) => "FixedString(32)",
+            Col::Fixed(_) => unreachable!("only event ids are fixed strings"),
+            Col::Str => "String",
+            Col::Lc => "LowCardinality(String)",
+            Col::U16 => "UInt16",
+            Col::U64 => "UInt64",
+            Col::Ms => "DateTime64(3, 'UTC')",
+            Col::NullableDate => "Nullable(Date)",
+        }
+    }
+}
+
+/// A column being transposed: its data as Native has it, and for LowCardinality its dictionary.
+struct NativeColumn<'a> {
+    data: Vec<u8>,
+    nulls: Vec<u8>,
+    keys: FxMap<&'a [u8], u32>,
+    order: Vec<&'a [u8]>,
+    index: Vec<u32>,
+}
+
+fn varint(data: &[u8], i: &mut usize) -> Result<usize, String> {
+    let (mut n, mut shift) = (0u64, 0u32);
+    loop {
+        let c = *data.get(*i).ok_or("RowBinary ends inside a length")?;
+        *i += 1;
+        n |= u64::from(c & 0x7f) << shift;
+        if c & 0x80 == 0 {
+            return usize::try_from(n).map_err(|_| "a length too large".to_string());
+        }
+        shift += 7;
+        if shift > 63 {
+            return Err("a length too long".into());
+        }
+    }
+}
+
+fn take<'a>(data: &'a [u8], i: &mut usize, n: usize) -> Result<&'a [u8], String> {
+    let end = i.checked_add(n).filter(|e| *e <= data.len()).ok_or("RowBinary ends inside a value")?;
+    let s = &data[*i..end];
+    *i = end;
+    Ok(s)
+}
+
+/// RowBinary rows of the `events` columns as one block of ClickHouse's Native format: the same rows, column
+/// by column. ClickHouse parses RowBinary value by value and builds each LowCardinality dictionary row by
+/// row (~5.4 µs of a row's ~16 µs insert, measured); it reads a Native block's columns whole (~1 µs).
+fn to_native(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut cols: Vec<NativeColumn<'_>> = COLUMNS
+        .iter()
+        .map(|_| NativeColumn {
+            data: Vec::new(),
+            nulls: Vec::new(),
+            keys: FxMap::default(),
+            order: vec![b"".as_slice()],
+            index: Vec::new(),
+        })
+        .collect();
+    for c in cols.iter_mut() {
+        c.keys.insert(b"", 0); // a LowCardinality dictionary starts with the type's default
+    }
+    let (mut i, mut rows) = (0usize, 0usize);
+    while i < data.len() {
+        for (c, (_, col)) in cols.iter_mut().zip(COLUMNS.iter()) {
+            match col {
+                Col::Fixed(n) => c.data.extend_from_slice(take(data, &mut i, *n)?),
+                Col::U16 => c.data.extend_from_slice(take(data, &mut i, 2)?),
+                Col::U64 | Col::Ms => c.data.extend_from_slice(take(data, &mut i, 8)?),
+                Col::Str => {
+                    let start = i;
+                    let n = varint(data, &mut i)?;
+                    take(data, &mut i, n)?;
+                    c.data.extend_from_slice(&data[start..i]);
+                }
+                Col::Lc => {
+                    let n = varint(data, &mut i)?;
+                    let s = take(data, &mut i, n)?;
+                    let next = c.order.len() as u32;
+                    let k = *c.keys.entry(s).or_insert(next);
+                    if k == next {
+                        c.order.push(s);
+                    }
+                    c.index.push(k);
+                }
+                Col::NullableDate => {
+                    let null = take(data, &mut i, 1)?[0];
+                    c.nulls.push(null);
+                    if null == 0 {
+                        c.data.extend_from_slice(take(data, &mut i, 2)?);
+                    } else {
+                        c.data.extend_from_slice(&[0, 0]);
+                    }
+                }
+            }
+        }
+        rows += 1;
+    }
+    let size: usize = cols.iter().map(|c| c.data.len() + c.nulls.len() + c.index.len() * 4 + 64).sum();
+    let mut out = Vec::with_capacity(size + data.len() / 8);
+    put_varint(&mut out, COLUMNS.len() as u64);
+    put_varint(&mut out, rows as u64);
+    for (c, (name, col)) in cols.iter().zip(COLUMNS.iter()) {
+        put_str(&mut out, name.as_bytes());
+        put_str(&mut out, col.clickhouse().as_bytes());
+        match col {
+            Col::Lc => {
+                // SerializationLowCardinality: the keys' version (1: shared dictionaries with additional
+                // keys), then one granule: the index width with "has additional keys" and "needs the
+                // dictionary updated", the keys as a String column, the row count and the indexes.
+                out.extend_from_slice(&1u64.to_le_bytes());
+                let width = match c.order.len() {
+                    0..=0x100 => 0u64,
+                    0x101..=0x1_0000 => 1,
+                    _ => 2,
+                };
+                out.extend_from_slice(&(width | 0x200 | 0x400).to_le_bytes());
+                out.extend_from_slice(&(c.order.len() as u64).to_le_bytes());
+                for k in &c.order {
+                    put_str(&mut out, k);
+                }
+                out.extend_from_slice(&(rows as u64).to_le_bytes());
+                for &k in &c.index {
+                    match width {
+                        0 => out.push(k as u8),
+                        1 => out.extend_from_slice(&(k as u16).to_le_bytes()),
+                        _ => out.extend_from_slice(&k.to_le_bytes()),
+                    }
+                }
+            }
+            Col::NullableDate => {
+                out.extend_from_slice(&c.nulls);
+                out.extend_from_slice(&c.data);
+            }
+            _ => out.extend_from_slice(&c.data),
+        }
+    }
+    Ok(out)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// RowBinary rows of the `events` columns (as `encode_rows` and the reader write them) as one block of
+/// ClickHouse's Native format, made without the GIL.
+#[pyfunction]
+fn native_block<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let out = py.detach(|| to_native(data)).map_err(PyValueError::new_err)?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -1332,6 +1490,8 @@ fn kafka_messages<'py>(
 fn lmis_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Classifier>()?;
     m.add_function(wrap_pyfunction!(encode_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(native_block, m)?)?;
+    m.add("EVENT_TYPES", PyTuple::new(m.py(), COLUMNS.iter().map(|(_, c)| c.clickhouse()))?)?;
     m.add_function(wrap_pyfunction!(kafka_messages, m)?)?;
     m.add_class::<Message>()?;
     m.add("EVENT_COLUMNS", PyTuple::new(m.py(), COLUMNS.iter().map(|c| c.0))?)?;
