@@ -86,12 +86,12 @@ class ClickHouseTable:
 
     A batch with rows already encoded (RowBinary blocks) is sent in one insert with its other rows, which
     ``encode`` turns into RowBinary too: one insert, one deduplication token, as before. With ``to_native``
-    (RowBinary rows to one block of ClickHouse's Native format) the rows are sent column by column: the
+    (blocks of RowBinary rows to one block of ClickHouse's Native format) the rows are sent column by column: the
     engine reads a Native block's columns whole, where it parses RowBinary value by value (measured on 483,634
     events: 13.5-15.2 µs of the engine's CPU a row as RowBinary, 9.0-9.2 as Native, plus 1.4 to transpose)."""
 
     def __init__(self, client, table: str, encode: Callable[[list[tuple]], bytes] | None = None,
-                 to_native: Callable[[bytes], bytes] | None = None):
+                 to_native: Callable[[list[bytes]], bytes] | None = None):
         self.client = client
         self.table = table
         self.encode = encode
@@ -105,12 +105,11 @@ class ClickHouseTable:
                 if self.encode is None:
                     raise TypeError(f"{self.table}: encoded and plain rows in one batch, and no encoder")
                 blocks.append(self.encode(rows))
-            data = b"".join(blocks)
             if self.to_native is None:
-                self.client.raw_insert(self.table, list(batch.columns), insert_block=data, settings=settings,
-                                       fmt="RowBinary")
+                self.client.raw_insert(self.table, list(batch.columns), insert_block=b"".join(blocks),
+                                       settings=settings, fmt="RowBinary")
             else:
-                self.client.raw_insert(self.table, list(batch.columns), insert_block=self.to_native(data),
+                self.client.raw_insert(self.table, list(batch.columns), insert_block=self.to_native(blocks),
                                        settings=settings, fmt="Native")
         elif rows:
             self.client.insert(self.table, rows, column_names=list(batch.columns), settings=settings)

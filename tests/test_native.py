@@ -118,14 +118,15 @@ def test_a_native_block_holds_the_rows_with_large_dictionaries_and_nulls(client,
     assert any(r[18] is None for r in rows) and any(r[18] is not None for r in rows)
     client.command("DROP TABLE IF EXISTS events_wide")
     client.command("CREATE TABLE events_wide AS events")
-    client.raw_insert("events_wide", list(EVENT_COLUMNS), insert_block=native_block(encode_rows(rows)), fmt="Native")
+    blocks = [encode_rows(rows[:9_999]), encode_rows(rows[9_999:])]  # as the reader's runs: rows in blocks
+    client.raw_insert("events_wide", list(EVENT_COLUMNS), insert_block=native_block(blocks), fmt="Native")
     client.command("TRUNCATE TABLE events")
     client.insert("events", rows, column_names=list(EVENT_COLUMNS))  # clickhouse-connect's own encoding
     columns = ", ".join(EVENT_COLUMNS)
     stored = [client.query(f"SELECT {columns} FROM {t} ORDER BY offset").result_rows for t in ("events", "events_wide")]
     assert stored[0] == stored[1] and len(stored[0]) == 70_000
     with pytest.raises(ValueError, match="RowBinary ends"):
-        native_block(encode_rows(rows[:1])[:-3])
+        native_block([encode_rows(rows[:1])[:-3]])
 
 
 class _Strict(BaseModel):

@@ -10,6 +10,7 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -1193,7 +1194,7 @@ fn take<'a>(data: &'a [u8], i: &mut usize, n: usize) -> Result<&'a [u8], String>
 /// RowBinary rows of the `events` columns as one block of ClickHouse's Native format: the same rows, column
 /// by column. ClickHouse parses RowBinary value by value and builds each LowCardinality dictionary row by
 /// row (~5.4 µs of a row's ~16 µs insert, measured); it reads a Native block's columns whole (~1 µs).
-fn to_native(data: &[u8]) -> Result<Vec<u8>, String> {
+fn to_native(blocks: &[&[u8]]) -> Result<Vec<u8>, String> {
     let mut cols: Vec<NativeColumn<'_>> = COLUMNS
         .iter()
         .map(|_| NativeColumn {
@@ -1207,44 +1208,47 @@ fn to_native(data: &[u8]) -> Result<Vec<u8>, String> {
     for c in cols.iter_mut() {
         c.keys.insert(b"", 0); // a LowCardinality dictionary starts with the type's default
     }
-    let (mut i, mut rows) = (0usize, 0usize);
-    while i < data.len() {
-        for (c, (_, col)) in cols.iter_mut().zip(COLUMNS.iter()) {
-            match col {
-                Col::Fixed(n) => c.data.extend_from_slice(take(data, &mut i, *n)?),
-                Col::U16 => c.data.extend_from_slice(take(data, &mut i, 2)?),
-                Col::U64 | Col::Ms => c.data.extend_from_slice(take(data, &mut i, 8)?),
-                Col::Str => {
-                    let start = i;
-                    let n = varint(data, &mut i)?;
-                    take(data, &mut i, n)?;
-                    c.data.extend_from_slice(&data[start..i]);
-                }
-                Col::Lc => {
-                    let n = varint(data, &mut i)?;
-                    let s = take(data, &mut i, n)?;
-                    let next = c.order.len() as u32;
-                    let k = *c.keys.entry(s).or_insert(next);
-                    if k == next {
-                        c.order.push(s);
+    let mut rows = 0usize;
+    for data in blocks.iter().copied() {
+        let mut i = 0usize;
+        while i < data.len() {
+            for (c, (_, col)) in cols.iter_mut().zip(COLUMNS.iter()) {
+                match col {
+                    Col::Fixed(n) => c.data.extend_from_slice(take(data, &mut i, *n)?),
+                    Col::U16 => c.data.extend_from_slice(take(data, &mut i, 2)?),
+                    Col::U64 | Col::Ms => c.data.extend_from_slice(take(data, &mut i, 8)?),
+                    Col::Str => {
+                        let start = i;
+                        let n = varint(data, &mut i)?;
+                        take(data, &mut i, n)?;
+                        c.data.extend_from_slice(&data[start..i]);
                     }
-                    c.index.push(k);
-                }
-                Col::NullableDate => {
-                    let null = take(data, &mut i, 1)?[0];
-                    c.nulls.push(null);
-                    if null == 0 {
-                        c.data.extend_from_slice(take(data, &mut i, 2)?);
-                    } else {
-                        c.data.extend_from_slice(&[0, 0]);
+                    Col::Lc => {
+                        let n = varint(data, &mut i)?;
+                        let s = take(data, &mut i, n)?;
+                        let next = c.order.len() as u32;
+                        let k = *c.keys.entry(s).or_insert(next);
+                        if k == next {
+                            c.order.push(s);
+                        }
+                        c.index.push(k);
+                    }
+                    Col::NullableDate => {
+                        let null = take(data, &mut i, 1)?[0];
+                        c.nulls.push(null);
+                        if null == 0 {
+                            c.data.extend_from_slice(take(data, &mut i, 2)?);
+                        } else {
+                            c.data.extend_from_slice(&[0, 0]);
+                        }
                     }
                 }
             }
+            rows += 1;
         }
-        rows += 1;
     }
     let size: usize = cols.iter().map(|c| c.data.len() + c.nulls.len() + c.index.len() * 4 + 64).sum();
-    let mut out = Vec::with_capacity(size + data.len() / 8);
+    let mut out = Vec::with_capacity(size);
     put_varint(&mut out, COLUMNS.len() as u64);
     put_varint(&mut out, rows as u64);
     for (c, (name, col)) in cols.iter().zip(COLUMNS.iter()) {
@@ -1297,11 +1301,13 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     }
 }
 
-/// RowBinary rows of the `events` columns (as `encode_rows` and the reader write them) as one block of
-/// ClickHouse's Native format, made without the GIL.
+/// Blocks of RowBinary rows of the `events` columns (as `encode_rows` and the reader write them) as one block
+/// of ClickHouse's Native format, made without the GIL (and without joining the blocks first).
 #[pyfunction]
-fn native_block<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    let out = py.detach(|| to_native(data)).map_err(PyValueError::new_err)?;
+fn native_block<'py>(py: Python<'py>, blocks: Vec<PyBackedBytes>) -> PyResult<Bound<'py, PyBytes>> {
+    let out = py
+        .detach(|| to_native(&blocks.iter().map(|b| b.as_ref()).collect::<Vec<&[u8]>>()))
+        .map_err(PyValueError::new_err)?;
     Ok(PyBytes::new(py, &out))
 }
 
