@@ -88,7 +88,7 @@ class ClickHouseTable:
     ``encode`` turns into RowBinary too: one insert, one deduplication token, as before. With ``to_native``
     (blocks of RowBinary rows to one block of ClickHouse's Native format) the rows are sent column by column: the
     engine reads a Native block's columns whole, where it parses RowBinary value by value (measured on 483,634
-    events: 13.5-15.2 µs of the engine's CPU a row as RowBinary, 9.0-9.2 as Native, plus 0.6-1.0 to transpose)."""
+    events: 13.5-15.2 µs of the engine's CPU a row as RowBinary, 9.0-9.2 as Native, plus 0.6-1.1 to transpose)."""
 
     def __init__(self, client, table: str, encode: Callable[[list[tuple]], bytes] | None = None,
                  to_native: Callable[[list[bytes]], bytes] | None = None):
