@@ -1167,7 +1167,8 @@ impl Col {
         }
     }
 
-    /// Bytes a value takes in RowBinary and in Native alike (None: a length-prefixed string).
+    /// Bytes a value takes in Native (None: a length-prefixed string). In RowBinary too, but for a null
+    /// date, which is its flag alone.
     fn width(&self) -> Option<usize> {
         match self {
             Col::Fixed(n) => Some(*n),
