@@ -915,17 +915,24 @@ impl Classifier {
 }
 
 fn put_str(out: &mut Vec<u8>, s: &[u8]) {
-    let mut n = s.len() as u64;
+    let mut buf = [0u8; 10];
+    out.extend_from_slice(leb128(s.len() as u64, &mut buf));
+    out.extend_from_slice(s);
+}
+
+/// A length as ClickHouse writes it (unsigned LEB128), in `buf`.
+fn leb128(mut n: u64, buf: &mut [u8; 10]) -> &[u8] {
+    let mut len = 0;
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
         if n == 0 {
-            out.push(byte);
-            break;
+            buf[len] = byte;
+            return &buf[..=len];
         }
-        out.push(byte | 0x80);
+        buf[len] = byte | 0x80;
+        len += 1;
     }
-    out.extend_from_slice(s);
 }
 
 fn text_of<'a>(vals: &[V<'a>], i: Option<usize>) -> R<&'a str> {
@@ -1203,13 +1210,8 @@ fn take<'a>(data: &'a [u8], i: &mut usize, n: usize) -> Result<&'a [u8], String>
     Ok(s)
 }
 
-fn varint_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
+fn varint_len(n: u64) -> usize {
+    leb128(n, &mut [0u8; 10]).len()
 }
 
 /// A LowCardinality column's dictionary (its first key the type's default, '') and each row's key.
@@ -1315,16 +1317,9 @@ impl Writer<'_> {
         self.out[self.at..self.at + b.len()].copy_from_slice(b);
         self.at += b.len();
     }
-    fn varint(&mut self, mut n: u64) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                self.bytes(&[byte]);
-                return;
-            }
-            self.bytes(&[byte | 0x80]);
-        }
+    fn varint(&mut self, n: u64) {
+        let mut buf = [0u8; 10];
+        self.bytes(leb128(n, &mut buf));
     }
     fn string(&mut self, s: &[u8]) {
         self.varint(s.len() as u64);
