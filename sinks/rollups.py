@@ -219,25 +219,36 @@ class Rollup:
         return lo, hi
 
     def dirty_since_last_rollup(self) -> set[date]:
-        """Days with events stored after the last completed rollup began (used at start-up)."""
-        rows = self.client.query("SELECT max(version) FROM rollup_log").result_rows
+        """Days with events stored after the last completed rollup that left no day dirty began (used at
+        start-up). A partial rollup's leftovers were stored before it began. (rollup_log keeps a day's newest
+        row: if partial rollups replaced every row of the last full one, an older one marks it -- more days
+        redone, none missed.)"""
+        rows = self.client.query("SELECT max(version) FROM rollup_log WHERE partial = 0").result_rows
         last = rows[0][0] if rows else 0
         since = f"fromUnixTimestamp64Nano(toInt64({int(last)}), 'UTC') - INTERVAL 5 SECOND"
         return {r[0] for r in self.client.query(
             f"SELECT DISTINCT day FROM events WHERE stored_at >= {since}").result_rows}
 
     def run(self, dirty: set[date], touched_vacancies: set[str] | None = None,
-            touched_cells: set[tuple] | None = None) -> RollupReport | None:
+            touched_cells: set[tuple] | None = None, before: date | None = None) -> RollupReport | None:
         """Rebuild what ``dirty`` days reach. ``touched_vacancies``, ``touched_cells``: the vacancies and the
         measure cells (day, *CELL) of the events stored since the last rollup began, if known (None: every
-        vacancy with events on the dirty days, and the dirty days' cells whole)."""
+        vacancy with events on the dirty days, and the dirty days' cells whole).
+
+        ``before``: a day from which on nothing is rebuilt now -- a backlog's days still being read, left
+        dirty for a later rollup, which rebuilds what they reach (the reviews, counts and stocks from their
+        first day on). Every ``dirty`` day must be earlier. The rollup is then recorded ``partial``."""
         if not dirty:
             return None
+        if before is not None and max(dirty) >= before:
+            raise ValueError(f"dirty day {max(dirty)} is not before {before}: a partial rollup leaves it")
         started = time.monotonic()
         span = self.event_days_range()
         if span is None:
             return None
         first_day, last_day = span
+        if before is not None:
+            last_day = min(last_day, before - timedelta(days=1))
         version = self._version()
         # A submission's review can change the decisions of later submissions inside the window.
         review_days = {d + timedelta(days=k) for d in dirty for k in range(self.window_days + 1)}
@@ -273,7 +284,7 @@ class Rollup:
         # both rewritten whole have every cell in this version.
         rewritten = cells is None and count_days >= days and stock_days >= days
         self.board_products(days, version, slots, None if cells is None else recorded, rewritten)
-        self.record(version, slots)
+        self.record(version, slots, partial=before is not None)
         # What the statements allocated is freed but kept by the engine's allocator; the worker's memory is
         # measured as what it holds.
         release_memory(self.client)
@@ -285,10 +296,10 @@ class Rollup:
             f"SELECT day, max(version), argMax(slot, version) FROM rollup_log WHERE day IN ({_days(days)}) "
             "GROUP BY day").result_rows}
 
-    def record(self, version: int, slots: dict[date, int]) -> None:
+    def record(self, version: int, slots: dict[date, int], partial: bool = False) -> None:
         """Readers use the days' rows of ``version`` from now on."""
-        self.client.insert("rollup_log", [[d, version, slots[d]] for d in sorted(slots)],
-                           column_names=["day", "version", "slot"])
+        self.client.insert("rollup_log", [[d, version, slots[d], int(partial)] for d in sorted(slots)],
+                           column_names=["day", "version", "slot", "partial"])
 
     def _cells_to_recount(self, touched: set[tuple] | None, review_days: set[date], version: int,
                           reviewed: bool) -> set[tuple] | None:

@@ -254,19 +254,31 @@ class TrendPipeline:
             self._pending_cells = pending.cells
         return cp
 
-    def rollup(self) -> RollupReport | None:
+    def rollup(self, before: date | None = None) -> RollupReport | None:
         """Rebuild the days written since the last rollup (any thread; one rollup at a time). The events
-        of a checkpoint acknowledged while a rollup runs wait for the next one."""
+        of a checkpoint acknowledged while a rollup runs wait for the next one.
+
+        ``before`` (a backlog's day being read): only the dirty days before it; the others stay dirty, with
+        the vacancies, cells and freshness of every event since the last whole rollup, for the next one.
+        While catching up, each day is then rebuilt about once, when the reading has passed it, instead of
+        again and again while its events come in."""
         with self._lock:
-            if not self.dirty:
+            later = {d for d in self.dirty if before is not None and d >= before}
+            if not self.dirty or (later and later == self.dirty):
                 return None
-            dirty, self.dirty = self.dirty, set()
-            touched, self.touched_vacancies = self.touched_vacancies, set()
-            cells, self.touched_cells = self.touched_cells, set()
-            awaiting, self._awaiting_rollup = self._awaiting_rollup, []
+            if later:
+                dirty, self.dirty = self.dirty - later, later
+                touched = cells = None  # whole days, and every vacancy with events on them
+                awaiting: list[tuple[float, int]] = []
+            else:
+                before = None
+                dirty, self.dirty = self.dirty, set()
+                touched, self.touched_vacancies = self.touched_vacancies, set()
+                cells, self.touched_cells = self.touched_cells, set()
+                awaiting, self._awaiting_rollup = self._awaiting_rollup, []
             self._rolling_up = dirty
         try:
-            report = self.rollup_job.run(dirty, touched, _cell_dates(cells))
+            report = self.rollup_job.run(dirty, touched, _cell_dates(cells), before)
         except Exception:
             with self._lock:
                 self.dirty |= dirty  # redone next time

@@ -168,3 +168,8 @@ class Scheduler:
 
 def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def day_start_ms(day: date) -> int:
+    """When an Asia/Seoul day begins, epoch ms."""
+    return int(datetime.combine(day, datetime.min.time(), SEOUL).timestamp() * 1000)

@@ -26,13 +26,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from schemas.calendar import seoul_day
 from schemas.events import DLQ_TOPIC, TOPICS
 from sinks.sink import Backoff
 from streams import kafka_records
 from streams.alignment import TimeAlignment
 from streams.pipeline import PendingCheckpoint, TrendPipeline, weighted_quantile
 from streams.processing import Record
-from streams.schedule import Scheduler, from_ms
+from streams.schedule import Scheduler, day_start_ms, from_ms
 
 log = logging.getLogger("lmis.worker")
 
@@ -133,6 +134,7 @@ class Ingest(mode.Service):
         self._alignment = TimeAlignment(int(cfg.align_window_s * 1000))
         self._unread_since: dict[TopicPartition, float] = {}  # when a partition was first seen unread
         self._next_rollup = 0.0
+        self.caught_up = False  # the reading is at the live rate (what the broker holds is read)
         # Running averages of a checkpoint's write and of a rollup, seconds (start pessimistic: no waiting).
         self._write_s = self._rollup_s = cfg.freshness_target_s
         self._health_mark = (time.time(), {})
@@ -188,7 +190,7 @@ class Ingest(mode.Service):
                     await self._submitted()
                 # Caught up (the live rate) by what the broker still holds, not by a short read: a read
                 # returns what the fetches brought so far, often a few thousand messages while far behind.
-                caught_up = small and sum((await self.lag()).values()) < few
+                caught_up = self.caught_up = small and sum((await self.lag()).values()) < few
                 if self.pipeline.due() or (caught_up and not self._rollup_lock.locked()
                                            and self.pipeline.sink.age() >= self.live_wait()):
                     if not await self.checkpoint(wait=False, then_rollup=caught_up):
@@ -331,7 +333,9 @@ class Ingest(mode.Service):
 
     async def rollup(self, force: bool = False) -> None:
         """One rollup at a time, on the rollup thread. While catching up on a backlog, a rollup is followed by
-        a rest (``backlog_rollup_rest``); ``force`` runs one now, or right after the running one."""
+        a rest (``backlog_rollup_rest``) and rebuilds only the days the stored clock has passed (the pipeline
+        keeps the day being read, and any after it, for a later rollup); ``force`` runs a whole one now, or
+        right after the running one."""
         if not force and time.monotonic() < self._next_rollup:
             return
         if self._rollup_lock.locked():
@@ -345,12 +349,17 @@ class Ingest(mode.Service):
                 # Every write acknowledged by now has its days in the pipeline's dirty set, which this
                 # rollup takes: once it is done, the aggregates hold the events up to this clock.
                 clock = self.clock["stored"]
+                # Catching up, the day being read (in event time) is rebuilt once the reading has passed it,
+                # rather than again and again while its events come in (measured: docs/benchmarks.md, stop 22).
+                before = None if force or self.caught_up or clock is None else seoul_day(from_ms(clock))
                 try:
-                    report = await self._on(self.rollup_executor, self.pipeline.rollup)
+                    report = await self._on(self.rollup_executor, self.pipeline.rollup, before)
                 except Exception:
                     log.exception("rollup failed; it is retried at the next tick")
                     return
                 took = time.monotonic() - started
+                if before is not None:  # the aggregates hold everything before that day
+                    clock = min(clock, day_start_ms(before))  # type: ignore[type-var]
                 if self._advance("visible", clock):
                     self.kick_event_time_jobs()
                 self._next_rollup = time.monotonic() + self.cfg.backlog_rollup_rest * took
@@ -360,6 +369,7 @@ class Ingest(mode.Service):
                 if not self._rollup_again:
                     return
                 self._rollup_again = False  # a checkpoint came in while it ran: its days, now
+                force = True
 
     def kick_rollup(self) -> None:
         """A rollup now (or after the running one) without waiting for it."""

@@ -6,7 +6,7 @@ import itertools
 import math
 import random
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -250,6 +250,59 @@ def test_a_rollup_cut_short_is_redone_at_start_up(client, month):
     client.command("OPTIMIZE TABLE daily_measures FINAL")
     assert compare(client, truth)["mismatches"] == {}
     assert client.query("SELECT count() FROM measures_daily WHERE region = 'nowhere'").result_rows == [(0,)]
+
+
+def test_a_backlog_rolled_up_as_the_reading_passes_each_day_is_exact_and_a_crash_loses_none(client, month):
+    """Catching up, the worker rebuilds only the days its reading has passed (``before``: the day being read,
+    by message time) and leaves that day and any after it dirty. Each partial rollup rebuilds nothing from
+    ``before`` on; a worker killed after one finds the days it left again at start-up; the end is exact."""
+    from schemas.calendar import seoul_day
+    from sinks.rollups import Rollup
+    from streams.schedule import from_ms
+
+    class SlowPartials(Rollup):
+        """Versions (when a rollup began) a minute late from the first partial rollup on, as on a busy
+        machine: the days a partial rollup leaves then hold events stored well before it began."""
+
+        late = 0
+
+        def run(self, dirty, touched_vacancies=None, touched_cells=None, before=None):
+            self.late = self.late or (60 * 10**9 if before is not None else 0)
+            return super().run(dirty, touched_vacancies, touched_cells, before)
+
+        def _version(self) -> int:
+            return super()._version() + self.late
+
+    records, truth = month
+    rollup = SlowPartials(client)
+    pipeline = TrendPipeline(client, rollup=rollup)
+    pipeline.submit(records[:4_000])
+    assert pipeline.checkpoint() is not None
+    pipeline.rollup()  # a whole rollup: where start-up looks from
+    partial_versions = []
+    crashed = False
+    for start in range(4_000, len(records), 4_000):
+        batch = records[start:start + 4_000]
+        pipeline.submit(batch)
+        assert pipeline.checkpoint() is not None
+        before = seoul_day(from_ms(max(r.timestamp for r in batch)))
+        report = pipeline.rollup(before)
+        assert all(d >= before for d in pipeline.dirty), "a day the reading passed was left dirty"
+        if report is not None and pipeline.dirty:
+            partial_versions.append(report.version)
+            rolled = client.query(f"SELECT min(day), max(day), min(partial) FROM rollup_log "
+                                  f"WHERE version = {report.version}").result_rows[0]
+            assert rolled[1] < before and rolled[2] == 1, (rolled, before)
+        if not crashed and start >= len(records) // 2 and pipeline.dirty:
+            left = set(pipeline.dirty)
+            pipeline = TrendPipeline(client, rollup=rollup)  # killed: the days it left are found again
+            assert left <= pipeline.recover()
+            crashed = True
+    assert crashed and len(partial_versions) > 10
+    pipeline.rollup()
+    assert compare(client, truth)["mismatches"] == {}
+    with pytest.raises(ValueError, match="not before"):
+        Rollup(client).run({date(2026, 3, 5)}, before=date(2026, 3, 5))
 
 
 def test_live_rollups_recount_only_the_cells_that_changed_and_stay_exact(client, month):
