@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         "on this many ClickHouse clients: 3 suits a ClickHouse server; on the embedded engine it drained a backlog "
         "~8 % faster and raised the worker's peak memory by ~100 MB. A rollup of the live days always runs them "
         "at once (3).")
+    backlog_whole_rollup_seconds: float = Field(
+        60.0, gt=0, description="Catching up on a backlog, a rollup rebuilds only the days the reading has passed "
+        "in event time (each about once); the day being read shows once the worker is caught up, or at the latest "
+        "after this long (a whole rollup).")
     health_interval_seconds: float = Field(5.0, description="How often pipeline health is written.")
     matching_enabled: bool = Field(True, description="Learn the job-matching model from the events and serve "
                                    "recommendations (`/api/recommendations/...`, `lmis recommend`).")

@@ -54,6 +54,7 @@ def build(settings: Settings):
                        web_host=settings.web_host, web_port=settings.web_port,
                        rollup_interval_s=settings.rollup_interval_seconds,
                        freshness_target_s=settings.freshness_target_seconds,
+                       backlog_whole_rollup_s=settings.backlog_whole_rollup_seconds,
                        health_interval_s=settings.health_interval_seconds, max_poll_records=settings.sink_max_rows)
     token = settings.api_token.get_secret_value() if settings.api_token else None
 

@@ -75,6 +75,9 @@ class WorkerConfig:
     # the worker's peak 1.23-1.34 GB; 11.1-12.9k events/s), 1 the same backlog at 12.8-13.5k with peaks of
     # 1.14-1.15 GB, 0 (back to back) at 12.4-12.6k.
     backlog_rollup_rest: float = 1.0
+    # While catching up, a rollup rebuilds only the days the reading has passed; a whole one (the day being
+    # read too) runs at least this often, so that a worker that cannot catch up still shows the day it reads.
+    backlog_whole_rollup_s: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -135,6 +138,7 @@ class Ingest(mode.Service):
         self._unread_since: dict[TopicPartition, float] = {}  # when a partition was first seen unread
         self._next_rollup = 0.0
         self.caught_up = False  # the reading is at the live rate (what the broker holds is read)
+        self._whole_rollup_at = time.monotonic()  # when the last rollup that left no day dirty began
         # Running averages of a checkpoint's write and of a rollup, seconds (start pessimistic: no waiting).
         self._write_s = self._rollup_s = cfg.freshness_target_s
         self._health_mark = (time.time(), {})
@@ -351,14 +355,18 @@ class Ingest(mode.Service):
                 clock = self.clock["stored"]
                 # Catching up, the day being read (in event time) is rebuilt once the reading has passed it,
                 # rather than again and again while its events come in (measured: docs/benchmarks.md, stop 22).
-                before = None if force or self.caught_up or clock is None else seoul_day(from_ms(clock))
+                whole = (force or self.caught_up or clock is None
+                         or started - self._whole_rollup_at >= self.cfg.backlog_whole_rollup_s)
+                before = None if whole else seoul_day(from_ms(clock))  # type: ignore[arg-type]
                 try:
                     report = await self._on(self.rollup_executor, self.pipeline.rollup, before)
                 except Exception:
                     log.exception("rollup failed; it is retried at the next tick")
                     return
                 took = time.monotonic() - started
-                if before is not None:  # the aggregates hold everything before that day
+                if before is None:
+                    self._whole_rollup_at = started
+                else:  # the aggregates hold everything before that day
                     clock = min(clock, day_start_ms(before))  # type: ignore[type-var]
                 if self._advance("visible", clock):
                     self.kick_event_time_jobs()

@@ -305,6 +305,48 @@ def test_a_backlog_rolled_up_as_the_reading_passes_each_day_is_exact_and_a_crash
         Rollup(client).run({date(2026, 3, 5)}, before=date(2026, 3, 5))
 
 
+def test_catching_up_the_worker_shows_the_days_its_reading_passed_and_the_rest_once_caught_up(client, month):
+    """The worker's rollups without Kafka: behind, the day being read (by the stored clock) is left dirty and
+    the visible clock -- what the event-time jobs go by -- stops at its start; caught up, or after
+    ``backlog_whole_rollup_s`` behind, a whole rollup shows everything stored."""
+    import asyncio
+
+    from schemas.calendar import seoul_day
+    from streams.schedule import day_start_ms, from_ms
+    from streams.worker import Ingest, WorkerConfig
+
+    records, truth = month
+
+    async def scenario() -> None:
+        pipeline = TrendPipeline(client)
+        ingest = Ingest(WorkerConfig(kafka_options={}), pipeline, pipeline_executor)
+        for part, how in ((records[:20_000], "behind"), (records[20_000:40_000], "behind too long"),
+                          (records[40_000:], "caught up")):
+            pipeline.submit(part)
+            assert pipeline.checkpoint() is not None
+            newest = max(r.timestamp for r in part)
+            ingest.clock["stored"] = newest
+            ingest._next_rollup = 0.0  # no rest: this test is not about pacing
+            if how == "behind too long":
+                ingest._whole_rollup_at -= ingest.cfg.backlog_whole_rollup_s
+            ingest.caught_up = how == "caught up"
+            await ingest.rollup()
+            day = seoul_day(from_ms(newest))
+            if how == "behind":
+                assert pipeline.dirty and min(pipeline.dirty) >= day, (pipeline.dirty, day)
+                assert ingest.clock["visible"] == day_start_ms(day)
+            else:
+                assert not pipeline.dirty, how
+                assert ingest.clock["visible"] == newest, how
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pipeline_executor:
+        asyncio.run(scenario())
+    assert len(records) > 40_000
+    assert compare(client, truth)["mismatches"] == {}
+
+
 def test_live_rollups_recount_only_the_cells_that_changed_and_stay_exact(client, month):
     """At the live rate a rollup rewrites the cells of the events written since the last one (and of the
     submissions whose decision they changed), not whole days; readers take each cell's newest row."""
@@ -364,11 +406,11 @@ def test_merges_while_a_rollup_writes_never_change_what_readers_see(client, mont
     during: list[dict] = []
 
     class MergedBeforeRecording(Rollup):
-        def record(self, version, slots):
+        def record(self, version, slots, partial=False):
             for table in ROLLED_UP_TABLES:
                 client.command(f"OPTIMIZE TABLE {table} FINAL")
             during.append(_what_readers_see(client))
-            super().record(version, slots)
+            super().record(version, slots, partial)
 
     days = {r[0] for r in client.query("SELECT DISTINCT day FROM events").result_rows}
     for _ in range(3):  # each slot written over at least once
