@@ -158,6 +158,7 @@ class RollupReport:
     days: int
     seconds: float
     version: int
+    partial: bool = False  # days from ``before`` on were left for a later rollup
 
 
 Statement = Callable[[object], object]  # one statement of a rollup, given the client to run it on
@@ -288,7 +289,7 @@ class Rollup:
         # What the statements allocated is freed but kept by the engine's allocator; the worker's memory is
         # measured as what it holds.
         release_memory(self.client)
-        return RollupReport(len(days), time.monotonic() - started, version)
+        return RollupReport(len(days), time.monotonic() - started, version, before is not None)
 
     def recorded(self, days: set[date]) -> dict[date, tuple[int, int]]:
         """(newest recorded version, its slot) of each of ``days`` that has one."""

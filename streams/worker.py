@@ -364,7 +364,8 @@ class Ingest(mode.Service):
                     log.exception("rollup failed; it is retried at the next tick")
                     return
                 took = time.monotonic() - started
-                if before is None:
+                # (None: nothing was dirty, or only days from ``before`` on.)
+                if before is None or (report is not None and not report.partial):
                     self._whole_rollup_at = started
                 else:  # the aggregates hold everything before that day
                     clock = min(clock, day_start_ms(before))  # type: ignore[type-var]

@@ -288,6 +288,8 @@ def test_a_backlog_rolled_up_as_the_reading_passes_each_day_is_exact_and_a_crash
         before = seoul_day(from_ms(max(r.timestamp for r in batch)))
         report = pipeline.rollup(before)
         assert all(d >= before for d in pipeline.dirty), "a day the reading passed was left dirty"
+        if report is not None:
+            assert report.partial == bool(pipeline.dirty)
         if report is not None and pipeline.dirty:
             partial_versions.append(report.version)
             rolled = client.query(f"SELECT min(day), max(day), min(partial) FROM rollup_log "
