@@ -236,9 +236,9 @@ class Rollup:
         measure cells (day, *CELL) of the events stored since the last rollup began, if known (None: every
         vacancy with events on the dirty days, and the dirty days' cells whole).
 
-        ``before``: a day from which on nothing is rebuilt now -- a backlog's days still being read, left
-        dirty for a later rollup, which rebuilds what they reach (the reviews, counts and stocks from their
-        first day on). Every ``dirty`` day must be earlier. The rollup is then recorded ``partial``."""
+        ``before``: the first of the days left dirty for a later rollup (a backlog's days still being read),
+        which rebuilds what they reach (the reviews, counts and stocks from that day on); nothing from it on
+        is rebuilt now. Every ``dirty`` day must be earlier. The rollup is then recorded ``partial``."""
         if not dirty:
             return None
         if before is not None and max(dirty) >= before:

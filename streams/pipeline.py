@@ -258,8 +258,9 @@ class TrendPipeline:
         """Rebuild the days written since the last rollup (any thread; one rollup at a time). The events
         of a checkpoint acknowledged while a rollup runs wait for the next one.
 
-        ``before`` (a backlog's day being read): only the dirty days before it; the others stay dirty, with
-        the vacancies, cells and freshness of every event since the last whole rollup, for the next one.
+        ``before`` (a backlog's day being read): only the dirty days before it, and what they reach up to the
+        first dirty day left; the others stay dirty, with the vacancies, cells and freshness of every event
+        since the last whole rollup, for the next one.
         While catching up, each day is then rebuilt about once, when the reading has passed it, instead of
         again and again while its events come in."""
         with self._lock:
@@ -267,6 +268,10 @@ class TrendPipeline:
             if not self.dirty or (later and later == self.dirty):
                 return None
             if later:
+                # Cut at the first day left, not at ``before``: the rollup that takes the days left rebuilds
+                # what they reach from the first of them on, and a day between (no new events of its own)
+                # has stocks and reviews that the days rebuilt now reach.
+                before = min(later)
                 dirty, self.dirty = self.dirty - later, later
                 touched = cells = None  # whole days, and every vacancy with events on them
                 awaiting: list[tuple[float, int]] = []
