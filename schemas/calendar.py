@@ -18,6 +18,11 @@ def seoul_day(ts: datetime) -> date:
     return ts.astimezone(SEOUL).date()
 
 
+def seoul_midnight(d: date) -> datetime:
+    """The instant an Asia/Seoul calendar day begins."""
+    return datetime.combine(d, datetime.min.time(), SEOUL)
+
+
 @cache
 def _holidays() -> tuple[tuple[int, int], dict[str, str], dict[date, str]]:
     raw = json.loads(resources.files("schemas").joinpath("codes", "holidays_kr.json").read_text("utf-8"))

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from schemas.calendar import SEOUL, seoul_day
+from schemas.calendar import SEOUL, seoul_day, seoul_midnight
 
 log = logging.getLogger("lmis.schedule")
 
@@ -44,7 +44,7 @@ class AfterEachDay:
     delay: timedelta = timedelta(0)
 
     def next_after(self, instant: datetime) -> datetime:
-        day_end = datetime.combine(seoul_day(instant - self.delay) + timedelta(days=1), datetime.min.time(), SEOUL)
+        day_end = seoul_midnight(seoul_day(instant - self.delay) + timedelta(days=1))
         return (day_end + self.delay).astimezone(UTC)
 
     def day_of(self, due: datetime) -> date:
@@ -65,7 +65,7 @@ class Every:
 
     def next_after(self, instant: datetime) -> datetime:
         local = instant.astimezone(SEOUL)
-        midnight = datetime.combine(local.date(), datetime.min.time(), SEOUL)
+        midnight = seoul_midnight(local.date())
         steps = (local - midnight) // self.period + 1
         return (midnight + steps * self.period).astimezone(UTC)
 
@@ -172,4 +172,4 @@ def from_ms(ms: int) -> datetime:
 
 def day_start_ms(day: date) -> int:
     """When an Asia/Seoul day begins, epoch ms."""
-    return int(datetime.combine(day, datetime.min.time(), SEOUL).timestamp() * 1000)
+    return int(seoul_midnight(day).timestamp() * 1000)
