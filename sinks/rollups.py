@@ -148,9 +148,20 @@ def cell_scope(day: str, cells: set[tuple] | None) -> str:
             f"AND ({day}, {CELL_SQL}) IN ({_cells_literal(cells)})")
 
 
-def unique_events(where: str) -> str:
-    """SQL: stored events counted once per event_id (the first offset wins; all copies are identical)."""
-    return f"SELECT *, day, hour FROM events WHERE {where} ORDER BY topic, partition, offset LIMIT 1 BY event_id"
+def unique_events(where: str, few: bool = False) -> str:
+    """SQL: stored events counted once per event_id (the first offset wins; all copies are identical).
+
+    Only the re-sent ones (an event_id stored more than once) are sorted to find their first copy: sorting
+    every event of whole days ran the rest of a statement on one stream (measured on the bench's backlog: the
+    hours' statement 0.65-0.73 s instead of 0.78-0.92, the same rows). ``few``: ``where`` selects few events
+    but is long (a live rollup's listed cells), so it is written once and they are all sorted."""
+    if few:
+        return f"SELECT *, day, hour FROM events WHERE {where} ORDER BY topic, partition, offset LIMIT 1 BY event_id"
+    return (f"WITH scoped AS (SELECT *, day, hour FROM events WHERE {where}), "
+            "resent AS (SELECT event_id FROM scoped GROUP BY event_id HAVING count() > 1) "
+            "SELECT * FROM scoped WHERE event_id NOT IN resent "
+            "UNION ALL SELECT * FROM (SELECT * FROM scoped WHERE event_id IN resent "
+            "ORDER BY topic, partition, offset LIMIT 1 BY event_id)")
 
 
 @dataclass
@@ -335,6 +346,16 @@ class Rollup:
         key = f"{bucket}, measure, {CELL_SQL}"
         bound = _version_of_day(recorded, day)
         delta = table == "daily_measures"
+        older = f"{day} IN ({_days(days)}) AND ({where}) AND version < {version}"
+        if not client.query(f"SELECT 1 FROM {table} WHERE {older} LIMIT 1").result_rows:
+            # No row to replace (days never rolled up: a backlog's): the cells as they are now, each in slot 0
+            # as below. Merging with nothing cost a quarter of the hours' statement (measured, 33 days).
+            client.command(f"""
+                INSERT INTO {table} ({key}, value, version, slot{", delta" if delta else ""})
+                SELECT {key}, value, {version}, 0{", value" if delta else ""} FROM ({new_values})
+                SETTINGS {WRITE}
+            """)
+            return
         client.command(f"""
             INSERT INTO {table} ({key}, value, version, slot{", delta" if delta else ""})
             SELECT {key}, sumIf(value, fresh), {version},
@@ -346,7 +367,7 @@ class Rollup:
                 UNION ALL
                 SELECT {key}, value, false, version, slot, version <= {bound}
                 FROM {table}
-                WHERE {day} IN ({_days(days)}) AND ({where}) AND version < {version}
+                WHERE {older}
             )
             GROUP BY {key}
             HAVING countIf(fresh) > 0 OR argMaxIf(value, version, NOT fresh) != 0
@@ -399,7 +420,7 @@ class Rollup:
                        e.openings AS openings, e.region AS region, e.industry AS industry,
                        e.occupation AS occupation, e.age_band AS age_band, e.sex AS sex, e.size_band AS size_band,
                        r.decision AS decision
-                FROM ({unique_events(f"day IN ({d}) AND {cell_scope('day', cells)}")}) AS e
+                FROM ({unique_events(f"day IN ({d}) AND {cell_scope('day', cells)}", few=cells is not None)}) AS e
                 LEFT JOIN ({self._decisions(d)}) AS r ON r.event_id = e.event_id
             )
             ARRAY JOIN {MEASURES_OF_EVENT} AS m

@@ -311,14 +311,8 @@ def test_a_partial_rollup_rebuilds_up_to_the_first_day_it_leaves(client, month):
     """A day after the day being read and before the first dirty one (no new events of its own) still has
     stocks and reviews that the passed days' changes reach; the rollup that takes the days left starts from
     the first of them, so the partial rollup must rebuild the day between."""
-    import re
-
     records, truth = month
-
-    def day_of(r: Record) -> date | None:  # Asia/Seoul time (+09:00); None for the broken messages
-        found = re.search(rb'"occurred_at":"(\d{4}-\d\d-\d\d)T[^"]*\+09:00"', r.value)
-        return date.fromisoformat(found.group(1).decode()) if found else None
-
+    day_of = _day_of
     first = date.fromisoformat(truth["first_full_day"])  # stocks are compared from there on
     days = sorted({d for r in records if (d := day_of(r)) is not None and d >= first})
     d = days[len(days) // 2]
@@ -404,6 +398,46 @@ def test_live_rollups_recount_only_the_cells_that_changed_and_stay_exact(client,
     restarted.recover()
     restarted.rollup()
     assert compare(client, truth)["mismatches"] == {}
+
+
+def test_a_day_first_counted_by_live_rollups_shows_what_a_whole_rebuild_shows(client, month):
+    """A day whose events arrive only after the days around it were rolled up (its stocks are, its counts
+    are not): live rollups (their cells listed) write its first counts where there is nothing to replace,
+    and the board's products add up their changes. What readers see equals a rebuild of every day."""
+    from sinks.rollups import MAX_LISTED_CELLS
+
+    records, truth = month
+    first = date.fromisoformat(truth["first_full_day"])
+    days = sorted({d for r in records if (d := _day_of(r)) is not None and d >= first})
+    held_day = days[len(days) // 2]
+    held = [r for r in records if _day_of(r) == held_day]
+    pipeline = TrendPipeline(client)
+    run(pipeline, [r for r in records if _day_of(r) != held_day], batch=20_000, rollup_every=1)
+    assert client.query(f"SELECT count() FROM daily_measures WHERE day = '{held_day}' "
+                        f"AND NOT startsWith(measure, 'stock.')").result_rows[0][0] == 0
+    listed = 0
+    for start in range(0, len(held), 300):
+        pipeline.submit(held[start:start + 300])
+        assert pipeline.checkpoint() is not None
+        cells = pipeline.touched_cells
+        listed += cells is not None and len(cells) <= MAX_LISTED_CELLS
+        assert pipeline.rollup() is not None
+    assert listed == len(range(0, len(held), 300))
+    assert compare(client, truth)["mismatches"] == {}
+    seen = _what_readers_see(client)
+    rebuilt = TrendPipeline(client)
+    rebuilt.dirty = {r[0] for r in client.query("SELECT DISTINCT day FROM events").result_rows}
+    assert rebuilt.rollup() is not None
+    assert _what_readers_see(client) == seen
+
+
+def _day_of(r: Record) -> date | None:
+    """The Asia/Seoul day a record's event occurred on (+09:00 in the simulator's messages); None for the
+    broken messages."""
+    import re
+
+    found = re.search(rb'"occurred_at":"(\d{4}-\d\d-\d\d)T[^"]*\+09:00"', r.value)
+    return date.fromisoformat(found.group(1).decode()) if found else None
 
 
 ROLLED_UP_TABLES = ("daily_measures", "hourly_measures", "daily_region_measures", "daily_dimension_measures",
