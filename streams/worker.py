@@ -28,6 +28,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from schemas.calendar import seoul_day
 from schemas.events import DLQ_TOPIC, TOPICS
+from sinks.clickhouse import release_memory
 from sinks.sink import Backoff
 from streams import kafka_records
 from streams.alignment import TimeAlignment
@@ -78,6 +79,9 @@ class WorkerConfig:
     # While catching up, a rollup rebuilds only the days the reading has passed; a whole one (the day being
     # read too) runs at least this often, so that a worker that cannot catch up still shows the day it reads.
     backlog_whole_rollup_s: float = 60.0
+    # The embedded engine's allocator keeps what inserts and merges freed; a rollup hands it back after it
+    # runs. With no rollup for this long (catching up on one day: none until caught up), a write does.
+    release_memory_s: float = 2.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -139,6 +143,7 @@ class Ingest(mode.Service):
         self._next_rollup = 0.0
         self.caught_up = False  # the reading is at the live rate (what the broker holds is read)
         self._whole_rollup_at = time.monotonic()  # when the last rollup that left no day dirty began
+        self._memory_released_at = time.monotonic()  # by a rollup or a write (``release_memory_s``)
         # Running averages of a checkpoint's write and of a rollup, seconds (start pessimistic: no waiting).
         self._write_s = self._rollup_s = cfg.freshness_target_s
         self._health_mark = (time.time(), {})
@@ -311,6 +316,13 @@ class Ingest(mode.Service):
             log.error("ClickHouse did not acknowledge the last batch; its offsets are NOT committed")
             self._gave_up = True
             return False
+        if (time.monotonic() - self._memory_released_at >= self.cfg.release_memory_s
+                and not self._rollup_lock.locked()):
+            self._memory_released_at = time.monotonic()
+            try:
+                await self._on(self.writer, release_memory, self.pipeline.client)
+            except Exception as exc:  # noqa: BLE001 -- memory handed back later is no reason to stop
+                log.warning("handing the engine's freed memory back failed: %s", exc)
         self._advance("stored", clock)
         producer, consumer = self.producer, self.consumer
         assert producer is not None and consumer is not None
@@ -373,6 +385,7 @@ class Ingest(mode.Service):
                     self.kick_event_time_jobs()
                 self._next_rollup = time.monotonic() + self.cfg.backlog_rollup_rest * took
                 if report:
+                    self._memory_released_at = time.monotonic()  # Rollup.run did
                     self._rollup_s = self._average(self._rollup_s, took)
                     log.debug("rolled up %d day(s) in %.3fs", report.days, report.seconds)
                 if not self._rollup_again:
