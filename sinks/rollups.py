@@ -172,6 +172,13 @@ class RollupReport:
     partial: bool = False  # days from ``before`` on were left for a later rollup
 
 
+def record_clean_stop(client) -> None:
+    """Record that every event stored so far is rolled up (a worker stopping cleanly). Only on the client and
+    thread that write the events, after the last write and the rollup that took it: a write after it is
+    stored later by the engine's clock, so a start-up finds its days (``Rollup.dirty_since_last_rollup``)."""
+    client.command("INSERT INTO clean_stops (stopped_at) SELECT now64(3)")
+
+
 Statement = Callable[[object], object]  # one statement of a rollup, given the client to run it on
 
 
@@ -231,13 +238,16 @@ class Rollup:
         return lo, hi
 
     def dirty_since_last_rollup(self) -> set[date]:
-        """Days with events stored after the last completed rollup that left no day dirty began (used at
-        start-up). A partial rollup's leftovers were stored before it began. (rollup_log keeps a day's newest
-        row: if partial rollups replaced every row of the last full one, an older one marks it -- more days
-        redone, none missed.)"""
+        """Days with events stored after the last completed rollup that left no day dirty began, or after the
+        last clean stop if that is later (used at start-up). A partial rollup's leftovers were stored before
+        it began. (rollup_log keeps a day's newest row: if partial rollups replaced every row of the last full
+        one, an older one marks it -- more days redone, none missed.)"""
         rows = self.client.query("SELECT max(version) FROM rollup_log WHERE partial = 0").result_rows
         last = rows[0][0] if rows else 0
-        since = f"fromUnixTimestamp64Nano(toInt64({int(last)}), 'UTC') - INTERVAL 5 SECOND"
+        # The margin: a write begun before the rollup (its stored_at) may be acknowledged after it began, and a
+        # server's clock is not the worker's. A clean stop since needs none (``record_clean_stop``).
+        since = (f"greatest(fromUnixTimestamp64Nano(toInt64({int(last)}), 'UTC') - INTERVAL 5 SECOND, "
+                 "(SELECT max(stopped_at) FROM clean_stops))")
         return {r[0] for r in self.client.query(
             f"SELECT DISTINCT day FROM events WHERE stored_at >= {since}").result_rows}
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
-from sinks.rollups import Rollup, RollupReport
+from sinks.rollups import Rollup, RollupReport, record_clean_stop
 from sinks.sink import BatchingSink, ClickHouseTable, SinkCut, TopicPartition
 from streams.native import encode_rows, native_block
 from streams.processing import (
@@ -301,6 +301,16 @@ class TrendPipeline:
                 self.stats.freshness_since_start.add(w, n)
             self.stats.freshness.extend(waited)
         return report
+
+    def record_clean_stop(self) -> bool:
+        """At a stop, on the thread that writes (after its last write): record that every stored event is
+        rolled up, if so -- nothing written since the last rollup took its days, nothing being rolled up or
+        written. Whether it was recorded. A start-up after it rebuilds only the newest day (``recover``)."""
+        with self._lock:
+            if self.dirty or self._rolling_up or self._writing is not None:
+                return False
+        record_clean_stop(self.client)
+        return True
 
     def take_freshness(self) -> list[tuple[float, int]]:
         """(seconds, events) since the last call (the health tick's); see :func:`weighted_quantile`."""

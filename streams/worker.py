@@ -537,6 +537,12 @@ class Ingest(mode.Service):
                     # Exit at once: nothing more may be committed (a restart replays from the last commit).
                     os._exit(3)
                 await self.rollup(force=True)
+                try:
+                    # On the writer's thread: no write can come between the check and the record.
+                    if await self._on(self.writer, self.pipeline.record_clean_stop):
+                        log.info("every stored event is rolled up: the next start rebuilds only the newest day")
+                except Exception as exc:  # noqa: BLE001 -- the next start then redoes a few seconds' days
+                    log.warning("recording the clean stop failed: %s", exc)
                 for job in self.jobs:
                     if job.at_stop is not None:
                         try:

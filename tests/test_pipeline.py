@@ -252,6 +252,33 @@ def test_a_rollup_cut_short_is_redone_at_start_up(client, month):
     assert client.query("SELECT count() FROM measures_daily WHERE region = 'nowhere'").result_rows == [(0,)]
 
 
+def test_a_start_up_after_a_clean_stop_rebuilds_only_the_newest_day_and_a_crash_after_it_loses_none(client, month):
+    """Start-up redoes the days stored in the 5 s before the last whole rollup began (a write begun before it
+    may have been acknowledged after it began): after a fast drain, every day. A worker that stops with every
+    stored event rolled up records the instant, and start-up then looks only at what was stored since."""
+    records, truth = month
+    pipeline = TrendPipeline(client)
+    run(pipeline, records[:-400])
+    found = TrendPipeline(client).recover()
+    assert len(found) > 1, "stored within 5 s of the last rollup: its days are redone without a clean stop"
+    pipeline.submit(records[-400:-200])
+    assert pipeline.checkpoint() is not None
+    assert not pipeline.record_clean_stop(), "recorded with days written and not rolled up"
+    pipeline.rollup()
+    assert pipeline.record_clean_stop()
+    newest = client.query("SELECT max(day) FROM events").result_rows[0][0]
+    restarted = TrendPipeline(client)
+    assert restarted.recover() == set() and restarted.dirty == {newest}
+    # More events after the clean stop, then a crash before their rollup: start-up finds their days.
+    writer = TrendPipeline(client)
+    writer.submit(records[-200:])
+    assert writer.checkpoint() is not None and writer.dirty
+    again = TrendPipeline(client)
+    assert again.recover() == writer.dirty
+    again.rollup()
+    assert compare(client, truth)["mismatches"] == {}
+
+
 def test_a_backlog_rolled_up_as_the_reading_passes_each_day_is_exact_and_a_crash_loses_none(client, month):
     """Catching up, the worker rebuilds only the days its reading has passed (``before``: the day being read,
     by message time) and leaves that day and any after it dirty. Each partial rollup rebuilds nothing from

@@ -75,6 +75,16 @@ def check_truth(env: dict, truth_path: Path) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def query_store(env: dict, sql: str) -> list:
+    """Rows of a query on the stopped worker's store, in a process of its own (this one has an engine open)."""
+    dsn = f"chdb://{Path(env['LMIS_DATA_DIR']).resolve() / 'clickhouse'}"
+    code = ("import json, sys\nfrom sinks.clickhouse import connect\n"
+            f"print(json.dumps(connect({dsn!r}).query(sys.argv[1]).result_rows, default=str))")
+    res = subprocess.run([sys.executable, "-c", code, sql], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def published(env: dict) -> dict:
     """What the event-time publication jobs wrote (sinks.published), read from the stopped worker's store."""
     dsn = f"chdb://{Path(env['LMIS_DATA_DIR']).resolve() / 'clickhouse'}"
@@ -305,6 +315,9 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     rankers = {r["ranker"] for r in observatory["metrics"] if r["queries"] > 0}
     assert rankers == {"model", "rule", "random"} and observatory["exposure"]
     assert worker.stop() == 0
+    # A clean stop, recorded after the last event stored: the next start rebuilds only the newest day.
+    assert query_store(env, "SELECT count(), max(stopped_at) >= (SELECT max(stored_at) FROM events) "
+                            "FROM clean_stops") == [[1, 1]]
 
     # Stopped: `lmis recommend` answers from the matcher's checkpoint.
     out = run_lmis("recommend", "seeker", late_seekers[-1], "--k", "5", "--format", "json", env=env)
