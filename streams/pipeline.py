@@ -150,11 +150,18 @@ class TrendPipeline:
         self._writing: PendingCheckpoint | None = None  # the cut on its way (the worker's writer thread)
 
     def recover(self) -> set[date]:
-        """At start-up: days whose rollup may be incomplete (a crash between write and rollup), and the newest
-        day -- its stocks move with event time, and rolling it up before consuming warms the engine's caches,
-        so the first live events are not held up by a cold rollup (measured: 2.6 s cold, 0.5 s warm)."""
+        """At start-up: days whose rollup may be incomplete (a crash between write and rollup), rebuilt whole
+        with the newest day. None (a clean stop): every stored event is rolled up, nothing is rebuilt, and the
+        first rollup recounts only the cells of new events. (The newest day was rebuilt at every start to warm
+        the engine's caches: 2.6 s cold against 0.5 s warm in stop 8; in stop 24 a first live rollup took 0.6-0.7
+        s cold against 0.3 warm, while the whole day's rebuild held ~250 MB of the worker's memory at start.)"""
         self.rollup_job.missing_vacancy_states()
         days = self.rollup_job.dirty_since_last_rollup()
+        if not days:
+            with self._lock:  # known: nothing written since the last rollup
+                if self.touched_vacancies is None and not self.dirty:
+                    self.touched_vacancies, self.touched_cells = set(), set()
+            return days
         span = self.rollup_job.event_days_range()
         with self._lock:
             self.dirty |= days | ({span[1]} if span else set())
@@ -305,7 +312,7 @@ class TrendPipeline:
     def record_clean_stop(self) -> bool:
         """At a stop, on the thread that writes (after its last write): record that every stored event is
         rolled up, if so -- nothing written since the last rollup took its days, nothing being rolled up or
-        written. Whether it was recorded. A start-up after it rebuilds only the newest day (``recover``)."""
+        written. Whether it was recorded. A start-up after it rebuilds nothing (``recover``)."""
         with self._lock:
             if self.dirty or self._rolling_up or self._writing is not None:
                 return False

@@ -540,7 +540,7 @@ class Ingest(mode.Service):
                 try:
                     # On the writer's thread: no write can come between the check and the record.
                     if await self._on(self.writer, self.pipeline.record_clean_stop):
-                        log.info("every stored event is rolled up: the next start rebuilds only the newest day")
+                        log.info("every stored event is rolled up: the next start rebuilds nothing")
                 except Exception as exc:  # noqa: BLE001 -- the next start then redoes a few seconds' days
                     log.warning("recording the clean stop failed: %s", exc)
                 for job in self.jobs:

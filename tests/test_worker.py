@@ -315,7 +315,7 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     rankers = {r["ranker"] for r in observatory["metrics"] if r["queries"] > 0}
     assert rankers == {"model", "rule", "random"} and observatory["exposure"]
     assert worker.stop() == 0
-    # A clean stop, recorded after the last event stored: the next start rebuilds only the newest day.
+    # A clean stop, recorded after the last event stored: the next start rebuilds nothing.
     assert query_store(env, "SELECT count(), max(stopped_at) >= (SELECT max(stored_at) FROM events) "
                             "FROM clean_stops") == [[1, 1]]
 
