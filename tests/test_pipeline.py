@@ -225,6 +225,14 @@ def _next_offsets(records: list[Record]) -> dict[tuple[str, int], int]:
     return out
 
 
+def _count_cells_rewritten(client, version: int) -> tuple[int, int]:
+    """The count cells a rollup's ``version`` wrote, and all the count cells of the days it wrote."""
+    return client.query(
+        f"SELECT countIf(version = {version}), uniqExact(day, measure, region, industry, occupation, "
+        f"age_band, sex, size_band) FROM daily_measures WHERE day IN (SELECT day FROM daily_measures "
+        f"WHERE version = {version}) AND NOT startsWith(measure, 'stock.')").result_rows[0]
+
+
 def test_a_rollup_cut_short_is_redone_at_start_up(client, month):
     records, truth = month
     pipeline = TrendPipeline(client)
@@ -273,10 +281,7 @@ def test_a_start_up_after_a_clean_stop_rebuilds_nothing_and_a_crash_after_it_los
     assert restarted.checkpoint() is not None
     report = restarted.rollup()
     assert report is not None
-    written, cells = client.query(
-        f"SELECT countIf(version = {report.version}), uniqExact(day, measure, region, industry, occupation, "
-        f"age_band, sex, size_band) FROM daily_measures WHERE day IN (SELECT day FROM daily_measures "
-        f"WHERE version = {report.version}) AND NOT startsWith(measure, 'stock.')").result_rows[0]
+    written, cells = _count_cells_rewritten(client, report.version)
     assert 0 < written < cells / 5, (written, cells)
     # More events after the clean stop, then a crash before their rollup: start-up finds their days.
     writer = TrendPipeline(client)
@@ -421,10 +426,7 @@ def test_live_rollups_recount_only_the_cells_that_changed_and_stay_exact(client,
         assert pipeline.checkpoint() is not None
         report = pipeline.rollup()
         assert report is not None
-        written, cells = client.query(
-            f"SELECT countIf(version = {report.version}), uniqExact(day, measure, region, industry, occupation, "
-            f"age_band, sex, size_band) FROM daily_measures WHERE day IN (SELECT day FROM daily_measures "
-            f"WHERE version = {report.version}) AND NOT startsWith(measure, 'stock.')").result_rows[0]
+        written, cells = _count_cells_rewritten(client, report.version)
         share.append(written / cells)
     assert compare(client, truth)["mismatches"] == {}
     assert sorted(share)[len(share) // 2] < 0.2, f"live rollups rewrote whole days: {sorted(share)}"
