@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -99,12 +100,16 @@ def test_a_store_from_before_the_newest_cell_readers_reads_the_same_after_migrat
     assert c.query("SELECT region, value FROM measures_hourly").result_rows == [("11", 6)]
 
 
+def environment_without_allocator_conf() -> dict[str, str]:
+    """This process's environment less the embedded allocator's settings (``sinks.clickhouse.connect`` set
+    them here when this process loaded its engine)."""
+    return {k: v for k, v in os.environ.items() if k != "JE_MALLOC_CONF"}
+
+
 def test_the_embedded_engines_freed_memory_is_handed_back_to_the_system(tmp_path):
     # In a process of its own whose allocator never hands freed pages back by itself (this one's engine is
     # loaded already, with the product's 250 ms): what is handed back is the purge's doing.
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "JE_MALLOC_CONF"} | {"JE_MALLOC_CONF": "dirty_decay_ms:-1"}
+    env = environment_without_allocator_conf() | {"JE_MALLOC_CONF": "dirty_decay_ms:-1"}
     res = python(f"""
         from sinks.clickhouse import connect, is_embedded, release_memory
 
@@ -125,8 +130,6 @@ def test_the_embedded_engines_freed_memory_is_handed_back_to_the_system(tmp_path
 
 
 def test_the_embedded_engines_allocator_hands_freed_pages_back_after_250_ms_unless_told_otherwise(tmp_path):
-    import os
-
     code = f"""
         from sinks.clickhouse import connect
         c = connect("chdb://{tmp_path}")
@@ -134,7 +137,7 @@ def test_the_embedded_engines_allocator_hands_freed_pages_back_after_250_ms_unle
         stats = c.query("SELECT * FROM system.jemalloc_stats").result_rows[0][0]
         print([line.strip() for line in stats.splitlines() if line.strip().startswith("opt.dirty_decay_ms")])
     """
-    env = {k: v for k, v in os.environ.items() if k != "JE_MALLOC_CONF"}
+    env = environment_without_allocator_conf()
     res = python(code, env=env)
     assert res.returncode == 0, res.stderr
     assert "opt.dirty_decay_ms: 250 (arenas.dirty_decay_ms: 250)" in res.stdout

@@ -67,8 +67,13 @@ def wait_drained(env: dict, worker: Worker, expected: int, timeout: float = 300)
     procs.wait_drained(settings_of(env), worker, expected, timeout)
 
 
+def store_dsn(env: dict) -> str:
+    """The worker's embedded store (read only once the worker has stopped: one process may open it)."""
+    return f"chdb://{Path(env['LMIS_DATA_DIR']).resolve() / 'clickhouse'}"
+
+
 def check_truth(env: dict, truth_path: Path) -> dict:
-    dsn = f"chdb://{Path(env['LMIS_DATA_DIR']).resolve() / 'clickhouse'}"
+    dsn = store_dsn(env)
     res = subprocess.run([sys.executable, "-m", "lmis.truthcheck", dsn, str(truth_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -77,7 +82,7 @@ def check_truth(env: dict, truth_path: Path) -> dict:
 
 def query_store(env: dict, sql: str) -> list:
     """Rows of a query on the stopped worker's store, in a process of its own (this one has an engine open)."""
-    dsn = f"chdb://{Path(env['LMIS_DATA_DIR']).resolve() / 'clickhouse'}"
+    dsn = store_dsn(env)
     code = ("import json, sys\nfrom sinks.clickhouse import connect\n"
             f"print(json.dumps(connect({dsn!r}).query(sys.argv[1]).result_rows, default=str))")
     res = subprocess.run([sys.executable, "-c", code, sql], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -87,7 +92,7 @@ def query_store(env: dict, sql: str) -> list:
 
 def published(env: dict) -> dict:
     """What the event-time publication jobs wrote (sinks.published), read from the stopped worker's store."""
-    dsn = f"chdb://{Path(env['LMIS_DATA_DIR']).resolve() / 'clickhouse'}"
+    dsn = store_dsn(env)
     code = f"""
 import json
 from datetime import date
