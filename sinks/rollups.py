@@ -326,8 +326,7 @@ class Rollup:
     def _cells_to_recount(self, touched: set[tuple] | None, review_days: set[date], version: int,
                           reviewed: bool) -> set[tuple] | None:
         """The touched cells and those of the submissions whose decision this version's review (if
-        ``reviewed``) changed (or may have: a previous decision merged away reads as changed); None for
-        whole days."""
+        ``reviewed``) changed -- the review writes only those (:meth:`_reviews`); None for whole days."""
         if touched is None or len(touched) > MAX_LISTED_CELLS:
             return None
         if not reviewed:
@@ -336,10 +335,7 @@ class Rollup:
         changed = self.client.query(f"""
             SELECT DISTINCT day, {CELL_SQL} FROM events
             WHERE event_type = 'vacancy.submitted' AND day IN ({r}) AND event_id IN (
-                SELECT event_id FROM vacancy_reviews WHERE day IN ({r})
-                GROUP BY day, event_id
-                HAVING argMaxIf(decision, version, version = {version})
-                       != argMaxIf(decision, version, version < {version}))
+                SELECT event_id FROM vacancy_reviews WHERE day IN ({r}) AND version = {version})
         """).result_rows
         cells = touched | {tuple(c) for c in changed}
         return cells if len(cells) <= MAX_LISTED_CELLS else None
@@ -388,35 +384,45 @@ class Rollup:
         """)
 
     def _reviews(self, days: set[date], version: int) -> None:
+        """Review every submission of ``days`` again, and write the decisions that changed (a submission's
+        first among them) under ``version``. Only those: the engine's merges keep just each submission's newest
+        decision, whenever they run, so what a review changed must be readable from its own rows -- when every
+        decision was written and compared with the version before, a merge between the two made every
+        submission of the days read as changed, and a live rollup recounted whole days (bench run 78)."""
         if not days:
             return
         lo = min(days) - timedelta(days=self.window_days + 1)
         window_ms = int(self.window.total_seconds() * 1000)
+        d = _days(days)
         self.client.command(f"""
             INSERT INTO vacancy_reviews (day, event_id, vacancy_id, decision, version)
-            SELECT day, event_id, vacancy_id,
-                   if(review_rule != '', toString(review_rule),
-                      if(prev_at IS NOT NULL AND dateDiff('millisecond', prev_at, occurred_at) <= {window_ms},
-                         'duplicate_posting', 'posted')),
-                   {version}
+            SELECT n.day, n.event_id, n.vacancy_id, n.decision, {version}
             FROM (
-                SELECT day, event_id, vacancy_id, review_rule, occurred_at,
-                       if(review_rule = '',
-                          lagInFrame(toNullable(occurred_at)) OVER (
-                              PARTITION BY review_rule = '', employer_id, title_key, region, occupation
-                              ORDER BY occurred_at, event_id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW),
-                          NULL) AS prev_at
-                FROM ({unique_events(f"event_type = 'vacancy.submitted' AND day BETWEEN "
-                                     f"toDate('{lo.isoformat()}') AND toDate('{max(days).isoformat()}')")})
-            )
-            WHERE day IN ({_days(days)})
-            SETTINGS {WRITE}
+                SELECT day, event_id, vacancy_id,
+                       if(review_rule != '', toString(review_rule),
+                          if(prev_at IS NOT NULL AND dateDiff('millisecond', prev_at, occurred_at) <= {window_ms},
+                             'duplicate_posting', 'posted')) AS decision
+                FROM (
+                    SELECT day, event_id, vacancy_id, review_rule, occurred_at,
+                           if(review_rule = '',
+                              lagInFrame(toNullable(occurred_at)) OVER (
+                                  PARTITION BY review_rule = '', employer_id, title_key, region, occupation
+                                  ORDER BY occurred_at, event_id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW),
+                              NULL) AS prev_at
+                    FROM ({unique_events(f"event_type = 'vacancy.submitted' AND day BETWEEN "
+                                         f"toDate('{lo.isoformat()}') AND toDate('{max(days).isoformat()}')")})
+                )
+                WHERE day IN ({d})
+            ) AS n
+            LEFT JOIN ({self._decisions(d, "day, ")}) AS o ON o.day = n.day AND o.event_id = n.event_id
+            WHERE n.decision != o.decision  -- none yet: '' (a decision is never empty)
+            SETTINGS join_use_nulls = 0, {WRITE}
         """)
 
-    def _decisions(self, days: str) -> str:
+    def _decisions(self, days: str, also: str = "") -> str:
         # FINAL: the newest version per (day, event_id), which is per event (its day is its own); measured
         # several times cheaper than an argMax over every version.
-        return f"SELECT event_id, decision FROM vacancy_reviews FINAL WHERE day IN ({days})"
+        return f"SELECT {also}event_id, decision FROM vacancy_reviews FINAL WHERE day IN ({days})"
 
     def _hourly_counts(self, client, days: set[date], cells: set[tuple] | None, version: int,
                        recorded: dict[date, tuple[int, int]]) -> None:
@@ -541,19 +547,16 @@ class Rollup:
         """The states of the vacancies that may have changed, which are every vacancy with events on the
         ``dirty`` days or a submission on the ``review_days`` (its decision was just reviewed again). Where the
         vacancies with new events are known (``touched``; the live rate), only those and the ones whose
-        decision this rollup changed from the previous version's (or may have: one merged away reads as
-        changed) -- the states are then up to date with the previous version, since every rollup of the
-        process before succeeded (a failed one leaves ``touched`` unknown, as a start-up does)."""
+        decision this rollup's review changed (the rows it wrote) -- the states are then up to date with the
+        previous version, since every rollup of the process before succeeded (a failed one leaves ``touched``
+        unknown, as a start-up does)."""
         if touched is None or len(touched) > MAX_LISTED_VACANCIES:
             only = (f"vacancy_id IN (SELECT vacancy_id FROM events WHERE event_type IN {VACANCY_EVENTS} AND (day IN "
                     f"({_days(dirty)}) OR (event_type = 'vacancy.submitted' AND day IN ({_days(review_days)}))))")
         else:
             listed = ", ".join(_vacancy_literal(v) for v in sorted(touched)) or "''"
             only = f"""(vacancy_id IN ({listed}) OR vacancy_id IN (
-                SELECT vacancy_id FROM vacancy_reviews WHERE day IN ({_days(review_days)})
-                GROUP BY day, event_id, vacancy_id
-                HAVING argMaxIf(decision, version, version = {version})
-                       != argMaxIf(decision, version, version < {version})))"""
+                SELECT vacancy_id FROM vacancy_reviews WHERE day IN ({_days(review_days)}) AND version = {version}))"""
         client.command(vacancy_states_sql(only, str(version)))
 
     def missing_vacancy_states(self, version: int = 1) -> None:
