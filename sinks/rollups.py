@@ -414,15 +414,15 @@ class Rollup:
                 )
                 WHERE day IN ({d})
             ) AS n
-            LEFT JOIN ({self._decisions(d, "day, ")}) AS o ON o.day = n.day AND o.event_id = n.event_id
+            LEFT JOIN ({self._decisions(d)}) AS o ON o.event_id = n.event_id
             WHERE n.decision != o.decision  -- none yet: '' (a decision is never empty)
             SETTINGS join_use_nulls = 0, {WRITE}
         """)
 
-    def _decisions(self, days: str, also: str = "") -> str:
+    def _decisions(self, days: str) -> str:
         # FINAL: the newest version per (day, event_id), which is per event (its day is its own); measured
         # several times cheaper than an argMax over every version.
-        return f"SELECT {also}event_id, decision FROM vacancy_reviews FINAL WHERE day IN ({days})"
+        return f"SELECT event_id, decision FROM vacancy_reviews FINAL WHERE day IN ({days})"
 
     def _hourly_counts(self, client, days: set[date], cells: set[tuple] | None, version: int,
                        recorded: dict[date, tuple[int, int]]) -> None:
