@@ -319,11 +319,23 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     observatory = httpx.get(f"{base}/matching", params={"from": "2026-03-02", "to": "2026-03-29"}, timeout=30).json()
     rankers = {r["ranker"] for r in observatory["metrics"] if r["queries"] > 0}
     assert rankers == {"model", "rule", "random"} and observatory["exposure"]
+    # `lmis indicators` while the worker holds the store: only through the worker's API can it answer.
+    week = ("--from", "2026-03-02", "--to", "2026-03-08", "--by", "day,region")
+    running = {f: run_lmis("indicators", *week, "--format", f, env=env).stdout for f in ("json", "csv")}
+    api = httpx.get(f"{base}/indicators", params={"from": "2026-03-02", "to": "2026-03-08", "by": "day,region"},
+                    timeout=60).json()["rows"]
+    regions = {r["region"] for r in api}
+    assert json.loads(running["json"]) == api and len(regions) > 1 and len(api) == 7 * len(regions)
+    assert sum(r["vacancies_submitted"] for r in api) > 0
+    assert running["csv"].count("\n") == len(api) + 1  # the header and a line per row
     assert worker.stop() == 0
     # A clean stop, recorded after the last event stored: the next start rebuilds nothing.
     assert query_store(env, "SELECT count(), max(stopped_at) >= (SELECT max(stored_at) FROM events) "
                             "FROM clean_stops") == [[1, 1]]
 
+    # Stopped: `lmis indicators` reads the store itself, the same numbers.
+    for f in ("json", "csv"):
+        assert run_lmis("indicators", *week, "--format", f, env=env).stdout == running[f]
     # Stopped: `lmis recommend` answers from the matcher's checkpoint.
     out = run_lmis("recommend", "seeker", late_seekers[-1], "--k", "5", "--format", "json", env=env)
     assert len(json.loads(out.stdout)) == len(vacancies)
