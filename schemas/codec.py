@@ -6,14 +6,16 @@ Every error names the field, the value (personal data masked) and the rule it br
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 import orjson
 from pydantic import ValidationError
 
-from schemas.events import EVENT_ADAPTER, EVENT_TYPES, SUPPORTED_VERSIONS, Event
-from schemas.pii import find_pii, redact
+from schemas.events import EVENT_ADAPTER, EVENT_MODELS, EVENT_TYPES, SUPPORTED_VERSIONS, Event
+from schemas.pii import SCREEN_LIMIT, find_pii, redact
 
 # Stable reason codes (dead-letter records and counters use them).
 MALFORMED_JSON = "malformed_json"
@@ -23,6 +25,7 @@ UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
 PII_DETECTED = "pii_detected"
 INVALID_FIELD = "invalid_field"
 MISSING_FIELD = "missing_field"
+DUPLICATE_KEY = "duplicate_key"
 
 
 @dataclass(frozen=True)
@@ -66,17 +69,69 @@ def _show(value: object, limit: int = 120) -> str:
             text = orjson.dumps(value, default=str).decode()
         except TypeError:  # orjson refuses integers beyond 64 bits, which JSON (and a broken feed) allows
             text = json.dumps(value, default=str, ensure_ascii=False)
-    text = redact(text)
+    # Screened on a cut longer than shown: a number across the cut is masked whole or not shown at all.
+    text = redact(text[: limit + 64])
     shown = repr(text) if isinstance(value, str) else text
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+# Every field name of every event: a key outside these is an unknown field, whose name and value may be
+# anything a feed put there (a person's name, say) and are never echoed.
+KNOWN_FIELDS = frozenset(
+    name for m in EVENT_MODELS for model in (m, m.model_fields["payload"].annotation) for name in model.model_fields)
+_SHOWN_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return doc
+
+
+def duplicate_key(raw: bytes | str) -> str | None:
+    """The first key that appears twice in one object of the message, or None (also for text that is not
+    JSON: the parser's own error names that). JSON leaves duplicates undefined and parsers keep either one,
+    so a message with one could be validated on one value and stored with the other."""
+    try:
+        json.loads(raw, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        return str(exc)
+    except ValueError:
+        return None
+    return None
+
+
+def field_name(name: object) -> str:
+    """A field's name as it may be shown: a known field's, or a plain short identifier's; any other key of
+    the message is '(unknown field)'."""
+    text = str(name)
+    if isinstance(name, int) or text in KNOWN_FIELDS:
+        return text
+    if _SHOWN_FIELD.fullmatch(text) and find_pii(text) is None:
+        return text
+    return "(unknown field)"
 
 
 def decode_event(raw: bytes | str) -> Event:
     """Validate one message; raise :class:`EventError` naming field, value and rule."""
     try:
-        return EVENT_ADAPTER.validate_json(raw)
+        event = EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         raise _explain(raw, exc) from None
+    key = duplicate_key(raw)
+    if key is not None:
+        raise EventError(DUPLICATE_KEY, [FieldProblem(field_name(key), "(not shown)",
+                                                      "a key may appear only once in an object")])
+    return event
 
 
 def _explain(raw: bytes | str, exc: ValidationError) -> EventError:
@@ -103,19 +158,54 @@ def _explain(raw: bytes | str, exc: ValidationError) -> EventError:
         loc = [str(p) for p in err["loc"]]
         if loc and loc[0] == etype:  # discriminated unions prefix the tag
             loc = loc[1:]
-        field = ".".join(loc) or "(event)"
+        field = ".".join(field_name(p) for p in err["loc"][len(err["loc"]) - len(loc):]) or "(event)"
         value = err.get("input")
         rule = err["msg"]
         if err["type"] == "missing":
             value, reason = "(missing)", MISSING_FIELD if reason == INVALID_FIELD else reason
-        elif isinstance(value, str) and find_pii(value):
-            reason = PII_DETECTED
         elif err["type"] == "extra_forbidden":
-            rule = "unknown field (not in the schema)"
-        problems.append(FieldProblem(field, value if value == "(missing)" else _show(value), rule))
+            value, rule = "(not shown)", "unknown field (not in the schema)"
+        elif isinstance(value, str) and find_pii(value[:SCREEN_LIMIT]):
+            reason = PII_DETECTED
+        problems.append(FieldProblem(field, value if value in ("(missing)", "(not shown)") else _show(value), rule))
     if reason == MISSING_FIELD and any(p.value != "(missing)" for p in problems):
         reason = INVALID_FIELD
     return EventError(reason, problems)
+
+
+# The dead-letter copy of a message: at most this many characters of it, screened.
+ORIGINAL_LIMIT = 2048
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _screened(doc: object, depth: int = 0) -> object:
+    if isinstance(doc, dict):
+        return {(k if k in KNOWN_FIELDS else "(unknown field)"):
+                (_screened(v, depth + 1) if k in KNOWN_FIELDS and depth < 4 else "(not shown)")
+                for k, v in list(doc.items())[:64]}
+    if isinstance(doc, list):
+        return [_screened(v, depth + 1) for v in doc[:64]]
+    if isinstance(doc, str):
+        return redact(doc[:SCREEN_LIMIT])
+    return doc
+
+
+def screened_original(raw: bytes) -> str:
+    """What a dead letter keeps of the message: a JSON message with every string screened after unescaping and
+    unknown fields' names and values left out; any other text unescaped and screened. At most
+    :data:`ORIGINAL_LIMIT` characters, so that the copy can always be published whatever arrived."""
+    try:
+        text = orjson.dumps(_screened(orjson.loads(raw))).decode()
+    except orjson.JSONDecodeError:
+        text = raw[: SCREEN_LIMIT * 2].decode("utf-8", "replace")
+        text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+        text = redact(text.encode("utf-8", "replace").decode("utf-8", "replace"))
+    return text if len(text) <= ORIGINAL_LIMIT else text[: ORIGINAL_LIMIT - 1] + "…"
+
+
+def original_digest(raw: bytes) -> str:
+    """The message's SHA-256: who holds the original can match a dead letter with it."""
+    return hashlib.sha256(raw).hexdigest()
 
 
 def encode_event(event: Event) -> bytes:

@@ -28,6 +28,7 @@ from pydantic.fields import FieldInfo
 from pydantic.functional_validators import AfterValidator
 from pydantic_core import PydanticUndefined
 
+from schemas.codec import duplicate_key
 from schemas.events import EVENT_MODELS, Event
 
 # Times in the one form the simulator and the portals' feeds write (RFC 3339 with a numeric or Z offset and
@@ -268,8 +269,10 @@ _decode = _DECODER.decode
 
 
 def decode_fast(raw: bytes) -> Any | None:
-    """The event as a struct with the pydantic model's attributes, or None: leave this message to pydantic."""
+    """The event as a struct with the pydantic model's attributes, or None: leave this message to pydantic
+    (also one with a key twice: msgspec keeps the last, and pydantic's reader names the duplicate)."""
     try:
-        return _decode(raw)
+        event = _decode(raw)
     except Exception:  # noqa: BLE001 -- invalid JSON, UTF-8, schema or a check: whatever it is, pydantic judges
         return None
+    return None if duplicate_key(raw) is not None else event

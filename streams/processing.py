@@ -18,11 +18,11 @@ from itertools import groupby
 import orjson
 
 from schemas.calendar import SEOUL
-from schemas.codec import EventError, decode_event
+from schemas.codec import EventError, decode_event, original_digest, screened_original
 from schemas.codes import code_list, minimum_wage, wage_hours
 from schemas.events import EVENT_MODELS, KEY_FIELD, Event
 from schemas.fastpath import decode_fast
-from schemas.pii import redact
+from schemas.pii import normalise
 from sinks.rollups import VACANCY_EVENT_TYPES
 from streams.schedule import from_ms
 
@@ -42,8 +42,17 @@ DEAD_LETTER_COLUMNS = (
     "topic", "partition", "offset", "reason", "field", "value", "rule", "event_id", "occurred_at", "raw", "emitted_at",
 )
 _WAGE_HOURS = wage_hours()
-PROHIBITED = tuple(c.ko for c in code_list("prohibited_job_terms"))
 _SPACES = re.compile(r"\s+")
+
+
+def compact_title(title: str) -> str:
+    """A title as the review reads it for prohibited terms: normalised as screened text is (NFKC, invisible
+    characters removed), lower case, without spaces -- so '유 흥' or a zero-width space does not hide '유흥'."""
+    return _SPACES.sub("", normalise(title)).lower()
+
+
+# The prohibited *terms* (the code list's codes), not their labels: '유흥' is in '유흥 서빙 직원'.
+PROHIBITED = tuple(compact_title(c.code) for c in code_list("prohibited_job_terms"))
 SUBTYPE_FIELD = {
     "vacancy.closed": "reason", "application.submitted": "channel", "application.outcome": "outcome",
     "ui.initial_claim": "separation_reason", "ui.claim_ended": "reason", "insurance.loss": "separation_reason",
@@ -98,19 +107,25 @@ class DeadLetter:
     occurred_at: datetime | None = None
 
     @property
+    def original(self) -> str:
+        """The message as the dead letter keeps it: screened and capped (:func:`schemas.codec.screened_original`)."""
+        return screened_original(self.record.value)
+
+    @property
     def row(self) -> tuple:
-        raw = redact(self.record.value.decode("utf-8", "replace"))
         occurred = None if self.occurred_at is None else epoch_ms(self.occurred_at)
         return (self.record.topic, self.record.partition, self.record.offset, self.reason, self.field, self.value,
-                self.rule, self.event_id, occurred, raw, self.record.timestamp)
+                self.rule, self.event_id, occurred, self.original, self.record.timestamp)
 
     def message(self) -> bytes:
-        """The dead-letter topic's message: the reason, where it came from, the original (PII masked)."""
+        """The dead-letter topic's message: the reason, where it came from, the original screened and capped,
+        with its full length and hash. A few kilobytes whatever arrived: it can always be published."""
         return orjson.dumps({
             "reason": self.reason, "field": self.field, "value": self.value, "rule": self.rule,
             "source_topic": self.record.topic, "source_partition": self.record.partition,
             "source_offset": self.record.offset, "emitted_at": from_ms(self.record.timestamp).isoformat(),
-            "event_id": self.event_id or None, "original": redact(self.record.value.decode("utf-8", "replace")),
+            "event_id": self.event_id or None, "original": self.original,
+            "original_bytes": len(self.record.value), "original_sha256": original_digest(self.record.value),
         })
 
     @property
@@ -128,12 +143,14 @@ def epoch_ms(ts: datetime) -> int:
 def review_rule(event: Event) -> str:
     """The rule-based part of the vacancy review: '' if the submission passes, else the reason.
 
-    Rules: a prohibited job category in the title; missing mandatory fields (wage, hours, deadline);
+    Rules: a prohibited job term (code list `prohibited_job_terms`) in the title, read by :func:`compact_title`;
+    missing mandatory fields (wage, hours, deadline);
     a wage below the statutory minimum of the year (hourly equivalent; monthly = 209 h). The cross-portal
     duplicate rule needs other submissions and is applied by the rollup (``sinks.rollups``).
     """
     p = event.payload  # type: ignore[attr-defined]
-    if any(term in p.title for term in PROHIBITED):
+    title = compact_title(p.title)
+    if any(term in title for term in PROHIBITED):
         return "prohibited_job"
     if p.wage_type is None or p.wage_amount is None or p.work_hours_per_week is None or p.deadline is None:
         return "missing_fields"

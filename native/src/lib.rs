@@ -895,7 +895,10 @@ impl Classifier {
                 space = false;
             }
         }
-        if self.prohibited.iter().any(|p| title.contains(p.as_str())) {
+        // Prohibited terms on the title without spaces, lower case (streams.processing.compact_title; the
+        // spec's terms are compacted alike).
+        let compact: String = key.chars().filter(|c| *c != ' ').collect();
+        if self.prohibited.iter().any(|p| compact.contains(p.as_str())) {
             return Ok(("prohibited_job", key));
         }
         let (V::Str(wage_type), V::Int(amount), V::Int(_), V::Date(_)) =
