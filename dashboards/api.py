@@ -16,33 +16,42 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
+from clickhouse_connect.driver.exceptions import DatabaseError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 
 from dashboards import panels
 from dashboards.boards import BOARDS, labels
+from sinks.clickhouse import too_large
 from sinks.observatory import matching_exposure, matching_metrics
 from sinks.published import revisions
-from sinks.readers import DIMENSIONS, dead_letter_counts, duplicate_count, engine_memory_bytes, indicator_table
+from sinks.readers import (
+    DIMENSIONS,
+    RequestError,
+    TooLarge,
+    dead_letter_counts,
+    duplicate_count,
+    engine_memory_bytes,
+    indicator_table,
+)
+from sinks.readers import check_range as check_days
 
 WEB = Path(__file__).resolve().parent / "web"
 BoardUid = Literal[tuple(b.uid for b in BOARDS)]  # type: ignore[valid-type]
 PanelId = Literal[tuple(dict.fromkeys(p.id for b in BOARDS for p in b.panels))]  # type: ignore[valid-type]
 
-MAX_DAYS = 800
 CSV_OR_JSON = {200: {"description": "rows", "content": {"application/json": {}, "text/csv": {}}},
-               400: {"description": "bad parameters"}}
+               400: {"description": "bad parameters"},
+               413: {"description": "more rows than a request may return: narrow it (the message says how)"}}
 
 
 def check_range(lo: date, hi: date) -> None:
-    for d in (lo, hi):
-        if not 2000 <= d.year <= 2100:
-            raise HTTPException(status_code=400, detail=f"{d} is outside 2000-2100")
-    if lo > hi:
-        raise HTTPException(status_code=400, detail=f"`from` ({lo}) is after `to` ({hi})")
-    if (hi - lo).days >= MAX_DAYS:
-        raise HTTPException(status_code=400, detail=f"at most {MAX_DAYS} days per request")
+    """At most ``MAX_DAYS`` days of 2000-2100, in order; else 400."""
+    try:
+        check_days(lo, hi)
+    except RequestError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
 
 
 BY_PATTERN = rf"^day(,({'|'.join(DIMENSIONS)}))*$"
@@ -84,11 +93,20 @@ def recommendation_items(items) -> list[dict]:
 
 
 def create_api(client_factory: Callable[[], object], token: str | None = None,
-               health: Callable[[], dict] | None = None, matching=None) -> FastAPI:
-    """``matching``: the worker's ``MatchingService`` (recommendations need its model in memory)."""
+               health: Callable[[], dict] | None = None, matching=None, max_rows: int = 50_000) -> FastAPI:
+    """``matching``: the worker's ``MatchingService`` (recommendations need its model in memory); ``max_rows``:
+    the most rows a request returns (more: 413). The client's queries should be bounded too
+    (``sinks.clickhouse.limit_reads``)."""
     api = FastAPI(title="LMIS API", version="1", description="Exact employment-trend indicators (read-only).")
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lmis-api")
     client = client_factory()
+
+    @api.exception_handler(DatabaseError)
+    async def query_limit(request: Request, exc: DatabaseError) -> JSONResponse:
+        if too_large(exc):  # a query stopped by its limits (limit_reads): the caller asked for too much
+            return JSONResponse({"detail": "the request needs more than one query may read or use; ask for "
+                                           "fewer days or fewer breakdowns"}, status_code=413)
+        raise exc
 
     async def in_thread(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
@@ -130,7 +148,10 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
         check_range(from_, to)
-        rows = await in_thread(indicator_table, client, from_, to, dims)
+        try:
+            rows = await in_thread(indicator_table, client, from_, to, dims, max_rows)
+        except TooLarge as exc:
+            raise HTTPException(status_code=413, detail=str(exc)) from None
         if format == "csv":
             return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
         return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "by": ["day", *dims], "rows": rows})

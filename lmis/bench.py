@@ -201,7 +201,7 @@ class BoardBench:
         return f"panels={self.panels} p95_ms={self.p95_ms:.1f} max_ms={self.max_ms:.1f}"
 
 
-def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -> int:
+def national_year_measures(client, year: int = 2025, seed: int = 7, log=print, days: int = 365) -> int:
     """Fill the rollup tables with a national year (scale 1): the simulator's count-only daily totals, spread
     over region × industry × occupation cells with its calibrated mixes. Events for a national year would
     take hours to generate in Python; the panels read only these tables, so their cost is what counts."""
@@ -211,7 +211,7 @@ def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -
     from simulator.engine import IND_CUM, INDUSTRIES, OCC_CUM, OCCUPATIONS, REGION_P, REGIONS
 
     start = date(year, 1, 1)
-    totals = Simulator(SimConfig(seed=seed, start=start, days=365, scale=1.0)).count_only()
+    totals = Simulator(SimConfig(seed=seed, start=start, days=days, scale=1.0)).count_only()
     rng = np.random.default_rng(seed)
     # Cell probabilities: region × industry × occupation, as the simulator draws them.
     ind_p = np.diff(np.concatenate([np.zeros((len(REGIONS), 1)), IND_CUM], axis=1), axis=1)
@@ -226,7 +226,7 @@ def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -
     seekers = totals["seeker.registered"]
     active = np.array([seekers[max(0, i - 89): i + 1].sum() for i in range(len(seekers))])
     written = 0
-    for day_index in range(365):
+    for day_index in range(days):
         day = start + timedelta(days=day_index)
         frames = []
         for measure, series in measures.items():
@@ -248,10 +248,10 @@ def national_year_measures(client, year: int = 2025, seed: int = 7, log=print) -
         written += len(frame)
         if day_index % 60 == 0:
             log(f"  {day} … {written} rows")
-    days = {start + timedelta(days=i) for i in range(365)}
+    stored = {start + timedelta(days=i) for i in range(days)}
     # The region totals, the breakdowns and the headline, in the slot the rows above went to; then recorded.
-    rollup, slots = Rollup(client), dict.fromkeys(days, 0)
-    rollup.board_products(days, version, slots)
+    rollup, slots = Rollup(client), dict.fromkeys(stored, 0)
+    rollup.board_products(stored, version, slots)
     rollup.record(version, slots)
     # A year of data on a server sits in a few merged parts; a fresh load is dozens of parts, and chDB in a
     # short-lived process never merges them. Merge now so the panels are timed on the steady state (measured:

@@ -283,13 +283,14 @@ def indicators(
 
     if format not in ("csv", "json"):
         raise typer.BadParameter("--format must be csv or json")
+    from sinks.readers import RequestError, check_range
+
     try:
         lo, hi = date.fromisoformat(from_), date.fromisoformat(to)
         dims = parse_by(by)
-    except ValueError as exc:
+        check_range(lo, hi)  # as the API does
+    except ValueError as exc:  # RequestError is one
         raise typer.BadParameter(str(exc)) from None
-    if lo > hi:
-        raise typer.BadParameter(f"--from {lo} is after --to {hi}")
     s = get_settings()
     headers = {"Authorization": f"Bearer {s.api_token.get_secret_value()}"} if s.api_token else {}
     url = f"http://{s.web_host}:{s.web_port}/api/indicators"
@@ -303,14 +304,17 @@ def indicators(
             _fail(f"the worker's API answered {res.status_code}: {res.text}")
         sys.stdout.write(res.text if format == "csv" else json.dumps(res.json()["rows"], ensure_ascii=False, indent=1))
         return
-    from sinks.clickhouse import ClickHouseLocked, connect
+    from sinks.clickhouse import ClickHouseLocked, connect, limit_reads
     from sinks.readers import indicator_table
 
     try:
-        client = connect(s.clickhouse_url)
+        client = limit_reads(connect(s.clickhouse_url), s.query_max_memory_mb, s.query_max_seconds)
     except ClickHouseLocked as exc:
         _fail(f"{exc}; but the worker's API at {url} does not answer")
-    rows = indicator_table(client, lo, hi, dims)
+    try:
+        rows = indicator_table(client, lo, hi, dims, max_rows=s.query_max_rows)
+    except RequestError as exc:
+        _fail(str(exc))
     sys.stdout.write(rows_to_csv(rows) if format == "csv" else json.dumps(rows, ensure_ascii=False, indent=1))
 
 

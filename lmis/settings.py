@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, description="The worker's HTTP port.")
     api_token: SecretStr | None = Field(
         None, description="If set, the HTTP API requires `Authorization: Bearer <token>` (secret: environment only).")
+    query_max_rows: int = Field(
+        50_000, ge=1, description="Rows one API request or `lmis indicators` may return (non-empty cells); more is "
+        "refused (HTTP 413) with how to narrow the request.")
+    query_max_memory_mb: int = Field(
+        1024, ge=64, description="ClickHouse memory one query of the API or a command may use (MB); more fails it, "
+        "not the worker.")
+    query_max_seconds: int = Field(60, ge=1, description="ClickHouse time one query of the API or a command may "
+                                   "take (s).")
     consumer_group: str = Field("lmis-trends", description="Kafka consumer group of the trend pipeline.")
     allowed_lateness_hours: float = Field(72, description="Events later than this (emission − occurrence) are "
                                           "dead-lettered as `too_late`; earlier ones update their past buckets.")

@@ -9,7 +9,7 @@ from pathlib import Path
 from dashboards.api import create_api
 from lmis.procs import proc_status
 from lmis.settings import Settings
-from sinks.clickhouse import connect, migrate
+from sinks.clickhouse import connect, limit_reads, migrate
 from sinks.published import FINAL, FIRST, publish_day
 from sinks.rollups import Rollup
 from sinks.schedule_log import ClickHouseRunLog
@@ -21,6 +21,8 @@ from streams.processing import Policy
 from streams.schedule import AfterEachDay, EventTimeJob, Scheduler, from_ms
 from streams.worker import PeriodicJob, WorkerConfig, build_app
 
+log = logging.getLogger("lmis.worker")
+
 
 def build(settings: Settings):
     # A client per role. A client serialises its own calls (the embedded engine's handle is not reentrant;
@@ -30,7 +32,7 @@ def build(settings: Settings):
     client = connect(settings.clickhouse_url)  # the pipeline's writes and health rows
     migrate(client)
     rollup_client = connect(settings.clickhouse_url)  # and more if its statements are to run at once
-    api_client = connect(settings.clickhouse_url)
+    api_client = limit_reads(connect(settings.clickhouse_url), settings.query_max_memory_mb, settings.query_max_seconds)
     policy = Policy(allowed_lateness=timedelta(hours=settings.allowed_lateness_hours),
                     future_tolerance=timedelta(minutes=settings.future_tolerance_minutes))
     matching = None
@@ -42,8 +44,12 @@ def build(settings: Settings):
         matching = MatchingProcess(connect(settings.clickhouse_url), matching_checkpoint(settings), fresh,
                                    settings.kafka_client_options(),
                                    policy, settings.matching_checkpoint_seconds)
-        matching.start()
-        jobs = (PeriodicJob("matching", 5.0, matching.write_observatory, matching.stop, on_pipeline_thread=False),)
+        try:
+            matching.start()
+        except Exception as exc:  # noqa: BLE001 -- recommendations are optional: the numbers go on
+            matching.failed = f"did not start: {exc}"
+            log.error("the matcher %s; it is tried again later", matching.failed)
+        jobs = (PeriodicJob("matching", 5.0, matching.tick, matching.stop, on_pipeline_thread=False),)
     classifier = ClassifierPool(settings.classify_processes) if settings.classify_processes else None
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
                              classifier=classifier,
@@ -61,7 +67,11 @@ def build(settings: Settings):
     def health() -> dict:
         stats = pipeline.stats
         ingest = app.ingest
-        return {"events": {t: s.events for t, s in stats.by_topic.items()},
+        reasons = list(ingest.problems.values())
+        if matching is not None and matching.failed:
+            reasons.append(f"matcher down: {matching.failed}")
+        return {"status": "degraded" if reasons else "ok", "reasons": reasons,
+                "events": {t: s.events for t, s in stats.by_topic.items()},
                 "dead_letters": dict(stats.dead_by_reason),
                 "buffered_messages": pipeline.buffered_messages + ingest.classifying,
                 "days_awaiting_rollup": pipeline.days_awaiting_rollup,
@@ -78,7 +88,7 @@ def build(settings: Settings):
                 "memory_mb": process_memory_mb()}
 
     # The API reads through the worker's engine: only one process may open an embedded ClickHouse folder.
-    api = create_api(lambda: api_client, token, health, matching)
+    api = create_api(lambda: api_client, token, health, matching, max_rows=settings.query_max_rows)
     jobs_client = connect(settings.clickhouse_url)  # the event-time jobs' (a thread of their own)
     scheduler = Scheduler(publication_jobs(jobs_client, policy.allowed_lateness), ClickHouseRunLog(jobs_client))
     app = build_app(cfg, pipeline, api, jobs, scheduler)
@@ -117,5 +127,6 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     from faust.worker import Worker
 
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
     app, _ = build(settings)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

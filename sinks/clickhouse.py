@@ -51,6 +51,22 @@ def connect(dsn: str, database: str | None = None) -> Client:
     return clickhouse_connect.get_client(dsn=dsn, connect_timeout=10, send_receive_timeout=300, **extra)
 
 
+def limit_reads(client: Client, max_memory_mb: int = 1024, max_seconds: int = 60,
+                max_result_rows: int = 5_000_000) -> Client:
+    """Bound every query of ``client`` (the API's, a command's): the engine's memory and time for one query,
+    and the rows of its result -- past a limit the query fails with a clear error, the process goes on."""
+    for name, value in (("max_memory_usage", max_memory_mb * 2**20), ("max_execution_time", max_seconds),
+                        ("max_result_rows", max_result_rows), ("result_overflow_mode", "throw")):
+        client.set_client_setting(name, value)
+    return client
+
+
+def too_large(exc: BaseException) -> bool:
+    """Whether a query failed on a limit of :func:`limit_reads` (rows, memory or time)."""
+    text = str(exc)
+    return any(code in text for code in ("TOO_MANY_ROWS_OR_BYTES", "MEMORY_LIMIT_EXCEEDED", "TIMEOUT_EXCEEDED"))
+
+
 def is_embedded(client: Client) -> bool:
     """Whether ``client`` runs the embedded engine in this process (``chdb://``) rather than a server's."""
     return type(client).__name__ == "ChdbClient"

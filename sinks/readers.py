@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sinks.rollups import latest_versions, recorded_measures
 
@@ -13,27 +13,73 @@ def _d(value: date) -> str:
     return f"toDate('{value.isoformat()}')"
 
 
-def measure_rows(client, measures: list[str], lo: date, hi: date, by: tuple[str, ...] = ()) -> list[tuple]:
-    """(day, *by, measure, value) for each day in [lo, hi] with data, summed over the other dimensions."""
+MAX_DAYS = 800
+
+
+class RequestError(ValueError):
+    """A request this reader does not serve as asked (bad range, or too large): the message says why and how
+    to ask instead."""
+
+
+class TooLarge(RequestError):
+    pass
+
+
+def check_range(lo: date, hi: date) -> None:
+    """Days the readers serve: years 2000-2100, ``lo`` ≤ ``hi``, at most :data:`MAX_DAYS` days."""
+    for d in (lo, hi):
+        if not 2000 <= d.year <= 2100:
+            raise RequestError(f"{d} is outside 2000-2100")
+    if lo > hi:
+        raise RequestError(f"`from` ({lo}) is after `to` ({hi})")
+    if (hi - lo).days >= MAX_DAYS:
+        raise RequestError(f"at most {MAX_DAYS} days per request")
+
+
+def _measure_source(measures: list[str], lo: date, hi: date, by: tuple[str, ...]) -> str:
+    """SQL: a subquery of (day, *DIMENSIONS, measure, value) rows of each day's newest complete rollup."""
     for dim in by:
         if dim not in DIMENSIONS:
             raise ValueError(f"unknown breakdown {dim!r}; use {', '.join(DIMENSIONS)}")
-    dims = "".join(f", {d}" for d in by)
     ms = ", ".join("'" + m.replace("'", "") + "'" for m in measures)
     if set(by) <= {"region"}:
         # National and regional: the region totals of each day's recorded rollup (the board's product, the
-        # cells summed per region) -- a row per day and region instead of every cell's newest row (measured
-        # over 34 days of the bench's store: 0.51 s from the cells).
-        source = (f"daily_region_measures WHERE measure IN ({ms}) AND day BETWEEN {_d(lo)} AND {_d(hi)} "
-                  f"AND (day, version) IN ({latest_versions(_d(lo), _d(hi))})")
-    else:
-        source = f"({recorded_measures('daily_measures', 'day', f'measure IN ({ms})', _d(lo), _d(hi))})"
+        # cells summed per region) -- a row per day and region instead of every cell's newest row.
+        return (f"(SELECT day, region, measure, value FROM daily_region_measures WHERE measure IN ({ms}) "
+                f"AND day BETWEEN {_d(lo)} AND {_d(hi)} AND (day, version) IN ({latest_versions(_d(lo), _d(hi))}))")
+    return f"({recorded_measures('daily_measures', 'day', f'measure IN ({ms})', _d(lo), _d(hi))})"
+
+
+def measure_rows(client, measures: list[str], lo: date, hi: date, by: tuple[str, ...] = ()) -> list[tuple]:
+    """(day, *by, measure, value) for each day in [lo, hi] with data, summed over the other dimensions."""
+    dims = "".join(f", {d}" for d in by)
     return client.query(f"""
         SELECT day{dims}, measure, sum(value)
-        FROM {source}
+        FROM {_measure_source(measures, lo, hi, by)}
         GROUP BY day{dims}, measure
         ORDER BY day{dims}, measure
     """).result_rows
+
+
+def measure_matrix(client, measures: list[str], lo: date, hi: date, by: tuple[str, ...] = (),
+                   max_rows: int | None = None, groups_in: tuple[date, date] | None = None) -> list[tuple]:
+    """(day, *by, value of each of ``measures``) for each day and group in [lo, hi] with data: the non-empty
+    cells only, a row each. ``max_rows``: more fails the query (TOO_MANY_ROWS_OR_BYTES) before it is sent;
+    ``groups_in``: only the groups that have data in that range."""
+    dims = "".join(f", {d}" for d in by)
+    values = ", ".join("sumIf(value, measure = '" + m.replace("'", "") + "')" for m in measures)
+    where = ""
+    if groups_in is not None and by:
+        where = (f"WHERE ({', '.join(by)}) IN (SELECT {', '.join(by)} FROM "
+                 f"{_measure_source(measures, *groups_in, by)} GROUP BY {', '.join(by)})")
+    settings = {"max_result_rows": max_rows, "result_overflow_mode": "throw"} if max_rows else None
+    return client.query(f"""
+        SELECT day{dims}, {values}
+        FROM {_measure_source(measures, lo, hi, by)}
+        {where}
+        GROUP BY day{dims}
+        ORDER BY day{dims}
+    """, settings=settings).result_rows
 
 
 def measure_cells(client, measure: str, lo: date, hi: date) -> dict[tuple[str, str], int]:
@@ -89,46 +135,73 @@ TREND_SERIES = ("ui_initial_claims", "openings_posted", "new_job_seekers", "hire
                 "insured_losses")
 
 
-def indicator_table(client, lo: date, hi: date, by: tuple[str, ...] = ()) -> list[dict]:
-    """Counts and indicators per day in [lo, hi] and per group of ``by`` (see ``sinks.indicators``)."""
-    from datetime import timedelta
-
+def indicator_table(client, lo: date, hi: date, by: tuple[str, ...] = (), max_rows: int | None = None) -> list[dict]:
+    """Counts and indicators per day in [lo, hi] and per group of ``by`` (see ``sinks.indicators``): a row for
+    each non-empty cell (a day and group with any count or stock), in group then day order. More than
+    ``max_rows`` rows raise :class:`TooLarge` before any is built; the reading is bounded by the range asked
+    (the trends' history is read only for the groups in it, and only the days they need)."""
     from sinks import indicators as ind
+    from sinks.clickhouse import too_large
 
-    if lo > hi:
-        raise ValueError(f"--from {lo} is after --to {hi}")
-    lookback = max(364 + 6, ind.ACTIVE_SEEKER_DAYS - 1)
-    fetch_lo = lo - timedelta(days=lookback)
-    first = _first_day(client)
-    names = {v: k for k, v in ind.MEASURES.items()}
+    check_range(lo, hi)
+    names = list(ind.MEASURES)
+    try:
+        cells = measure_matrix(client, [ind.MEASURES[n] for n in names], lo, hi, by, max_rows=max_rows)
+    except Exception as exc:
+        if too_large(exc):
+            raise TooLarge(_narrow(lo, hi, by, max_rows, exc)) from None
+        raise
+    if max_rows is not None and len(cells) > max_rows:
+        raise TooLarge(_narrow(lo, hi, by, max_rows, None))
+    width = len(by)
     data: dict[tuple, dict[date, dict[str, int]]] = {}
-    for row in measure_rows(client, list(ind.MEASURES.values()), fetch_lo, hi, by):
-        day, group, measure, value = row[0], tuple(row[1:-2]), row[-2], row[-1]
-        data.setdefault(group, {}).setdefault(day, {})[names[measure]] = int(value)
+    for row in cells:
+        values = dict(zip(names, map(int, row[1 + width:]), strict=True))
+        if any(values.values()):
+            data.setdefault(tuple(row[1:1 + width]), {})[row[0]] = values
+    if not data:
+        return []
+    # The trends' history: a 7-day average needs 6 days before, its week-on-week change 7 more, its
+    # year-on-year change the average 364 days earlier.
+    windows = [(lo - timedelta(days=13), lo - timedelta(days=1)), (lo - timedelta(days=370), hi - timedelta(days=364))]
+    if windows[1][1] >= windows[0][0] - timedelta(days=1):
+        windows = [(windows[1][0], windows[0][1])]
+    for w_lo, w_hi in windows:
+        for row in measure_matrix(client, [ind.MEASURES[n] for n in TREND_SERIES], w_lo, w_hi, by,
+                                  groups_in=(lo, hi) if by else None):
+            group = tuple(row[1:1 + width])
+            if group in data:
+                data[group].setdefault(row[0], {}).update(zip(TREND_SERIES, map(int, row[1 + width:]), strict=True))
+    first = _first_day(client)
     fills = time_to_fill(client, lo, hi, by)
-    days = [fetch_lo + timedelta(days=i) for i in range((hi - fetch_lo).days + 1)]
     out: list[dict] = []
     for group in sorted(data):
         by_day = data[group]
 
-        def series(name: str, by_day=by_day) -> list[int | None]:
-            return [None if first is None or d < first else by_day.get(d, {}).get(name, 0) for d in days]
+        def value(d: date, name: str, by_day=by_day) -> int | None:
+            return None if first is None or d < first else by_day.get(d, {}).get(name, 0)
 
-        columns = {name: series(name) for name in ind.MEASURES}
-        derived: dict[str, list] = {}
-        for name in TREND_SERIES:
-            ma = ind.moving_average(columns[name])
-            derived[f"{name}_ma7"] = ma
-            derived[f"{name}_ma7_wow"] = ind.week_on_week(ma)
-            derived[f"{name}_ma7_yoy"] = ind.year_on_year(ma)
-        for i, d in enumerate(days):
-            if d < lo:
-                continue
+        def ma7(d: date, name: str) -> float | None:
+            return ind.moving_average([value(d - timedelta(days=k), name) for k in range(6, -1, -1)])[-1]
+
+        for d in sorted(day for day in by_day if lo <= day <= hi):
             row = {"day": d.isoformat(), **dict(zip(by, group, strict=True))}
-            row.update({name: columns[name][i] for name in ind.MEASURES})
+            row.update({name: value(d, name) for name in names})
             for spec in ind.INDICATORS:
                 row[spec.name] = spec.function(*(row[k] for k in spec.inputs))
             row["median_time_to_fill_days"] = fills.get((d, *group))
-            row.update({k: v[i] for k, v in derived.items()})
+            for name in TREND_SERIES:
+                now = ma7(d, name)
+                row[f"{name}_ma7"] = now
+                row[f"{name}_ma7_wow"] = ind.change_over([ma7(d - timedelta(days=7), name), now], 1)[1]
+                row[f"{name}_ma7_yoy"] = ind.change_over([ma7(d - timedelta(days=364), name), now], 1)[1]
             out.append(row)
     return out
+
+
+def _narrow(lo: date, hi: date, by: tuple[str, ...], max_rows: int | None, exc: BaseException | None) -> str:
+    what = f"more than {max_rows:,} rows" if max_rows else "more than a query may read"
+    if exc is not None and "MEMORY_LIMIT" in str(exc):
+        what = "more memory than a query may use"
+    return (f"{lo}..{hi} by day{''.join(',' + d for d in by)} holds {what}: ask for fewer days or fewer "
+            f"breakdowns (e.g. by=day,region), or several requests of fewer days each")

@@ -70,6 +70,10 @@ class MatchingProcess:
         self._redo: set[str] = set()
         self._requests: Connection | None = None
         self._lifeline: Connection | None = None
+        self._life_lock = threading.Lock()  # starting, restarting and stopping the child, one at a time
+        self._generation = 0  # which child a status listener belongs to
+        self.restarts = 0
+        self._restart_at = 0.0
 
     # --- life cycle
     def start(self) -> None:
@@ -98,20 +102,24 @@ class MatchingProcess:
             raise MatcherFailed(f"the matcher process did not start: {body}")
         self.restored = body.pop("restored")
         self._status = body
-        threading.Thread(target=self._listen, args=(status_r,), name="lmis-matching-status", daemon=True).start()
+        self._generation += 1
+        threading.Thread(target=self._listen, args=(status_r, self._generation), name="lmis-matching-status",
+                         daemon=True).start()
         log.info("matcher process %d started (%s)", self.process.pid,
                  "restored from its checkpoint" if self.restored else "fresh")
 
-    def _listen(self, status: Connection) -> None:
+    def _listen(self, status: Connection, generation: int) -> None:
         while True:
             try:
                 kind, body = status.recv()
             except (EOFError, OSError):
-                if self.failed is None and not self._stopping:
+                if self.failed is None and not self._stopping and generation == self._generation:
                     # Never join (reap) here: a second thread reaping the same child races the one that
                     # stops it, and the loser reads exitcode None for a process that is gone (seen in CI).
                     self.failed = "the matcher process exited unexpectedly (its log says why)"
                     log.error("%s", self.failed)
+                return
+            if generation != self._generation:
                 return
             if kind == "status":
                 self._status = body
@@ -119,8 +127,47 @@ class MatchingProcess:
                 self.failed = body
                 log.error("the matcher failed: %s", body)
 
+    def supervise(self) -> None:
+        """Start again a child that died or failed (a broker away too long, a bug), waiting longer after each
+        restart (5 s, doubling, at most 5 minutes): recommendations come back without a worker restart,
+        and the official numbers never depended on it."""
+        with self._life_lock:
+            if self.failed is None or self._stopping or time.monotonic() < self._restart_at:
+                return
+            self.restarts += 1
+            self._restart_at = time.monotonic() + min(300.0, 5.0 * 2 ** min(self.restarts - 1, 6))
+            log.warning("restarting the matcher process (restart %d): %s", self.restarts, self.failed)
+            self._end_child()
+            self.failed = None
+            try:
+                self.start()
+            except Exception as exc:  # noqa: BLE001 -- reported in the health, tried again later
+                self.failed = f"restart failed: {exc}"
+                log.error("%s", self.failed)
+
+    def tick(self) -> int:
+        """The worker's periodic job: restart a dead child, then write the observatory's new rows."""
+        self.supervise()
+        return 0 if self.failed is not None else self.write_observatory()
+
+    def _end_child(self) -> None:
+        if self.process is not None:
+            self.process.join(5)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(5)
+        self.process = None
+        for conn in (self._requests, self._lifeline):
+            if conn is not None:
+                conn.close()
+        self._requests = self._lifeline = None
+
     def stop(self) -> None:
         """Ask the child to write its last checkpoint and exit; write the observatory's last rows."""
+        with self._life_lock:
+            self._stop()
+
+    def _stop(self) -> None:
         if self.process is None:
             return
         self._stopping = True
@@ -181,7 +228,8 @@ class MatchingProcess:
 
     def summary(self) -> dict:
         """The child's last status (counters, lag behind the topics' ends), never waiting for it."""
-        return {**self._status, "process": self.process.pid if self.process else None, "failed": self.failed}
+        return {**self._status, "process": self.process.pid if self.process else None, "failed": self.failed,
+                "restarts": self.restarts}
 
 
 # --- the child

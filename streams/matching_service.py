@@ -45,8 +45,18 @@ class MatchingService:
         for stale in checkpoint_path.parent.glob(f"{checkpoint_path.stem}.*.tmp"):
             stale.unlink(missing_ok=True)  # left by a matcher killed while writing (GBs each at scale)
         if checkpoint_path.exists():
-            with open(checkpoint_path, "rb") as f:
-                matcher: Matcher = pickle.load(f)
+            try:
+                with open(checkpoint_path, "rb") as f:
+                    matcher: Matcher = pickle.load(f)
+                if not isinstance(matcher, Matcher):
+                    raise TypeError(f"holds a {type(matcher).__name__}, not a Matcher")
+            except Exception as exc:  # noqa: BLE001 -- a bad checkpoint must not take the worker down
+                # Set aside (kept for a look), and the matcher learns again from the topics' start.
+                aside = checkpoint_path.with_name(f"{checkpoint_path.name}.bad-{int(time.time())}")
+                checkpoint_path.rename(aside)
+                log.error("the matcher's checkpoint %s cannot be read (%s): set aside as %s; the matcher "
+                          "rebuilds from Kafka", checkpoint_path, exc, aside.name)
+                return service
             for name in ("exposure_share", "max_candidates", "recommend_on_registration", "negatives"):
                 setattr(matcher, name, getattr(fresh, name))
             service.matcher = matcher

@@ -98,6 +98,28 @@ def _aiokafka_options(opts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class OncePerInterval(logging.Filter):
+    """Lets a warning or error (by its template) through once per ``interval_s``: a broker away for a minute is a few
+    lines, not hundreds a second from the client libraries' reconnect loops."""
+
+    def __init__(self, interval_s: float = 30.0):
+        super().__init__()
+        self.interval_s = interval_s
+        self.last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key, now = (record.name, record.msg), time.monotonic()
+        if now - self.last.get(key, -self.interval_s) < self.interval_s:
+            return False
+        if len(self.last) > 1000:
+            self.last.clear()
+        self.last[key] = now
+        return True
+
+
+
 class Ingest(mode.Service):
     """Kafka → trend pipeline → ClickHouse; commits offsets after the write is acknowledged."""
 
@@ -147,6 +169,8 @@ class Ingest(mode.Service):
         # Running averages of a checkpoint's write and of a rollup, seconds (start pessimistic: no waiting).
         self._write_s = self._rollup_s = cfg.freshness_target_s
         self._health_mark = (time.time(), {})
+        # What keeps the worker from its work now, by what it was doing: /api/health reports "degraded".
+        self.problems: dict[str, str] = {}
 
     @staticmethod
     async def _on(executor: ThreadPoolExecutor, fn, *args):
@@ -156,6 +180,9 @@ class Ingest(mode.Service):
         return await self._on(self.executor, fn, *args)
 
     async def on_start(self) -> None:
+        for handler in logging.getLogger().handlers:  # as set up by faust's worker
+            if not any(isinstance(f, OncePerInterval) for f in handler.filters):
+                handler.addFilter(OncePerInterval())
         opts = _aiokafka_options(self.cfg.kafka_options)
         recovered = await self._in_pipeline_thread(self.pipeline.recover)
         if recovered:
@@ -182,9 +209,11 @@ class Ingest(mode.Service):
                 try:
                     batches = await self.consumer.getmany(timeout_ms=100, max_records=self.cfg.max_poll_records)
                 except KafkaError as exc:
-                    log.error("reading from Kafka failed, retrying: %s", exc)
+                    if self._problem("reading from Kafka", exc):
+                        log.error("reading from Kafka failed, retrying: %s", exc)
                     await asyncio.sleep(1.0)
                     continue
+                self._solved("reading from Kafka")
                 records = await self._in_time_order(batches)
                 clock = self.clock["read"]
                 if not records:  # the clock moved (partitions caught up) without new messages
@@ -243,10 +272,21 @@ class Ingest(mode.Service):
                 self.classifying = 0
                 self._advance("buffered", self._submitting_clock)
 
+    def _problem(self, what: str, exc: BaseException) -> bool:
+        """Record a problem for the health; whether it is new (worth a log line: not one per retry)."""
+        new = what not in self.problems
+        self.problems[what] = f"{what} failing since {datetime.now(UTC).isoformat(timespec='seconds')}: {exc}"
+        return new
+
+    def _solved(self, what: str) -> None:
+        if self.problems.pop(what, None) is not None:
+            log.info("%s works again", what)
+
     async def _retrying(self, what: str, action) -> bool:
         for delay in Backoff(first=0.5, cap=10.0).delays():
             try:
                 await action()
+                self._solved(what)
                 return True
             except asyncio.CancelledError:
                 raise
@@ -255,7 +295,8 @@ class Ingest(mode.Service):
                 log.warning("%s: %s", what, exc)
                 return False
             except Exception as exc:  # noqa: BLE001
-                log.error("%s failed, retrying in %.1fs: %s", what, delay, exc)
+                if self._problem(what, exc) or delay >= 10.0:
+                    log.error("%s failed, retrying in %.1fs: %s", what, delay, exc)
                 if self.stopping:
                     return False
                 await asyncio.sleep(delay)
