@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import hmac
 import io
 import secrets
 from collections.abc import Callable
@@ -19,7 +21,8 @@ from typing import Annotated, Literal
 from clickhouse_connect.driver.exceptions import DatabaseError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
 
 from dashboards import panels
 from dashboards.boards import BOARDS, labels
@@ -83,6 +86,17 @@ def rows_to_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+SESSION_COOKIE = "lmis_session"
+OPEN_PATHS = frozenset({"/api/session", "/static/login.js", "/static/login.css"})
+# Scripts only from the worker itself (no inline script can run); styles inline too (the board's own, uPlot's).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class SessionRequest(BaseModel):
+    token: str = Field(max_length=1024)
+
+
 K = Annotated[int, Query(ge=1, le=100, description="how many (1-100)")]
 NOT_FOUND = {404: {"description": "unknown or no longer active"}, 503: {"description": "matching not running"}}
 
@@ -111,13 +125,52 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
     async def in_thread(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
-    def authorised(request: Request) -> None:
+    session = None if token is None else hmac.new(token.encode(), b"lmis board session", hashlib.sha256).hexdigest()
+
+    def allowed(request: Request) -> bool:
+        """The bearer token, or the board's session cookie (given for the token by ``/api/session``)."""
         if token is None:
-            return
+            return True
         header = request.headers.get("authorization", "")
-        if not secrets.compare_digest(header.encode(), f"Bearer {token}".encode()):
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        return (secrets.compare_digest(header.encode(), f"Bearer {token}".encode())
+                or secrets.compare_digest(cookie.encode(), str(session).encode()))
+
+    def authorised(request: Request) -> None:
+        if not allowed(request):
             raise HTTPException(status_code=401, detail="missing or wrong bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})
+
+    @api.middleware("http")
+    async def guard(request: Request, call_next):
+        """With a token set, everything but the login page needs it -- the board's page and code and the API's
+        documents too; every answer carries a strict Content-Security-Policy."""
+        path = request.url.path
+        if not allowed(request) and path not in OPEN_PATHS:
+            if path == "/":
+                response = HTMLResponse((WEB / "login.html").read_text("utf-8"))
+            else:
+                response = JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401,
+                                        headers={"WWW-Authenticate": "Bearer"})
+        else:
+            response = await call_next(request)
+        if not path.startswith(("/docs", "/redoc")):  # FastAPI's own pages load their scripts from a CDN
+            response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @api.post("/api/session", status_code=204, responses={401: {"description": "wrong token"}})
+    async def open_session(request: Request, body: SessionRequest) -> Response:
+        """The board's session: the API token once, for a cookie (HttpOnly, SameSite=Strict) that the board's
+        requests carry. Without a token set, nothing is needed."""
+        if token is not None and not secrets.compare_digest(body.token.encode(), token.encode()):
+            raise HTTPException(status_code=401, detail="wrong token")
+        response = Response(status_code=204)
+        if session is not None:
+            response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict",
+                                secure=request.url.scheme == "https", path="/")
+        return response
 
     @api.get("/api/health", dependencies=[Depends(authorised)])
     async def get_health(
@@ -282,6 +335,14 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def board_page() -> HTMLResponse:
         return HTMLResponse((WEB / "index.html").read_text("utf-8"))
+
+    @api.get("/static/login.js", include_in_schema=False)
+    async def login_js():
+        return FileResponse(WEB / "static" / "login.js", media_type="text/javascript")
+
+    @api.get("/static/login.css", include_in_schema=False)
+    async def login_css():
+        return FileResponse(WEB / "static" / "login.css", media_type="text/css")
 
     @api.get("/static/board.js", include_in_schema=False)
     async def board_js():

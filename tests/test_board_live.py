@@ -87,6 +87,21 @@ def test_every_panel_renders_with_data_without_console_errors(board_url, browser
     page.close()
 
 
+def test_no_text_from_the_url_or_the_api_runs_as_script(board_url, browser):
+    """The API's 422 echoes the bad input; the board shows it as text. (It ran as script when error text went
+    through innerHTML, and read the token from the page's storage.)"""
+    attack = "<img src=x onerror=window.__xss=1>"
+    page = browser.new_page()
+    page.goto(f"{board_url}/?board=lmis-national&to=2026-03-29&from={attack}&lang={attack}")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    states = page.eval_on_selector_all("section.panel", "els => els.map(e => e.dataset.state)")
+    assert states and set(states) == {"error"}
+    assert attack in page.inner_text("#panels")  # shown, as text
+    assert page.evaluate("window.__xss") is None and page.query_selector("#panels img") is None
+    assert page.inner_text("h1") == "고용동향 모니터링 현황판"  # an unknown language is Korean
+    page.close()
+
+
 def test_the_drill_down_changes_the_numbers(board_url, browser):
     page, errors = open_board(browser, f"{board_url}/?board=lmis-region&from=2026-03-02&to=2026-03-29")
     before = page.inner_text("#panel-region_industries .body")

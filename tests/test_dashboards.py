@@ -316,11 +316,48 @@ def test_the_api_token_when_enabled(board_db):
 
     api = TestClient(create_api(lambda: board_db, token="s3cret-token"))
     params = {"from": "2026-03-02", "to": "2026-03-03"}
+    bearer = {"Authorization": "Bearer s3cret-token"}
     assert api.get("/api/indicators", params=params).status_code == 401
     assert api.get("/api/indicators", params=params, headers={"Authorization": "Bearer nope"}).status_code == 401
-    ok = api.get("/api/indicators", params=params, headers={"Authorization": "Bearer s3cret-token"})
+    ok = api.get("/api/indicators", params=params, headers=bearer)
     assert ok.status_code == 200 and len(ok.json()["rows"]) == 2
-    assert api.get("/openapi.json").status_code == 200
+    # The API's documents and the board's code are behind it too.
+    for path in ("/openapi.json", "/docs", "/static/board.js"):
+        assert api.get(path).status_code == 401, path
+    assert api.get("/openapi.json", headers=bearer).status_code == 200
+
+
+def test_the_board_behind_a_token_asks_for_it_once_and_never_takes_it_from_the_url(board_db):
+    from fastapi.testclient import TestClient
+
+    from dashboards.api import create_api
+
+    api = TestClient(create_api(lambda: board_db, token="s3cret-token"))
+    for url in ("/", "/?token=s3cret-token"):
+        page = api.get(url)
+        assert page.status_code == 200 and 'type="password"' in page.text and "board.js" not in page.text, url
+    assert api.get("/api/boards", params={"token": "s3cret-token"}).status_code == 401
+    assert api.post("/api/session", json={"token": "nope"}).status_code == 401
+    opened = api.post("/api/session", json={"token": "s3cret-token"})
+    assert opened.status_code == 204
+    cookie = opened.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "s3cret-token" not in cookie
+    # The session's cookie opens the board and its API.
+    assert "board.js" in api.get("/").text
+    assert api.get("/api/indicators", params={"from": "2026-03-02", "to": "2026-03-03"}).status_code == 200
+
+
+def test_every_page_carries_a_strict_content_security_policy(board_db):
+    from fastapi.testclient import TestClient
+
+    from dashboards.api import create_api
+
+    api = TestClient(create_api(lambda: board_db))
+    for path in ("/", "/static/board.js", "/api/boards", "/api/indicators?from=2026-03-02&to=x"):
+        res = api.get(path)
+        policy = dict(p.strip().split(" ", 1) for p in res.headers["content-security-policy"].split(";"))
+        assert policy["script-src"] == "'self'" and policy["object-src"] == "'none'", path
+        assert res.headers["x-content-type-options"] == "nosniff"
 
 
 def test_recommendations_answer_503_when_the_matcher_process_has_failed(board_db, tmp_path):

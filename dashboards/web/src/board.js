@@ -43,20 +43,38 @@ const GRID = { "28": [0, 0], "11": [1, 0], "51": [2, 0], "41": [1, 1], "43": [2,
   "26": [3, 4], "50": [0, 5] };
 
 const params = new URLSearchParams(location.search);
+// The API's token is never taken from the URL (it would sit in the history, logs and referrers): a board
+// behind a token gets a session cookie from the login page (/api/session), sent with every request.
 const state = {
-  lang: params.get("lang") || "ko",
+  lang: params.get("lang") === "en" ? "en" : "ko",
   board: params.get("board") || "lmis-national",
-  token: params.get("token") || sessionStorage.getItem("lmis-token") || "",
   vars: {}, from: null, to: null, boards: [], labels: {}, charts: {},
 };
-if (state.token) sessionStorage.setItem("lmis-token", state.token);
 
 async function api(path) {
-  const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
-  const r = await fetch(path, { headers });
+  const r = await fetch(path, { credentials: "same-origin" });
+  if (r.status === 401) {
+    location.reload(); // the session ended: the page asks for the token again
+    throw new Error("401");
+  }
   if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
   return r.json();
 }
+
+// Elements are built with text nodes only: no text from the API or the URL ever reaches innerHTML.
+function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k === "style") Object.assign(e.style, v);
+    else if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) if (c != null) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
 const t = (k) => I18N[state.lang][k] || k;
 const NS = { region: "region", industry: "industry", occupation: "occupation" };
 const label = (code, ns) => (code == null ? "" : (ns && state.labels[NS[ns]] || {})[code]
@@ -69,42 +87,46 @@ function board() { return state.boards.find((b) => b.uid === state.board) || sta
 function query(panel) {
   const q = new URLSearchParams({ from: state.from, to: state.to });
   for (const [name, values] of Object.entries(state.vars)) if (values.length) q.append(name, values.join(","));
-  return `/api/boards/${board().uid}/panels/${panel.id}?${q}`;
+  return `/api/boards/${encodeURIComponent(board().uid)}/panels/${encodeURIComponent(panel.id)}?${q}`;
 }
 
 function renderTable(el, panel, data) {
   const cols = data.columns.map((c) => c.name);
-  const head = cols.map((c, i) => `<th>${i === 0 ? "" : label(c)}</th>`).join("");
   // The column of codes to show with their labels: the one named so, else the first.
   const coded = panel.label_column ? Math.max(0, cols.indexOf(panel.label_column)) : -1;
-  const rows = data.rows.map((r) => `<tr>${r.map((v, i) => `<td>${i === coded ? label(v, panel.label_column) : fmt(v)}</td>`).join("")}</tr>`).join("");
-  el.innerHTML = `<table><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>`;
+  el.replaceChildren(h("table", {},
+    h("thead", {}, h("tr", {}, cols.map((c, i) => h("th", {}, i === 0 ? "" : label(c))))),
+    h("tbody", {}, data.rows.map((r) => h("tr", {},
+      r.map((v, i) => h("td", {}, i === coded ? label(v, panel.label_column) : fmt(v))))))));
 }
 
 function renderBars(el, panel, data) {
   const cols = data.columns.map((c) => c.name);
   const max = cols.slice(1).map((_, j) => Math.max(1, ...data.rows.map((r) => r[j + 1] || 0)));
-  const legend = cols.slice(1).map((c, j) => `<span><span class="bar b${j}" style="display:inline-block;width:14px"></span> ${label(c)}</span>`).join(" &nbsp; ");
-  el.innerHTML = `<div class="legend">${legend}</div><div class="bars">` + data.rows.map((r) =>
-    `<div class="row"><span>${label(r[0], panel.label_column)}</span><div>` + r.slice(1).map((v, j) =>
-      `<div class="bar b${j}" title="${label(cols[j + 1])}: ${fmt(v)}" style="width:${(100 * (v || 0)) / max[j]}%"></div>`).join("") +
-    `</div></div>`).join("") + `</div>`;
+  const legend = h("div", { class: "legend" }, cols.slice(1).map((c, j) => h("span", {},
+    h("span", { class: `bar b${j}`, style: { display: "inline-block", width: "14px" } }), " ", label(c), "  ")));
+  const bars = h("div", { class: "bars" }, data.rows.map((r) => h("div", { class: "row" },
+    h("span", {}, label(r[0], panel.label_column)),
+    h("div", {}, r.slice(1).map((v, j) => h("div", { class: `bar b${j}`, title: `${label(cols[j + 1])}: ${fmt(v)}`,
+      style: { width: `${(100 * (v || 0)) / max[j]}%` } }))))));
+  el.replaceChildren(legend, bars);
 }
 
 function renderGrid(el, panel, data) {
   const cols = data.columns.map((c) => c.name);
   const at = (r, name) => r[cols.indexOf(name)];
-  const tiles = data.rows.map((r) => {
+  el.replaceChildren(h("div", { class: "grid" }, data.rows.map((r) => {
     const change = at(r, "ui_change_wow_pct");
     const [x, y] = GRID[r[0]] || [4, 5];
     const hue = change == null ? "#24313d" : change > 0
       ? `rgba(229,83,75,${Math.min(0.9, 0.25 + Math.abs(change) / 60)})` : `rgba(63,185,80,${Math.min(0.9, 0.25 + Math.abs(change) / 60)})`;
-    return `<div class="tile" data-region="${r[0]}" style="grid-column:${x + 1};grid-row:${y + 1};background:${hue}">
-      <b>${label(r[0], "region")}</b><span>${t("claims")} ${fmt(at(r, "ui_initial_claims_7d"))}</span>
-      <span>${t("wow")} ${change == null ? "—" : (change > 0 ? "+" : "") + change + "%"}</span>
-      <span>${t("openings")} ${fmt(at(r, "openings_posted_7d"))}</span></div>`;
-  }).join("");
-  el.innerHTML = `<div class="grid">${tiles}</div>`;
+    return h("div", { class: "tile", dataset: { region: String(r[0]) },
+      style: { gridColumn: String(x + 1), gridRow: String(y + 1), background: hue } },
+    h("b", {}, label(r[0], "region")),
+    h("span", {}, `${t("claims")} ${fmt(at(r, "ui_initial_claims_7d"))}`),
+    h("span", {}, `${t("wow")} ${change == null ? "—" : (change > 0 ? "+" : "") + change + "%"}`),
+    h("span", {}, `${t("openings")} ${fmt(at(r, "openings_posted_7d"))}`));
+  })));
 }
 
 function renderSeries(el, panel, data) {
@@ -131,7 +153,7 @@ function renderSeries(el, panel, data) {
     legend: { show: true },
   };
   const aligned = [times.map((x) => x / 1000), ...series.values()];
-  el.innerHTML = "";
+  el.replaceChildren();
   if (state.charts[panel.id]) state.charts[panel.id].destroy();
   state.charts[panel.id] = new uPlot(opts, aligned, el);
 }
@@ -147,7 +169,7 @@ async function refreshPanel(panel) {
     card.dataset.state = data.rows.length ? "ok" : "empty";
     card.dataset.rows = String(data.rows.length);
   } catch (e) {
-    body.innerHTML = `<p class="error">${t("error")}: ${e.message}</p>`;
+    body.replaceChildren(h("p", { class: "error" }, `${t("error")}: ${e.message}`));
     card.dataset.state = "error";
   }
 }
@@ -158,20 +180,23 @@ function layout() {
   document.getElementById("title").textContent = state.lang === "ko" ? b.ko : b.en;
   document.getElementById("lang").textContent = t("lang");
   document.querySelectorAll("[data-i18n]").forEach((e) => (e.textContent = t(e.dataset.i18n)));
-  document.getElementById("boards").innerHTML = state.boards.map((x) =>
-    `<a href="?board=${x.uid}&lang=${state.lang}" class="${x.uid === b.uid ? "active" : ""}">${state.lang === "ko" ? x.ko : x.en}</a>`).join("");
-  document.getElementById("variables").innerHTML = b.variables.map((v) =>
-    `<label>${state.lang === "ko" ? v.ko : v.en} <select id="var-${v.name}" data-var="${v.name}">
-      <option value="">${t("all")}</option>${v.options.map((o) => `<option value="${o.value}" ${
-        (state.vars[v.name] || []).includes(o.value) ? "selected" : ""}>${state.lang === "ko" ? o.label_ko : o.label_en}</option>`).join("")}
-    </select></label>`).join(" ");
+  document.getElementById("boards").replaceChildren(...state.boards.map((x) => {
+    const q = new URLSearchParams({ board: x.uid, lang: state.lang });
+    return h("a", { href: `?${q}`, class: x.uid === b.uid ? "active" : "" }, state.lang === "ko" ? x.ko : x.en);
+  }));
+  document.getElementById("variables").replaceChildren(...b.variables.map((v) => h("label", {},
+    `${state.lang === "ko" ? v.ko : v.en} `,
+    h("select", { id: `var-${v.name}`, dataset: { var: v.name } },
+      h("option", { value: "" }, t("all")),
+      v.options.map((o) => h("option", { value: o.value, selected: (state.vars[v.name] || []).includes(o.value) },
+        state.lang === "ko" ? o.label_ko : o.label_en))))));
   document.querySelectorAll("select[data-var]").forEach((s) => s.addEventListener("change", () => {
     state.vars[s.dataset.var] = s.value ? [s.value] : [];
     refreshAll();
   }));
-  document.getElementById("panels").innerHTML = b.panels.map((p) =>
-    `<section class="panel" id="panel-${p.id}" data-kind="${p.kind}" data-state="loading" style="grid-column:span ${p.width}">
-       <h2>${state.lang === "ko" ? p.ko : p.en}</h2><div class="body"></div></section>`).join("");
+  document.getElementById("panels").replaceChildren(...b.panels.map((p) => h("section", {
+    class: "panel", id: `panel-${p.id}`, dataset: { kind: p.kind, state: "loading" },
+    style: { gridColumn: `span ${p.width}` } }, h("h2", {}, state.lang === "ko" ? p.ko : p.en), h("div", { class: "body" }))));
 }
 
 // The event time the aggregates hold (the worker's clock: every source read up to then), in Asia/Seoul:
@@ -229,4 +254,6 @@ async function start() {
   setInterval(refreshAll, Math.max(5, b.refresh_seconds) * 1000);
 }
 
-start().catch((e) => { document.getElementById("panels").innerHTML = `<p class="error">${e.message}</p>`; });
+start().catch((e) => {
+  document.getElementById("panels").replaceChildren(h("p", { class: "error" }, e.message));
+});
