@@ -264,9 +264,14 @@ def demo(
 def worker(loglevel: str = typer.Option("info", help="crit, error, warn, info or debug.")) -> None:
     """Run the stream processors: Kafka → validation → ClickHouse, with the HTTP API, and (unless
     LMIS_MATCHING_ENABLED=false) the job matcher in a process of its own that reads Kafka at its own pace."""
-    from lmis.worker import run
+    from lmis.worker import PortInUse, run
+    from sinks.clickhouse import ClickHouseLocked, StoreUnavailable
+    from streams.membership import AnotherWorker
 
-    run(get_settings(), loglevel)
+    try:
+        run(get_settings(), loglevel)
+    except (PortInUse, ClickHouseLocked, StoreUnavailable, AnotherWorker) as exc:
+        _fail(str(exc))
 
 
 @app.command()

@@ -124,7 +124,10 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def write_properties(s: Settings) -> Layout:
+    from sinks.clickhouse import private_folder
+
     lay = layout(s)
+    private_folder(s.data_dir.resolve())
     lay.root.mkdir(parents=True, exist_ok=True)
     host, port = _host_port(s.kafka_bootstrap)
     cport = s.kafka_controller_port

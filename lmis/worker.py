@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sinks.schedule_log import ClickHouseRunLog
 from streams.classifier import ClassifierPool
 from streams.matching import Matcher
 from streams.matching_process import MatchingProcess
+from streams.membership import ensure_sole_worker, worker_identity
 from streams.pipeline import TrendPipeline
 from streams.processing import Policy
 from streams.schedule import AfterEachDay, EventTimeJob, Scheduler, from_ms
@@ -56,7 +58,9 @@ def build(settings: Settings):
                              rollup=Rollup(rollup_client, timedelta(hours=settings.duplicate_posting_window_hours),
                                            more_clients=[connect(settings.clickhouse_url) for _ in range(2)],
                                            backlog_lanes=settings.rollup_statements_at_once))
+    identity = worker_identity(settings.consumer_group, settings.clickhouse_url)
     cfg = WorkerConfig(kafka_options=settings.kafka_client_options(), group_id=settings.consumer_group,
+                       client_id=identity.client_id, group_instance_id=identity.group_instance_id,
                        web_host=settings.web_host, web_port=settings.web_port,
                        rollup_interval_s=settings.rollup_interval_seconds,
                        freshness_target_s=settings.freshness_target_seconds,
@@ -123,10 +127,35 @@ def matching_checkpoint(settings: Settings) -> Path:
     return settings.data_dir.resolve() / "matching" / "matcher.pkl"
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
+def own_port(host: str, port: int) -> None:
+    """Fail before anything else if the API's port is taken (another worker?), rather than after joining the
+    consumer group."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"{host}:{port} is in use ({exc.strerror}): another worker? Stop it, or set "
+                            "LMIS_WEB_PORT") from None
+
+
 def run(settings: Settings, loglevel: str = "info") -> None:
+    """The worker: its port, then its store, then -- alone in its consumer group -- Kafka."""
     from faust.worker import Worker
+    from kafka.admin import KafkaAdminClient
 
+    if not logging.getLogger().handlers:  # faust sets logging up later; until then, say what happens
+        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    own_port(settings.web_host, settings.web_port)
     app, _ = build(settings)
+    ensure_sole_worker(
+        lambda: KafkaAdminClient(**settings.kafka_client_options(), client_id="lmis-worker-check",
+                                 request_timeout_ms=10_000),
+        settings.consumer_group, worker_identity(settings.consumer_group, settings.clickhouse_url))
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -28,6 +28,24 @@ class ClickHouseLocked(RuntimeError):
     """The embedded ClickHouse folder is open in another process."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The embedded ClickHouse folder cannot be opened (permissions, a damaged or foreign store)."""
+
+
+def private_folder(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0700), with files made 0600 from now on in this process
+    (the umask): the store holds the ministry's unpublished figures."""
+    os.umask(0o077)
+    path.mkdir(parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        for root, dirs, files in os.walk(path):  # made by an earlier version, open to others
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o700)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o600)
+        path.chmod(0o700)
+
+
 def connect(dsn: str, database: str | None = None) -> Client:
     """A client for ``dsn``; creates the folder of an embedded ``chdb://`` store and ``database`` if given."""
     if database:
@@ -38,7 +56,11 @@ def connect(dsn: str, database: str | None = None) -> Client:
     if dsn.startswith("chdb://"):
         path = dsn[len("chdb://"):]
         if path:
-            Path(path).mkdir(parents=True, exist_ok=True)
+            try:
+                private_folder(Path(path))
+            except PermissionError as exc:
+                raise StoreUnavailable(f"cannot open the embedded ClickHouse at {path}: {exc.strerror} "
+                                       f"(user {os.getuid()}); run LMIS as the folder's owner") from None
         os.environ.setdefault("JE_MALLOC_CONF", EMBEDDED_ALLOCATOR_CONF)  # before chdb loads (no effect after)
         try:
             return clickhouse_connect.get_client(dsn=dsn, **extra)
@@ -47,7 +69,7 @@ def connect(dsn: str, database: str | None = None) -> Client:
                 raise ClickHouseLocked(
                     f"the embedded ClickHouse at {path} is open in another process (only one may open it); "
                     "while `lmis worker` runs, use its HTTP API") from exc
-            raise
+            raise StoreUnavailable(_why_not_opened(Path(path), exc)) from exc
     return clickhouse_connect.get_client(dsn=dsn, connect_timeout=10, send_receive_timeout=300, **extra)
 
 
@@ -87,6 +109,18 @@ def as_utc(value: datetime) -> datetime:
     UTC instants.
     """
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _why_not_opened(folder: Path, exc: Exception) -> str:
+    """What to tell a person the embedded engine could not open (it says only "BAD_ARGUMENTS")."""
+    for root, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            entry = os.path.join(root, name)
+            if not os.access(entry, os.R_OK | os.W_OK):
+                return (f"cannot open the embedded ClickHouse at {folder}: this user ({os.getuid()}) may not read and "
+                        f"write {entry}; run LMIS as the folder's owner")
+    return (f"cannot open the embedded ClickHouse at {folder} ({str(exc).strip()[:300]}): a damaged store, or one "
+            "written by another ClickHouse version; move it aside to start a new one")
 
 
 def _locked_elsewhere(folder: Path) -> bool:

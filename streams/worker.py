@@ -43,6 +43,10 @@ log = logging.getLogger("lmis.worker")
 class WorkerConfig:
     kafka_options: dict[str, Any]
     group_id: str = "lmis-trends"
+    # Who this worker is in the group (streams.membership): its client id names its store, and the static
+    # member id lets a restarted worker take its partitions back at once.
+    client_id: str = "lmis-worker"
+    group_instance_id: str | None = None
     topics: tuple[str, ...] = tuple(TOPICS.values())
     web_host: str = "127.0.0.1"
     web_port: int = 6066
@@ -193,7 +197,8 @@ class Ingest(mode.Service):
         await self.producer.start()
         kafka_records.install()  # the fetched messages made in compiled code
         self.consumer = AIOKafkaConsumer(
-            **opts, group_id=self.cfg.group_id, client_id="lmis-worker",
+            **opts, group_id=self.cfg.group_id, client_id=self.cfg.client_id,
+            group_instance_id=self.cfg.group_instance_id,
             # A megabyte a partition and fetch: the messages held back in time order stay a few tens of MB.
             enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024, max_poll_interval_ms=600_000)
@@ -623,6 +628,8 @@ def build_app(cfg: WorkerConfig, pipeline: TrendPipeline, asgi_app: Any | None =
         "lmis-worker", broker=[f"kafka://{b}" for b in opts["bootstrap_servers"]], store="memory://",
         autodiscover=False, web_host=cfg.web_host, web_port=cfg.web_port, web_bind=cfg.web_host,
         web_enabled=asgi_app is not None, topic_partitions=1, consumer_auto_offset_reset="earliest",
+        # faust's own (idle) consumer as a static member too: a restart after a kill does not wait for its group.
+        consumer_group_instance_id=cfg.client_id,
         broker_credentials=_faust_credentials(opts),
     )
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-pipeline")

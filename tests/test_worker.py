@@ -447,6 +447,13 @@ BAD_MESSAGES = {
     "pii_in_title": None,
     "future_occurred_at": None,
     "too_late": None,
+    # Each of these once stopped ingest for good: its dead-letter copy (every control byte escaped) was over
+    # the producer's 1 MB limit, and publishing it was retried forever.
+    "control_bytes_200kb": bytes(range(1, 32)) * 6_500,
+    "near_1mb_json": b'{"event_type": "vacancy.submitted", "x": "' + b"\\u0001" * 166_000 + b'"}',
+    "binary_300kb": bytes((i * 7919) % 251 for i in range(300_000)),
+    "duplicate_key": None,
+    "pii_in_a_key": None,
 }
 EXPECTED_REASON = {
     "malformed_json": "malformed_json", "empty": "malformed_json", "not_utf8": "malformed_json",
@@ -454,7 +461,8 @@ EXPECTED_REASON = {
     "unsupported_schema_version": "unsupported_schema_version", "missing_field": "missing_field",
     "invalid_code": "invalid_field", "wrong_type": "invalid_field", "naive_timestamp": "invalid_field",
     "unknown_field": "invalid_field", "pii_in_title": "pii_detected", "future_occurred_at": "future_occurred_at",
-    "too_late": "too_late",
+    "too_late": "too_late", "control_bytes_200kb": "malformed_json", "near_1mb_json": "unsupported_schema_version",
+    "binary_300kb": "malformed_json", "duplicate_key": "duplicate_key", "pii_in_a_key": "invalid_field",
 }
 
 
@@ -484,10 +492,13 @@ def test_bad_input_suite(env, tmp_path):
         "pii_in_title": lambda d: d["payload"].update(title="용접공 채용 문의 010-9876-5432"),
         "future_occurred_at": lambda d: d.update(occurred_at="2026-03-09T10:00:00.000+09:00"),
         "too_late": lambda d: d.update(occurred_at="2026-02-20T10:00:00.000+09:00"),
+        "pii_in_a_key": lambda d: d["payload"].update({"kim.minsu@example.com": "x"}),
     }
     bad = dict(BAD_MESSAGES)
     for n, (kind, change) in enumerate(changes.items()):
         bad[kind] = variant(10_000 + n, change)
+    bad["duplicate_key"] = variant(10_100, lambda d: None).replace(
+        b'"title":"', '"title":"담당 010-9876-5432","title":"'.encode(), 1)
     messages, expected_good = [], 0
     for i in range(300):
         messages.append(Message(sent_at, i, "lmis.vacancies", f"V{i:016x}", variant(i, lambda d: None)))
@@ -506,6 +517,8 @@ def test_bad_input_suite(env, tmp_path):
         got[m["reason"]] += 1
         assert m["source_topic"] == "lmis.vacancies" and m["source_offset"] >= 0
         assert "010-9876-5432" not in m["original"], "personal data must be masked in the dead-letter topic"
+        assert "kim.minsu" not in m["original"] + m["field"] + m["value"]
+        assert len(m["original"]) <= 2048 and m["original_bytes"] > 0
     expected = Counter()
     for i in range(300):
         expected[EXPECTED_REASON[list(bad)[i % len(bad)]]] += 1
@@ -515,3 +528,33 @@ def test_bad_input_suite(env, tmp_path):
                      params={"from": "2026-03-02", "to": "2026-03-02"}).json()["rows"]
     assert rows[0]["vacancies_submitted"] == expected_good
     assert worker.stop() == 0
+
+
+def test_one_worker_per_consumer_group(env, tmp_path):
+    """A second worker with another store would take half the partitions into its own store: it refuses, as does
+    one on a taken port -- before either joins the group. The first reads on, alone in the group."""
+    from kafka.admin import KafkaAdminClient
+
+    first = Worker(env, tmp_path / "first.log").start()
+    first.wait_ready()
+    elsewhere = {**env, "LMIS_DATA_DIR": str(tmp_path / "other"), "LMIS_WEB_PORT": str(WEB_PORT + 1)}
+    res = run_lmis("worker", env=elsewhere, check=False, timeout=180)
+    assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "already has an active worker with another store" in res.stdout, res.stdout[-2000:]
+    same_port = {**env, "LMIS_DATA_DIR": str(tmp_path / "third")}
+    res = run_lmis("worker", env=same_port, check=False, timeout=60)
+    assert res.returncode == 1 and "is in use" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+    admin = KafkaAdminClient(**settings_of(env).kafka_client_options())
+    members = admin.describe_groups(["lmis-trends"])["lmis-trends"]["members"]
+    admin.close()
+    assert len(members) == 1 and members[0]["group_instance_id"] == "lmis-trends-worker", members
+    # Still the only reader: what is sent now is counted by the first.
+    messages = [Message(1772413260000, i, "lmis.seekers", f"S{i:016x}", orjson.dumps({
+        "event_id": f"{i:032x}", "event_type": "seeker.registered", "schema_version": 1,
+        "occurred_at": "2026-03-02T10:00:00.000+09:00", "source": "worknet",
+        "payload": {"seeker_id": f"S{i:016x}", "region": "11", "occupation": "74", "age_band": "30-39", "sex": "F",
+                    "education": "high", "experience_years": 3}})) for i in range(200)]
+    send_kafka(messages, settings_of(env).kafka_client_options())
+    wait_drained(env, first, len(messages))
+    assert first.health()["events"]["lmis.seekers"] == 200
+    assert first.stop() == 0
