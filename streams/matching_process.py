@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sinks.observatory import write_matching
+from streams.logs import quiet_repeats
 from streams.matching import Matcher, Recommendation
 from streams.matching_service import MATCHING_EVENTS, MatchingService
 from streams.processing import Policy, judge
@@ -127,13 +128,13 @@ class MatchingProcess:
                 self.failed = body
                 log.error("the matcher failed: %s", body)
 
-    def supervise(self) -> None:
+    def supervise(self) -> bool:
         """Start again a child that died or failed (a broker away too long, a bug), waiting longer after each
         restart (5 s, doubling, at most 5 minutes): recommendations come back without a worker restart,
         and the official numbers never depended on it."""
         with self._life_lock:
             if self.failed is None or self._stopping or time.monotonic() < self._restart_at:
-                return
+                return False
             self.restarts += 1
             self._restart_at = time.monotonic() + min(300.0, 5.0 * 2 ** min(self.restarts - 1, 6))
             log.warning("restarting the matcher process (restart %d): %s", self.restarts, self.failed)
@@ -144,11 +145,18 @@ class MatchingProcess:
             except Exception as exc:  # noqa: BLE001 -- reported in the health, tried again later
                 self.failed = f"restart failed: {exc}"
                 log.error("%s", self.failed)
+            return True
 
     def tick(self) -> int:
-        """The worker's periodic job: restart a dead child, then write the observatory's new rows."""
-        self.supervise()
-        return 0 if self.failed is not None else self.write_observatory()
+        """The worker's periodic job: restart a dead child (its rows come at the next tick), or write the
+        observatory's new rows -- never raising for a matcher that is down or busy (the health says so)."""
+        if self.supervise() or self.failed is not None:
+            return 0
+        try:
+            return self.write_observatory()
+        except MatcherFailed as exc:
+            log.warning("the matcher's observatory rows wait: %s", exc)
+            return 0
 
     def _end_child(self) -> None:
         if self.process is not None:
@@ -173,9 +181,13 @@ class MatchingProcess:
         self._stopping = True
         try:
             if self.failed is None:
-                days, daily, exposure = self._call("shutdown", self._redo, timeout=START_TIMEOUT_S)
-                self._redo = set()
-                write_matching(self.client, daily, exposure)
+                try:
+                    days, daily, exposure = self._call("shutdown", self._redo, timeout=START_TIMEOUT_S)
+                except MatcherFailed as exc:  # it died meanwhile: its last checkpoint stands
+                    log.warning("the matcher did not shut down cleanly: %s", exc)
+                else:
+                    self._redo = set()
+                    write_matching(self.client, daily, exposure)
         finally:
             self.process.join(60)
             if self.process.is_alive():
@@ -247,6 +259,8 @@ def _child_main(requests: Connection, status: Connection, lifeline: Connection, 
                 loglevel: int) -> None:
     threading.Thread(target=_watch, args=(lifeline,), name="lmis-matching-lifeline", daemon=True).start()
     logging.basicConfig(level=loglevel, format="[%(asctime)s] [matching %(process)d] %(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:  # a broker away: a line a while, not hundreds a second
+        quiet_repeats(handler)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     _below_the_pipeline()
     try:

@@ -32,6 +32,7 @@ from sinks.clickhouse import release_memory
 from sinks.sink import Backoff
 from streams import kafka_records
 from streams.alignment import TimeAlignment
+from streams.logs import quiet_repeats
 from streams.pipeline import PendingCheckpoint, TrendPipeline, weighted_quantile
 from streams.processing import Record
 from streams.schedule import Scheduler, day_start_ms, from_ms
@@ -102,28 +103,6 @@ def _aiokafka_options(opts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class OncePerInterval(logging.Filter):
-    """Lets a warning or error (by its template) through once per ``interval_s``: a broker away for a minute is a few
-    lines, not hundreds a second from the client libraries' reconnect loops."""
-
-    def __init__(self, interval_s: float = 30.0):
-        super().__init__()
-        self.interval_s = interval_s
-        self.last: dict[tuple[str, object], float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        key, now = (record.name, record.msg), time.monotonic()
-        if now - self.last.get(key, -self.interval_s) < self.interval_s:
-            return False
-        if len(self.last) > 1000:
-            self.last.clear()
-        self.last[key] = now
-        return True
-
-
-
 class Ingest(mode.Service):
     """Kafka → trend pipeline → ClickHouse; commits offsets after the write is acknowledged."""
 
@@ -185,13 +164,16 @@ class Ingest(mode.Service):
 
     async def on_start(self) -> None:
         for handler in logging.getLogger().handlers:  # as set up by faust's worker
-            if not any(isinstance(f, OncePerInterval) for f in handler.filters):
-                handler.addFilter(OncePerInterval())
+            quiet_repeats(handler)
         opts = _aiokafka_options(self.cfg.kafka_options)
         recovered = await self._in_pipeline_thread(self.pipeline.recover)
         if recovered:
             log.info("rolling up %d day(s) left dirty by the previous run", len(recovered))
+            # The API answers meanwhile, and says why the numbers are not up to date yet.
+            self.problems["rebuilding"] = (f"rebuilding {len(recovered)} day(s) from {min(recovered)} to "
+                                           f"{max(recovered)} left dirty by the previous run")
         await self.rollup(force=True)
+        self.problems.pop("rebuilding", None)
         self.producer = AIOKafkaProducer(**opts, acks="all", enable_idempotence=True, linger_ms=20,
                                          client_id="lmis-worker-dlq")
         await self.producer.start()
