@@ -160,7 +160,8 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
-    @api.post("/api/session", status_code=204, responses={401: {"description": "wrong token"}})
+    @api.post("/api/session", status_code=204, responses={400: {"description": "not a JSON body"},
+                                                          401: {"description": "wrong token"}})
     async def open_session(request: Request, body: SessionRequest) -> Response:
         """The board's session: the API token once, for a cookie (HttpOnly, SameSite=Strict) that the board's
         requests carry. Without a token set, nothing is needed."""

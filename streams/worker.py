@@ -121,6 +121,7 @@ class Ingest(mode.Service):
         self._jobs_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmis-event-time-jobs")
         self._jobs_lock = asyncio.Lock()
         self._jobs_tasks: set[asyncio.Task] = set()
+        self._armed = scheduler is None  # each new job's first instant recorded (before the first commit)
         # Per event-time job: the newest instant it ran for and its last failure since (for /api/health).
         self.jobs_status: dict[str, dict[str, str | None]] = {}
         self.pipeline = pipeline
@@ -203,6 +204,8 @@ class Ingest(mode.Service):
                 self._solved("reading from Kafka")
                 records = await self._in_time_order(batches)
                 clock = self.clock["read"]
+                if not self._armed and self.first_read is not None:
+                    await self._arm_event_time_jobs()
                 if not records:  # the clock moved (partitions caught up) without new messages
                     self._buffered_up_to(clock)
                 # The previous batch was classified while this one was read (in the classifier's processes the
@@ -431,6 +434,16 @@ class Ingest(mode.Service):
             task = asyncio.ensure_future(self.rollup(force=True))
             self._rollup_tasks.add(task)
             task.add_done_callback(self._rollup_tasks.discard)
+
+    async def _arm_event_time_jobs(self) -> None:
+        """Record each new job's first instant (after where this run began reading) before anything read is
+        committed: a worker killed before its jobs first ran would leave the next run to begin reading later,
+        and the days between would never be published."""
+        scheduler, start = self.scheduler, from_ms(self.first_read)  # type: ignore[arg-type]
+        assert scheduler is not None
+        async with self._jobs_lock:
+            await self._on(self._jobs_executor, lambda: [scheduler.next_instant(j, start) for j in scheduler.jobs])
+        self._armed = True
 
     def kick_event_time_jobs(self) -> None:
         """Run the event-time jobs due by the visible clock, on their own thread, without waiting; one run
