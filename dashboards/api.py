@@ -125,6 +125,10 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
     async def in_thread(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
+    # One large read at a time: each may use the engine's per-query memory limit, and two at once would
+    # double what the worker holds; the health and the board's panels are never queued behind one.
+    large_reads = asyncio.Semaphore(1)
+
     session = None if token is None else hmac.new(token.encode(), b"lmis board session", hashlib.sha256).hexdigest()
 
     def allowed(request: Request) -> bool:
@@ -203,7 +207,8 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
             raise HTTPException(status_code=400, detail=str(exc)) from None
         check_range(from_, to)
         try:
-            rows = await in_thread(indicator_table, client, from_, to, dims, max_rows)
+            async with large_reads:
+                rows = await in_thread(indicator_table, client, from_, to, dims, max_rows)
         except TooLarge as exc:
             raise HTTPException(status_code=413, detail=str(exc)) from None
         if format == "csv":
@@ -220,7 +225,8 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         time), as final once the allowed lateness had passed, and now: every revision, explained by when
         it happened. null: not published (yet)."""
         check_range(from_, to)
-        rows = await in_thread(revisions, client, from_, to)
+        async with large_reads:
+            rows = await in_thread(revisions, client, from_, to)
         if format == "csv":
             return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
         return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "rows": rows})

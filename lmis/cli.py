@@ -439,6 +439,20 @@ def bench_pipeline(
     print(result.line())
 
 
+@bench_app.command("recovery")
+def bench_recovery(
+    scale: float = typer.Option(0.2, help="Share of national flows for the backlog."),
+    days: int = typer.Option(3, help="Simulated days in the backlog."),
+    kill_after: float = typer.Option(4.0, help="Seconds of draining before the SIGKILL."),
+) -> None:
+    """A worker killed mid-backlog and started again: until its API answers, until it has caught up; exact."""
+    from lmis.bench_recovery import run_recovery_bench
+
+    result = run_recovery_bench(get_settings(), scale=scale, days=days, kill_after_s=kill_after, log=console.print)
+    console.print(f"{result.messages} messages, {result.committed_at_kill} committed at the kill")
+    print(result.line())
+
+
 @bench_app.command("board")
 def bench_board(repeats: int = typer.Option(20, help="Queries per panel.")) -> None:
     """Every board panel's query over a national year on the embedded ClickHouse: p95 and max latency."""

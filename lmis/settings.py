@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         50_000, ge=1, description="Rows one API request or `lmis indicators` may return (non-empty cells); more is "
         "refused (HTTP 413) with how to narrow the request.")
     query_max_memory_mb: int = Field(
-        1024, ge=64, description="ClickHouse memory one query of the API or a command may use (MB); more fails it, "
+        512, ge=64, description="ClickHouse memory one query of the API or a command may use (MB); more fails it, "
         "not the worker.")
     query_max_seconds: int = Field(60, ge=1, description="ClickHouse time one query of the API or a command may "
                                    "take (s).")
