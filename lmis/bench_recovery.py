@@ -34,7 +34,7 @@ class RecoveryBench:
                 f"restart_to_caught_up_s={self.restart_to_caught_up_s:.1f} exact={'true' if self.exact else 'false'}")
 
 
-def run_recovery_bench(base: Settings, scale: float = 0.2, days: int = 3, kill_after_s: float = 4.0,
+def run_recovery_bench(base: Settings, scale: float = 0.5, days: int = 3, kill_after_s: float = 3.0,
                        log=print) -> RecoveryBench:
     folder = (base.data_dir / "bench-recovery").resolve()
     shutil.rmtree(folder, ignore_errors=True)
@@ -62,6 +62,8 @@ def run_recovery_bench(base: Settings, scale: float = 0.2, days: int = 3, kill_a
         health = worker.health(store=False) or {}
         committed = sum(health.get("committed", {}).values())
         log(f"killing the worker (SIGKILL) with {committed} of {produced} messages committed ...")
+        if committed >= produced:
+            log("the backlog was drained before the kill: ask for a larger one (--scale, --days) or --kill-after")
         worker.kill()
         started = time.monotonic()
         worker.start()

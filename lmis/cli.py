@@ -441,9 +441,9 @@ def bench_pipeline(
 
 @bench_app.command("recovery")
 def bench_recovery(
-    scale: float = typer.Option(0.2, help="Share of national flows for the backlog."),
+    scale: float = typer.Option(0.5, help="Share of national flows for the backlog."),
     days: int = typer.Option(3, help="Simulated days in the backlog."),
-    kill_after: float = typer.Option(4.0, help="Seconds of draining before the SIGKILL."),
+    kill_after: float = typer.Option(3.0, help="Seconds of draining before the SIGKILL."),
 ) -> None:
     """A worker killed mid-backlog and started again: until its API answers, until it has caught up; exact."""
     from lmis.bench_recovery import run_recovery_bench

@@ -279,7 +279,7 @@ class Rollup:
         # states and the stocks of the days rolled up before stand.
         vacancies_changed = touched_vacancies is None or bool(touched_vacancies)
         if vacancies_changed:
-            self._reviews(review_days, version)
+            review_days = self._reviews(review_days, version, last_day)
         # Stocks of every day from the earliest change on depend on it.
         stock_from = max(min(dirty), first_day)
         stock_days = {stock_from + timedelta(days=k) for k in range((last_day - stock_from).days + 1)}
@@ -383,36 +383,79 @@ class Rollup:
             SETTINGS join_use_nulls = 0, {WRITE}
         """)
 
-    def _reviews(self, days: set[date], version: int) -> None:
+    def _reviews(self, days: set[date], version: int, last_day: date | None = None) -> set[date]:
         """Review every submission of ``days`` again, and write the decisions that changed (a submission's
         first among them) under ``version``. Only those: the engine's merges keep just each submission's newest
         decision, whenever they run, so what a review changed must be readable from its own rows -- when every
         decision was written and compared with the version before, a merge between the two made every
-        submission of the days read as changed, and a live rollup recounted whole days (bench run 78)."""
-        if not days:
-            return
+        submission of the days read as changed, and a live rollup recounted whole days (bench run 78).
+
+        The duplicate rule: a submission that passes the other rules is merged when a *posted* submission with
+        the same employer, title key, region and occupation occurred at most the window before it; otherwise
+        it is posted and starts a window of its own. A change can thus move every later window of that
+        posting: while decisions of the last window reviewed changed, the next window (up to ``last_day``) is
+        reviewed too. Returns the days reviewed."""
+        reviewed: set[date] = set()
+        while days:
+            self._review_once(days, version)
+            reviewed |= days
+            end = max(days)
+            tail = {end - timedelta(days=k) for k in range(self.window_days + 1)}
+            if last_day is None or end >= last_day or not self.client.query(
+                    f"SELECT 1 FROM vacancy_reviews WHERE version = {version} AND day IN ({_days(tail)}) "
+                    "LIMIT 1").result_rows:
+                break
+            days = {end + timedelta(days=k) for k in range(1, self.window_days + 2)}
+            days = {d for d in days if d <= last_day}
+        return reviewed
+
+    def _review_once(self, days: set[date], version: int) -> None:
         lo = min(days) - timedelta(days=self.window_days + 1)
+        seed_lo = lo - timedelta(days=self.window_days + 1)
         window_ms = int(self.window.total_seconds() * 1000)
         d = _days(days)
+        key = "employer_id, title_key, region, occupation"
+        passing = "event_type = 'vacancy.submitted' AND review_rule = ''"
+        epoch = "toDateTime64(0, 3, 'UTC')"
+        # Each key's submissions in event-time order, folded into posted (1) or merged (0): the window runs
+        # from the newest posted one, seeded with the newest posted before the range (as recorded).
         self.client.command(f"""
             INSERT INTO vacancy_reviews (day, event_id, vacancy_id, decision, version)
             SELECT n.day, n.event_id, n.vacancy_id, n.decision, {version}
             FROM (
-                SELECT day, event_id, vacancy_id,
-                       if(review_rule != '', toString(review_rule),
-                          if(prev_at IS NOT NULL AND dateDiff('millisecond', prev_at, occurred_at) <= {window_ms},
-                             'duplicate_posting', 'posted')) AS decision
+                SELECT day, event_id, vacancy_id, toString(review_rule) AS decision
+                FROM ({unique_events(f"event_type = 'vacancy.submitted' AND review_rule != '' AND day IN ({d})")})
+                UNION ALL
+                SELECT s.3 AS day, s.2 AS event_id, s.4 AS vacancy_id,
+                       if(posted = 1, 'posted', 'duplicate_posting') AS decision
                 FROM (
-                    SELECT day, event_id, vacancy_id, review_rule, occurred_at,
-                           if(review_rule = '',
-                              lagInFrame(toNullable(occurred_at)) OVER (
-                                  PARTITION BY review_rule = '', employer_id, title_key, region, occupation
-                                  ORDER BY occurred_at, event_id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW),
-                              NULL) AS prev_at
-                    FROM ({unique_events(f"event_type = 'vacancy.submitted' AND day BETWEEN "
-                                         f"toDate('{lo.isoformat()}') AND toDate('{max(days).isoformat()}')")})
+                    SELECT g.subs AS subs,
+                           arrayFold((acc, x) -> if(dateDiff('millisecond', acc.1, x.1) <= {window_ms},
+                                                    (acc.1, arrayPushBack(acc.2, toUInt8(0))),
+                                                    (x.1, arrayPushBack(acc.2, toUInt8(1)))),
+                                     g.subs, (if(seed.anchor > {epoch}, seed.anchor,
+                                                 {epoch} - INTERVAL {window_ms + 1} MILLISECOND),
+                                              CAST([], 'Array(UInt8)'))).2 AS flags
+                    FROM (
+                        SELECT {key}, arraySort(groupArray((occurred_at, event_id, day, vacancy_id))) AS subs
+                        FROM ({unique_events(f"{passing} AND day BETWEEN toDate('{lo.isoformat()}') "
+                                             f"AND toDate('{max(days).isoformat()}')")})
+                        GROUP BY {key}
+                    ) AS g
+                    LEFT JOIN (
+                        SELECT {key}, max(e.occurred_at) AS anchor
+                        FROM ({unique_events(f"{passing} AND day BETWEEN toDate('{seed_lo.isoformat()}') "
+                                             f"AND toDate('{(lo - timedelta(days=1)).isoformat()}')")}) AS e
+                        INNER JOIN (SELECT event_id FROM vacancy_reviews FINAL
+                                    WHERE day BETWEEN toDate('{seed_lo.isoformat()}')
+                                          AND toDate('{(lo - timedelta(days=1)).isoformat()}')
+                                          AND decision = 'posted') AS r ON r.event_id = e.event_id
+                        GROUP BY {key}
+                    ) AS seed ON seed.employer_id = g.employer_id AND seed.title_key = g.title_key
+                                 AND seed.region = g.region AND seed.occupation = g.occupation
                 )
-                WHERE day IN ({d})
+                ARRAY JOIN subs AS s, flags AS posted
+                WHERE s.3 IN ({d})
             ) AS n
             LEFT JOIN ({self._decisions(d)}) AS o ON o.event_id = n.event_id
             WHERE n.decision != o.decision  -- none yet: '' (a decision is never empty)

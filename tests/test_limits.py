@@ -36,7 +36,7 @@ def national(engine_dsn):
     client = connect(engine_dsn, database=database)
     migrate(client)
     national_year_measures(client, days=60, log=lambda *_: None)
-    return limit_reads(connect(engine_dsn, database=database), max_memory_mb=1024, max_seconds=60)
+    return limit_reads(connect(engine_dsn, database=database), max_memory_mb=512, max_seconds=60)
 
 
 def test_the_heaviest_requests_are_refused_with_how_to_narrow_them_and_memory_stays_bounded(national):
@@ -65,8 +65,10 @@ def test_the_heaviest_requests_are_refused_with_how_to_narrow_them_and_memory_st
     assert national_rows[-1]["ui_initial_claims_ma7"] is not None
     assert national_rows[-1]["ui_initial_claims_ma7_wow"] is not None
     assert national_rows[-1]["ui_initial_claims_ma7_yoy"] is None  # no year before in the store
+    # What these requests added to the process (whatever earlier tests left in it): bounded by the engine's
+    # per-query limit, not by what was asked.
     peak = rss_mb("VmHWM")
-    assert peak - before < 700 and peak < 1536, (before, peak)
+    assert peak - before < 600, (before, peak)
 
 
 def test_the_reader_refuses_before_it_builds_rows(national):

@@ -448,9 +448,10 @@ def test_a_live_rollup_recounts_only_what_changed_when_the_reviews_merge_during_
     class MergedAfterReview(Rollup):
         recounted: list = []
 
-        def _reviews(self, days, version):
-            super()._reviews(days, version)
+        def _reviews(self, days, version, last_day=None):
+            reviewed = super()._reviews(days, version, last_day)
             self.client.command("OPTIMIZE TABLE vacancy_reviews FINAL")
+            return reviewed
 
         def _cells_to_recount(self, touched, review_days, version, reviewed):
             cells = super()._cells_to_recount(touched, review_days, version, reviewed)
@@ -648,6 +649,44 @@ def test_a_late_original_turns_a_counted_copy_in_another_cell_into_a_duplicate(c
     assert hourly == [("openings.posted", "C", 2), ("vacancy.posted", "C", 1),
                       ("vacancy.rejected:duplicate_posting", "F", 1), ("vacancy.submitted", "C", 1),
                       ("vacancy.submitted", "F", 1)]
+
+
+def test_the_duplicate_window_runs_from_the_posted_submission_and_a_late_one_moves_every_later_window(client):
+    """A job re-submitted every 6 days (window 7) is posted every second time, not merged forever; a late
+    submission before the first moves each later decision, beyond the window after it."""
+    from datetime import UTC, date, datetime, timedelta
+
+    import orjson
+
+    def submission(n: int, day: date) -> Record:
+        at = datetime.fromisoformat(f"{day.isoformat()}T10:00:00+09:00")
+        raw = orjson.dumps({
+            "event_id": f"{n:032x}", "event_type": "vacancy.submitted", "schema_version": 1,
+            "occurred_at": at.isoformat(timespec="milliseconds"), "source": "worknet",
+            "payload": {"vacancy_id": f"V{n:016x}", "employer_id": "E0123456789abcdef", "region": "48",
+                        "industry": "C", "occupation": "74", "size_band": "300+", "title": "선박 용접공 경력 채용",
+                        "openings": 1, "employment_type": "permanent", "wage_type": "monthly",
+                        "wage_amount": 3_200_000, "work_hours_per_week": 40, "deadline": "2026-05-01"}})
+        return Record("lmis.vacancies", 0, n, int(at.astimezone(UTC).timestamp() * 1000) + 3_600_000, b"k", raw)
+
+    def decisions() -> list[str]:
+        rows = client.query("SELECT day, argMax(decision, version) FROM vacancy_reviews GROUP BY day "
+                            "ORDER BY day").result_rows
+        return [decision for _, decision in rows]
+
+    pipeline = TrendPipeline(client)
+    first = date(2026, 3, 10)
+    for n in range(4):  # days 0, 6, 12, 18
+        pipeline.submit([submission(n, first + timedelta(days=6 * n))])
+        assert pipeline.checkpoint() is not None and pipeline.rollup() is not None
+    assert decisions() == ["posted", "duplicate_posting", "posted", "duplicate_posting"]
+    # Two days before the first: it is posted, and every later window moves.
+    late = submission(9, first - timedelta(days=2))  # read after the others (its lateness is judged by its
+    pipeline.submit([late])                           # own emission time, an hour after it happened)
+    assert pipeline.checkpoint() is not None and pipeline.rollup() is not None
+    assert decisions() == ["posted", "duplicate_posting", "posted", "duplicate_posting", "posted"]
+    posted = client.query("SELECT sum(value) FROM measures_daily WHERE measure = 'vacancy.posted'").result_rows
+    assert posted == [(3,)]
 
 
 def test_bad_input_never_stops_the_pipeline(client):

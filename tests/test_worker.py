@@ -567,3 +567,35 @@ def test_one_worker_per_consumer_group(env, tmp_path):
     wait_drained(env, first, len(messages))
     assert first.health()["events"]["lmis.seekers"] == 200
     assert first.stop() == 0
+
+
+def test_a_dead_letter_topic_that_refuses_holds_the_batch_back_and_says_so(env, tmp_path):
+    """The dead-letter topic refusing its messages (here: a size limit below theirs) holds the batch back --
+    nothing after it committed, nothing lost -- and the health says why; once it accepts them again, every
+    message is counted."""
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    admin = KafkaAdminClient(**settings_of(env).kafka_client_options())
+
+    def dlq_limit(n: int) -> None:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, "lmis.dlq",
+                                            configs={"max.message.bytes": str(n)})])
+
+    worker = Worker(env, tmp_path / "worker.log").start()
+    worker.wait_ready()
+    dlq_limit(100)
+    messages = [Message(1772413260000 + i, i, "lmis.vacancies", f"bad-{i}", b"{not json") for i in range(5)]
+    send_kafka(messages, settings_of(env).kafka_client_options())
+    deadline = time.monotonic() + 120
+    while (health := worker.health(store=False))["status"] != "degraded":
+        assert time.monotonic() < deadline, health
+        time.sleep(0.5)
+    assert any(r.startswith("publishing dead letters failing since") for r in health["reasons"]), health
+    assert not health["committed"], "nothing may be committed while its dead letters wait"
+    dlq_limit(1_048_588)
+    wait_drained(env, worker, len(messages))
+    health = worker.health(store=False)
+    assert health["status"] == "ok" and health["dead_letters"] == {"malformed_json": 5}, health
+    assert len(dead_letter_messages(env)) == 5
+    admin.close()
+    assert worker.stop() == 0
