@@ -238,18 +238,20 @@ class Rollup:
         return lo, hi
 
     def dirty_since_last_rollup(self) -> set[date]:
-        """Days with events stored after the last completed rollup that left no day dirty began, or after the
-        last clean stop if that is later (used at start-up). A partial rollup's leftovers were stored before
-        it began. (rollup_log keeps a day's newest row: if partial rollups replaced every row of the last full
-        one, an older one marks it -- more days redone, none missed.)"""
-        rows = self.client.query("SELECT max(version) FROM rollup_log WHERE partial = 0").result_rows
-        last = rows[0][0] if rows else 0
+        """Days with events stored after the newest rollup that recorded the day began, or after the last
+        clean stop if that is later (used at start-up): the days a crash could have left behind, and no
+        others -- a backlog's partial rollups record the days they finished, so a worker killed while
+        catching up rebuilds the days it was reading, not every day since its last whole rollup."""
         # The margin: a write begun before the rollup (its stored_at) may be acknowledged after it began, and a
         # server's clock is not the worker's. A clean stop since needs none (``record_clean_stop``).
-        since = (f"greatest(fromUnixTimestamp64Nano(toInt64({int(last)}), 'UTC') - INTERVAL 5 SECOND, "
-                 "(SELECT max(stopped_at) FROM clean_stops))")
-        return {r[0] for r in self.client.query(
-            f"SELECT DISTINCT day FROM events WHERE stored_at >= {since}").result_rows}
+        return {r[0] for r in self.client.query("""
+            SELECT e.day
+            FROM (SELECT day, max(stored_at) AS last_stored FROM events GROUP BY day) AS e
+            LEFT JOIN (SELECT day, max(version) AS v FROM rollup_log GROUP BY day) AS r ON r.day = e.day
+            WHERE e.last_stored >= greatest(fromUnixTimestamp64Nano(toInt64(r.v), 'UTC') - INTERVAL 5 SECOND,
+                                            (SELECT max(stopped_at) FROM clean_stops))
+            SETTINGS join_use_nulls = 0
+        """).result_rows}
 
     def run(self, dirty: set[date], touched_vacancies: set[str] | None = None,
             touched_cells: set[tuple] | None = None, before: date | None = None) -> RollupReport | None:

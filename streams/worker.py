@@ -155,6 +155,7 @@ class Ingest(mode.Service):
         self._health_mark = (time.time(), {})
         # What keeps the worker from its work now, by what it was doing: /api/health reports "degraded".
         self.problems: dict[str, str] = {}
+        self._problems_since: dict[str, str] = {}
 
     @staticmethod
     async def _on(executor: ThreadPoolExecutor, fn, *args):
@@ -263,12 +264,15 @@ class Ingest(mode.Service):
                 self._advance("buffered", self._submitting_clock)
 
     def _problem(self, what: str, exc: BaseException) -> bool:
-        """Record a problem for the health; whether it is new (worth a log line: not one per retry)."""
+        """Record a problem for the health (since when, the latest error); whether it is new (worth a log
+        line: not one per retry)."""
         new = what not in self.problems
-        self.problems[what] = f"{what} failing since {datetime.now(UTC).isoformat(timespec='seconds')}: {exc}"
+        since = self._problems_since.setdefault(what, datetime.now(UTC).isoformat(timespec="seconds"))
+        self.problems[what] = f"{what} failing since {since}: {exc}"
         return new
 
     def _solved(self, what: str) -> None:
+        self._problems_since.pop(what, None)
         if self.problems.pop(what, None) is not None:
             log.info("%s works again", what)
 

@@ -599,3 +599,21 @@ def test_a_dead_letter_topic_that_refuses_holds_the_batch_back_and_says_so(env, 
     assert len(dead_letter_messages(env)) == 5
     admin.close()
     assert worker.stop() == 0
+
+
+def test_a_worker_started_before_its_broker_waits_for_it(env, tmp_path):
+    run_lmis("stack", "down", env=env, timeout=120)
+    worker = Worker(env, tmp_path / "worker.log").start()
+    deadline = time.monotonic() + 60
+    while "waiting for Kafka" not in (tmp_path / "worker.log").read_text(errors="replace"):
+        assert worker.alive(), worker.tail()
+        assert time.monotonic() < deadline, worker.tail()
+        time.sleep(0.5)
+    time.sleep(3)
+    assert worker.alive(), worker.tail()
+    run_lmis("stack", "up", env=env, timeout=300)
+    worker.wait_ready(timeout=180)
+    messages = [Message(1772413260000, i, "lmis.vacancies", f"bad-{i}", b"{not json") for i in range(3)]
+    send_kafka(messages, settings_of(env).kafka_client_options())
+    wait_drained(env, worker, len(messages))
+    assert worker.stop() == 0
