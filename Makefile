@@ -84,6 +84,7 @@ bench: setup
 	$(BIN)/lmis bench pipeline --profile
 	$(BIN)/lmis bench board
 	$(BIN)/lmis bench matching
+	$(BIN)/lmis bench recovery
 
 # Re-resolve the pinned Python dependencies after editing pyproject.toml.
 lock: python-deps

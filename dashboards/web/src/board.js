@@ -25,7 +25,8 @@ th:first-child, td:first-child { text-align:left; }
 th { color:var(--muted); font-weight:500; }
 .bars .row { display:grid; grid-template-columns:12em 1fr; gap:8px; align-items:center; margin:3px 0; font-size:15px; }
 .bars .bar { height:14px; background:var(--accent); margin:1px 0; }
-.bars .bar.b1 { background:#f0b429; } .bars .bar.b2 { background:#3fb950; } .bars .bar.b3 { background:#c678dd; }
+.bar.b1 { background:#f0b429; } .bar.b2 { background:#3fb950; } .bar.b3 { background:#c678dd; }
+.legend .bar { display:inline-block; width:14px; height:12px; background:var(--accent); vertical-align:middle; }
 .grid { display:grid; grid-template-columns:repeat(5, 1fr); gap:8px; }
 .tile { border-radius:6px; padding:8px; min-height:84px; background:#24313d; }
 .tile b { display:block; font-size:17px; } .tile span { font-size:15px; color:#dfe7ee; display:block; }
@@ -104,7 +105,7 @@ function renderBars(el, panel, data) {
   const cols = data.columns.map((c) => c.name);
   const max = cols.slice(1).map((_, j) => Math.max(1, ...data.rows.map((r) => r[j + 1] || 0)));
   const legend = h("div", { class: "legend" }, cols.slice(1).map((c, j) => h("span", {},
-    h("span", { class: `bar b${j}`, style: { display: "inline-block", width: "14px" } }), " ", label(c), "  ")));
+    h("span", { class: `bar b${j}` }), " ", label(c), "  ")));
   const bars = h("div", { class: "bars" }, data.rows.map((r) => h("div", { class: "row" },
     h("span", {}, label(r[0], panel.label_column)),
     h("div", {}, r.slice(1).map((v, j) => h("div", { class: `bar b${j}`, title: `${label(cols[j + 1])}: ${fmt(v)}`,
