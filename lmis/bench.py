@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from lmis import stack
 from lmis.procs import ROOT, WorkerProcess, wait_drained, wait_matcher_caught_up
@@ -55,24 +56,46 @@ def _query(dsn: str, sql: str) -> list:
 LIVE_HOUR_KST = 15  # an afternoon peak hour (about 2.6 events/s), most of the day's events stored before it
 
 
-def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_seconds: int = 180,
-                       log=print) -> PipelineBench:
-    folder = (base.data_dir / "bench").resolve()
+def bench_stack(base: Settings, name: str, kafka_port: int, web_port: int,
+                extra_env: dict[str, str] | None = None) -> tuple[Path, dict[str, str], Settings]:
+    """A bench's own folder (emptied), the environment of its worker and the settings of its broker."""
+    folder = (base.data_dir / name).resolve()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     # Ports below Linux's ephemeral range (32768-60999): polling a port there before its server listens can
     # connect the client to itself (seen: the worker's HTTP port then stayed taken and the worker exited).
-    env = {"LMIS_DATA_DIR": str(folder), "LMIS_KAFKA_BOOTSTRAP": "127.0.0.1:18092",
-           "LMIS_KAFKA_CONTROLLER_PORT": "18093", "LMIS_WEB_PORT": "16166", "LMIS_HEALTH_INTERVAL_SECONDS": "2",
-           "LMIS_TOPIC_PARTITIONS": "4"}
-    s = Settings(data_dir=folder, kafka_bootstrap=env["LMIS_KAFKA_BOOTSTRAP"], kafka_controller_port=18093,
+    env = {"LMIS_DATA_DIR": str(folder), "LMIS_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
+           "LMIS_KAFKA_CONTROLLER_PORT": str(kafka_port + 1), "LMIS_WEB_PORT": str(web_port),
+           "LMIS_TOPIC_PARTITIONS": "4", **(extra_env or {})}
+    s = Settings(data_dir=folder, kafka_bootstrap=env["LMIS_KAFKA_BOOTSTRAP"], kafka_controller_port=kafka_port + 1,
                  topic_partitions=4)
-    start = date(2026, 3, 2)
+    return folder, env, s
+
+
+def simulated_backlog(folder: Path, start: date, scale: float, days: int, log=print) -> tuple[list, Path]:
+    """The messages of ``days`` days with every scenario (after a 30-day warm-up), and their truth's file."""
     log(f"simulating {days} day(s) at scale {scale} with every scenario ...")
     sim = Simulator(SimConfig(seed=1, start=start, days=days, scale=scale, scenarios=("all",), warmup_days=30))
     messages = list(sim.messages())
     truth_path = folder / "truth.json"
     sim.truth.write(truth_path)
+    return messages, truth_path
+
+
+def matches_truth(folder: Path, truth_path: Path) -> tuple[bool, subprocess.CompletedProcess]:
+    """Whether the stopped worker's store holds exactly the truth's counts (and the check's output)."""
+    dsn = f"chdb://{folder / 'clickhouse'}"
+    check = subprocess.run([sys.executable, "-m", "lmis.truthcheck", dsn, str(truth_path)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+    return check.returncode == 0 and json.loads(check.stdout.splitlines()[-1])["mismatches"] == {}, check
+
+
+def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_seconds: int = 180,
+                       log=print) -> PipelineBench:
+    folder, env, s = bench_stack(base, "bench", kafka_port=18092, web_port=16166,
+                                 extra_env={"LMIS_HEALTH_INTERVAL_SECONDS": "2"})
+    start = date(2026, 3, 2)
+    messages, truth_path = simulated_backlog(folder, start, scale, days, log)
     stack.up(s, log=log)
     worker = WorkerProcess(env, folder / "worker.log")
 
@@ -82,7 +105,7 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
         log(f"producing {len(messages)} messages ...")
         send_kafka(messages, s.kafka_client_options())
         produced = len(messages)
-        del messages, sim  # GBs of Python objects the bench's own garbage collector would keep walking
+        del messages  # GBs of Python objects the bench's own garbage collector would keep walking
         gc.collect()
         worker.start()
         worker.wait_ready()
@@ -94,9 +117,7 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
         log_rss()
         worker.stop()
         dsn = f"chdb://{folder / 'clickhouse'}"
-        check = subprocess.run([sys.executable, "-m", "lmis.truthcheck", dsn, str(truth_path)], cwd=ROOT,
-                               capture_output=True, text=True, timeout=600)
-        exact = check.returncode == 0 and json.loads(check.stdout.splitlines()[-1])["mismatches"] == {}
+        exact, check = matches_truth(folder, truth_path)
         if not exact:
             log(f"NOT exact: {check.stdout[-2000:]} {check.stderr[-2000:]}")
         # Phase 2: the live rate in the afternoon of the next day, one simulated second per second, with the
