@@ -1,0 +1,126 @@
+"""One contract suite for every series detector (alerts.detectors), as river runs one suite on every estimator:
+pure and deterministic, quiet on a normal calendar (weekdays, weekends, Seollal and Chuseok), alerting on a
+shock, never judging a holiday against working days, total on missing values."""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import random
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts import detectors
+from alerts.detectors import EmployerBurst, ShiftDetector, SpikeDetector
+from schemas.calendar import is_holiday
+
+DETECTORS = {"spike": lambda: SpikeDetector(min_size=10), "shift": lambda: ShiftDetector(min_size=10)}
+START = date(2025, 9, 1)  # Chuseok (2025-10-05..08) and Seollal (2026-02-16..18) inside the series
+
+
+def normal_day(rng: random.Random, day: date, level: float) -> int:
+    """A count with the shape of the real feeds: weekends and holidays low, Poisson noise."""
+    mean = level * (0.15 if is_holiday(day) else 0.3 if day.weekday() >= 5 else 1.0)
+    # Poisson by inversion of exponential gaps (no numpy needed, deterministic with the seed)
+    n, t = 0, rng.expovariate(1.0)
+    while t < mean:
+        n += 1
+        t += rng.expovariate(1.0)
+    return n
+
+
+def run(detector, values: list[tuple[date, float | None]]):
+    out = []
+    for day, value in values:
+        out.append(detector.score(day, value))
+        detector.update(day, value)
+    return out
+
+
+def series(seed: int, level: float, days: int = 200, shock: tuple[int, float] | None = None):
+    rng = random.Random(seed)
+    out = []
+    for i in range(days):
+        day = START + timedelta(days=i)
+        value = normal_day(rng, day, level)
+        if shock and i >= shock[0] and not is_holiday(day):
+            value = round(value * shock[1])
+        out.append((day, value))
+    return out
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+@pytest.mark.parametrize("level", [3, 40, 2000])
+def test_a_normal_calendar_never_alerts(name, level):
+    for seed in range(4):
+        verdicts = run(DETECTORS[name](), series(seed, level))
+        fired = [v for v in verdicts if v is not None and v.firing]
+        assert fired == [], (seed, fired[:3])
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_a_shock_alerts_with_the_expected_value_and_its_interval(name):
+    values = series(1, 2000, shock=(150, 1.5))
+    verdicts = run(DETECTORS[name](), values)
+    first = next(v for v in verdicts if v is not None and v.firing)
+    assert 150 <= (first.day - START).days <= 152
+    assert first.direction == "up" and first.observed > first.upper >= first.expected >= first.lower
+    # Sustained: a shift stays firing on every judged day of the shock (one alert, no flapping).
+    if name == "shift":
+        judged = [v for v in verdicts[(first.day - START).days:] if v is not None]
+        assert judged and all(v.firing for v in judged)
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_a_holiday_is_not_judged_and_does_not_lower_the_working_days_baseline(name):
+    detector = DETECTORS[name]()
+    after = date(2026, 2, 19)  # the working day after Seollal
+    values = series(2, 500, days=(after - START).days)
+    verdicts = run(detector, values)
+    holidays = [day for (day, _), verdict in zip(values, verdicts, strict=True) if is_holiday(day)]
+    assert len(holidays) >= 8 and all(verdicts[(d - START).days] is None for d in holidays)
+    # It is judged against working days, not the holiday's low counts.
+    assert after.weekday() == 3 and not is_holiday(after)
+    assert detector.score(after, 500) is not None and not detector.score(after, 500).firing
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_missing_values_are_skipped_and_the_same_input_gives_the_same_verdicts(name):
+    values = [(d, None if i % 11 == 0 else v) for i, (d, v) in enumerate(series(3, 100))]
+    first, second = run(DETECTORS[name](), values), run(DETECTORS[name](), values)
+    assert first == second
+    assert all(v is None for (_, value), v in zip(values, first, strict=True) if value is None)
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_four_against_three_never_alerts(name):
+    values = [(START + timedelta(days=i), 3) for i in range(70)] + [(START + timedelta(days=70), 4)]
+    verdicts = run(DETECTORS[name](), values)
+    assert not any(v is not None and v.firing for v in verdicts)
+
+
+def test_the_layoff_burst_names_the_employer_and_ignores_a_steady_large_one():
+    burst = EmployerBurst(min_count=10)
+    shipyard, retailer = "E00000000000000a1", "E00000000000000b2"
+    day0 = date(2026, 1, 1)
+    for i in range(75):
+        day = day0 + timedelta(days=i)
+        burst.update(retailer, day, 20)  # a large employer's normal turnover
+        burst.update(shipyard, day, 1 if i % 9 == 0 else 0)
+    burst.update(shipyard, day0 + timedelta(days=75), 13)
+    burst.update(shipyard, day0 + timedelta(days=76), 12)
+    burst.update(retailer, day0 + timedelta(days=76), 20)
+    assert burst.bursts(day0 + timedelta(days=76)) == [(shipyard, 25)]
+    assert burst.bursts(day0 + timedelta(days=90)) == []  # past the window
+
+
+def test_detectors_do_no_io_and_their_examples_run():
+    tree = ast.parse(Path(detectors.__file__).read_text("utf-8"))
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= {"__future__", "math", "statistics", "collections", "dataclasses", "datetime", "schemas"}, \
+        imported
+    result = doctest.testmod(detectors)
+    assert result.attempted >= 15 and result.failed == 0
