@@ -60,7 +60,9 @@ def run_recovery_bench(base: Settings, scale: float = 0.5, days: int = 3, kill_a
         log(f"the API answers {api:.1f}s after the restart: {worker.health(store=False).get('reasons')}")
         caught_up = wait_drained(s, worker, produced, timeout=3600, poll=0.1) - started
         worker.stop()
-        exact, _ = matches_truth(folder, truth_path)
+        exact, check = matches_truth(folder, truth_path)
+        if not exact:
+            log(f"NOT exact: {check.stdout[-2000:]} {check.stderr[-2000:]}")
         return RecoveryBench(api, caught_up, exact, produced, committed)
     finally:
         worker.kill()

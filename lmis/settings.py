@@ -48,7 +48,7 @@ class Settings(BaseSettings):
                                             "sent are dead-lettered as `future_occurred_at`.")
     duplicate_posting_window_hours: float = Field(168, description="The vacancy review merges a submission with the "
                                                   "same employer, title, region and occupation as a posted one "
-                                                  "this long before it (docs/operations.md).")
+                                                  "this long before it, while that one is open (docs/operations.md).")
     sink_max_rows: int = Field(20_000, description="Checkpoint after this many buffered messages ...")
     sink_max_seconds: float = Field(1.0, description="... or after this many seconds, whichever comes first "
                                     "(caught up with the live rate: as soon as no rollup is running).")

@@ -535,6 +535,7 @@ class Simulator:
             self.truth.review(day, review, payload, emitted and not self._outage_drops(src, t_sub))
             if not posted:
                 continue
+            copy = None
             if v["dup"][k]:
                 other = [s for s in sources if s != src]
                 dsrc = other[int(d.integers(0, len(other)))]
@@ -544,13 +545,8 @@ class Simulator:
                 t_dup = self._time_in(dday, after=t_sub)
                 self._event("vacancy.submitted", t_dup, dsrc, dpayload, dup_id, birth=True, emitted=emitted)
                 dup_arrives = emitted and dday < self.n_days and not self._outage_drops(dsrc, t_dup)
-                if self._outage_drops(src, t_sub):
-                    # The original never arrived (its portal was down): the copy is the first, so it is
-                    # posted, and stays open until the end of its deadline day.
-                    self.truth.review(dday, "posted", dpayload, dup_arrives)
-                    self.truth.vacancy_life(dday, deadline_day, int(v["openings"][k]), dpayload, dup_arrives)
-                else:
-                    self.truth.review(dday, "duplicate_posting", dpayload, dup_arrives)
+                # Judged once the original's close is known (below).
+                copy = (dday, dpayload, dup_arrives, t_dup)
             if v["update"][k]:
                 uday = day + int(v["update_offset"][k])
                 change = {"wage_amount": int(amount * 1.05 // unit * unit)}
@@ -616,6 +612,15 @@ class Simulator:
                         {**dims, "reason": reason, "openings_filled": n_hire}, vid, emitted=emitted)
             self.truth.vacancy_life(day, t_close_day, int(v["openings"][k]), payload,
                                     emitted and not self._outage_drops(src, t_sub))
+            if copy is not None:
+                dday, dpayload, dup_arrives, t_dup = copy
+                if self._outage_drops(src, t_sub) or t_close <= t_dup:
+                    # The original never arrived (its portal was down), or was closed by then: the copy is a
+                    # new vacancy, posted, open until the end of its deadline day (it has no close event).
+                    self.truth.review(dday, "posted", dpayload, dup_arrives)
+                    self.truth.vacancy_life(dday, deadline_day, int(v["openings"][k]), dpayload, dup_arrives)
+                else:
+                    self.truth.review(dday, "duplicate_posting", dpayload, dup_arrives)
 
     def _outage_drops(self, source: str, ms: int) -> bool:
         if "source_outage" not in self.cfg.scenarios or source != self.plan.outage_source:

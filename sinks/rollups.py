@@ -33,6 +33,7 @@ from datetime import date, timedelta
 from sinks.clickhouse import release_memory
 
 FAR = "toDate('2149-06-06')"
+FAR_TIME = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
 
 # One (measure, value) pair per count an event contributes to. Sub-measures carry a reason or outcome.
 MEASURES_OF_EVENT = """
@@ -393,8 +394,9 @@ class Rollup:
         submission of the days read as changed, and a live rollup recounted whole days (bench run 78).
 
         The duplicate rule: a submission that passes the other rules is merged when a *posted* submission with
-        the same employer, title key, region and occupation occurred at most the window before it; otherwise
-        it is posted and starts a window of its own. A change can thus move every later window of that
+        the same employer, title key, region and occupation occurred at most the window before it and its
+        vacancy was still open (not closed, its deadline day not over); otherwise it is posted and starts a
+        window of its own. A change can thus move every later window of that
         posting: while decisions of the last window reviewed changed, the next window (up to ``last_day``) is
         reviewed too. Returns the days reviewed."""
         reviewed: set[date] = set()
@@ -418,9 +420,23 @@ class Rollup:
         d = _days(days)
         key = "employer_id, title_key, region, occupation"
         passing = "event_type = 'vacancy.submitted' AND review_rule = ''"
-        epoch = "toDateTime64(0, 3, 'UTC')"
-        # Each key's submissions in event-time order, folded into posted (1) or merged (0): the window runs
-        # from the newest posted one, seeded with the newest posted before the range (as recorded).
+
+        def submissions(first: date, last: date) -> str:
+            # Each submission with the end of its vacancy, were it posted: its first close event, or the end
+            # of the deadline day the submission gave (a deadline changed later does not reopen the past).
+            scope = f"{passing} AND day BETWEEN toDate('{first.isoformat()}') AND toDate('{last.isoformat()}')"
+            return f"""
+                SELECT s.*, least(if(c.closed_at IS NULL, {FAR_TIME}, assumeNotNull(c.closed_at)),
+                                  toDateTime64(toDateTime(addDays(assumeNotNull(s.deadline), 1), 'Asia/Seoul'), 3,
+                                               'UTC')) AS end_at
+                FROM ({unique_events(scope)}) AS s
+                LEFT JOIN (SELECT vacancy_id, min(closed_at) AS closed_at FROM vacancy_lifecycle
+                           WHERE vacancy_id IN (SELECT vacancy_id FROM events WHERE {scope})
+                           GROUP BY vacancy_id) AS c ON c.vacancy_id = s.vacancy_id"""
+
+        # Each key's submissions in event-time order, folded into posted (1) or merged (0): merged while the
+        # newest posted one is at most the window earlier and still open; seeded with the newest posted before
+        # the range (as recorded).
         self.client.command(f"""
             INSERT INTO vacancy_reviews (day, event_id, vacancy_id, decision, version)
             SELECT n.day, n.event_id, n.vacancy_id, n.decision, {version}
@@ -432,22 +448,19 @@ class Rollup:
                        if(posted = 1, 'posted', 'duplicate_posting') AS decision
                 FROM (
                     SELECT g.subs AS subs,
-                           arrayFold((acc, x) -> if(dateDiff('millisecond', acc.1, x.1) <= {window_ms},
-                                                    (acc.1, arrayPushBack(acc.2, toUInt8(0))),
-                                                    (x.1, arrayPushBack(acc.2, toUInt8(1)))),
-                                     g.subs, (if(seed.anchor > {epoch}, seed.anchor,
-                                                 {epoch} - INTERVAL {window_ms + 1} MILLISECOND),
-                                              CAST([], 'Array(UInt8)'))).2 AS flags
+                           arrayFold((acc, x) -> if(dateDiff('millisecond', acc.1, x.1) <= {window_ms}
+                                                    AND x.1 < acc.2,
+                                                    (acc.1, acc.2, arrayPushBack(acc.3, toUInt8(0))),
+                                                    (x.1, x.5, arrayPushBack(acc.3, toUInt8(1)))),
+                                     g.subs, (seed.anchor, seed.anchor_end, CAST([], 'Array(UInt8)'))).3 AS flags
                     FROM (
-                        SELECT {key}, arraySort(groupArray((occurred_at, event_id, day, vacancy_id))) AS subs
-                        FROM ({unique_events(f"{passing} AND day BETWEEN toDate('{lo.isoformat()}') "
-                                             f"AND toDate('{max(days).isoformat()}')")})
+                        SELECT {key}, arraySort(groupArray((occurred_at, event_id, day, vacancy_id, end_at))) AS subs
+                        FROM ({submissions(lo, max(days))})
                         GROUP BY {key}
                     ) AS g
                     LEFT JOIN (
-                        SELECT {key}, max(e.occurred_at) AS anchor
-                        FROM ({unique_events(f"{passing} AND day BETWEEN toDate('{seed_lo.isoformat()}') "
-                                             f"AND toDate('{(lo - timedelta(days=1)).isoformat()}')")}) AS e
+                        SELECT {key}, max(e.occurred_at) AS anchor, argMax(e.end_at, e.occurred_at) AS anchor_end
+                        FROM ({submissions(seed_lo, lo - timedelta(days=1))}) AS e
                         INNER JOIN (SELECT event_id FROM vacancy_reviews FINAL
                                     WHERE day BETWEEN toDate('{seed_lo.isoformat()}')
                                           AND toDate('{(lo - timedelta(days=1)).isoformat()}')

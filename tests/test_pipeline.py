@@ -689,6 +689,41 @@ def test_the_duplicate_window_runs_from_the_posted_submission_and_a_late_one_mov
     assert posted == [(3,)]
 
 
+def test_a_re_submission_after_the_vacancy_closed_is_a_new_vacancy(client):
+    """Within the window, a re-submission is merged while the posted vacancy is open; once it is closed (its
+    close event may come late), the re-submission is a vacancy of its own, counted as posted."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    def at(day: int, hhmm: str) -> int:
+        return int(datetime.fromisoformat(f"2026-03-0{day}T{hhmm}:00+09:00").astimezone(UTC).timestamp() * 1000)
+
+    def submission(n: int, day: int) -> Record:
+        raw = _submission(f"{n:032x}", f"V{n:016x}", "10:00", openings=1).replace(
+            b"2026-03-02T", f"2026-03-0{day}T".encode())
+        return Record("lmis.vacancies", 0, n, at(day, "10:00") + 60_000, b"k", raw)
+
+    def decisions() -> list[str]:
+        return [d for _, d in client.query("SELECT day, argMax(decision, version) FROM vacancy_reviews GROUP BY day "
+                                           "ORDER BY day").result_rows]
+
+    pipeline = TrendPipeline(client)
+    pipeline.submit([submission(1, 2), submission(2, 4)])
+    assert pipeline.checkpoint() is not None and pipeline.rollup() is not None
+    assert decisions() == ["posted", "duplicate_posting"]
+    closed = orjson.dumps({
+        "event_id": "c" * 32, "event_type": "vacancy.closed", "schema_version": 1,
+        "occurred_at": "2026-03-03T10:00:00.000+09:00", "source": "worknet",
+        "payload": {"vacancy_id": f"V{1:016x}", "employer_id": "E0123456789abcdef", "region": "48", "industry": "C",
+                    "occupation": "74", "size_band": "300+", "reason": "filled", "openings_filled": 1}})
+    pipeline.submit([Record("lmis.vacancies", 0, 3, at(4, "12:00"), b"k", closed)])  # a day late
+    assert pipeline.checkpoint() is not None and pipeline.rollup() is not None
+    assert decisions() == ["posted", "posted"]
+    posted = client.query("SELECT sum(value) FROM measures_daily WHERE measure = 'vacancy.posted'").result_rows
+    assert posted == [(2,)]
+
+
 def test_bad_input_never_stops_the_pipeline(client):
     good = b'{"event_id":"%s","event_type":"seeker.registered","schema_version":1,' \
            b'"occurred_at":"2026-03-02T10:00:00+09:00","source":"worknet","payload":{"seeker_id":"S0123456789abcdef",' \
