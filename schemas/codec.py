@@ -68,7 +68,10 @@ def _show(value: object, limit: int = 120) -> str:
         try:
             text = orjson.dumps(value, default=str).decode()
         except TypeError:  # orjson refuses integers beyond 64 bits, which JSON (and a broken feed) allows
-            text = json.dumps(value, default=str, ensure_ascii=False)
+            try:
+                text = json.dumps(value, default=str, ensure_ascii=False)
+            except (RecursionError, ValueError):  # nested deeper than orjson writes (a thousand lists)
+                text = f"(a {type(value).__name__} nested too deep to show)"
     # Screened on a cut longer than shown: a number across the cut is masked whole or not shown at all.
     text = redact(text[: limit + 64])
     shown = repr(text) if isinstance(value, str) else text
@@ -179,9 +182,11 @@ _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
 def _screened(doc: object, depth: int = 0) -> object:
+    if isinstance(doc, dict | list) and depth >= 4:  # an event nests two levels; deeper is never shown
+        return "(not shown)"
     if isinstance(doc, dict):
         return {(k if k in KNOWN_FIELDS else "(unknown field)"):
-                (_screened(v, depth + 1) if k in KNOWN_FIELDS and depth < 4 else "(not shown)")
+                (_screened(v, depth + 1) if k in KNOWN_FIELDS else "(not shown)")
                 for k, v in list(doc.items())[:64]}
     if isinstance(doc, list):
         return [_screened(v, depth + 1) for v in doc[:64]]

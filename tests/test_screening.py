@@ -170,6 +170,21 @@ def test_screening_is_linear_in_the_length_of_the_text():
         assert cost(large) < 40 * max(cost(small), 1e-3), unit
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["python", "compiled"])
+def test_a_deeply_nested_message_is_a_dead_letter_never_a_crash(native):
+    doc = orjson.dumps(VACANCY).decode()
+    messages = []
+    for n in (100, 1_000, 1_020, 5_000, 100_000):
+        messages += [("[" * n + "]" * n).encode(),
+                     doc.replace('"skills":["SK09"]', '"skills":' + "[" * n + "]" * n).encode(),
+                     doc.replace('"title":"', '"extra":' + '{"a":' * n + "1" + "}" * n + ',"title":"').encode()]
+    records = [Record("lmis.vacancies", 0, i, SENT_MS, None, m) for i, m in enumerate(messages)]
+    (run,) = classify_batch(records, POLICY, native=native).runs
+    assert run.accepted == 0 and len(run.dead_letters) == len(messages)
+    for d in run.dead_letters:
+        assert len(d.message()) < 16_384 and d.row
+
+
 @pytest.mark.parametrize("term", [c.code for c in code_list("prohibited_job_terms")])
 @pytest.mark.parametrize("native", [False, True], ids=["python", "compiled"])
 def test_each_prohibited_term_rejects_a_title(term, native):
