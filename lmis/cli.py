@@ -320,6 +320,10 @@ def indicators(
         rows = indicator_table(client, lo, hi, dims, max_rows=s.query_max_rows)
     except RequestError as exc:
         _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 -- said plainly, not as a traceback
+        if "UNKNOWN_TABLE" in str(exc):
+            _fail(f"the store at {s.clickhouse_url} holds no LMIS data yet (`lmis worker` creates its tables)")
+        _fail(f"reading {s.clickhouse_url} failed: {str(exc).strip()[:500]}")
     sys.stdout.write(rows_to_csv(rows) if format == "csv" else json.dumps(rows, ensure_ascii=False, indent=1))
 
 

@@ -91,3 +91,11 @@ def test_lmis_indicators_validates_dates_as_the_api_does(args, tmp_path):
     res = run_lmis("indicators", *args, env=env, check=False, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-800:]
     assert any(w in res.stderr for w in ("outside 2000-2100", "after", "at most 800 days")), res.stderr[-800:]
+
+
+def test_lmis_indicators_on_an_empty_store_says_so(tmp_path):
+    env = {"LMIS_DATA_DIR": str(tmp_path / "data"), "LMIS_WEB_PORT": "1"}
+    res = run_lmis("indicators", "--from", "2026-03-02", "--to", "2026-03-03", env=env, check=False, timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-800:]
+    assert "holds no LMIS data yet" in res.stdout + res.stderr
+    assert oct((tmp_path / "data" / "clickhouse").stat().st_mode & 0o777) == "0o700"  # the store is private
