@@ -445,9 +445,14 @@ class Ingest(mode.Service):
         and the days between would never be published."""
         scheduler, start = self.scheduler, from_ms(self.first_read)  # type: ignore[arg-type]
         assert scheduler is not None
-        async with self._jobs_lock:
-            await self._on(self._jobs_executor, lambda: [scheduler.next_instant(j, start) for j in scheduler.jobs])
-        self._armed = True
+
+        async def arm() -> None:
+            async with self._jobs_lock:
+                await self._on(self._jobs_executor,
+                               lambda: [scheduler.next_instant(j, start) for j in scheduler.jobs])
+
+        # Nothing is committed until it is done: ClickHouse away holds the reading back, as for a write.
+        self._armed = await self._retrying("recording the event-time jobs' first instants", arm)
 
     def kick_event_time_jobs(self) -> None:
         """Run the event-time jobs due by the visible clock, on their own thread, without waiting; one run
