@@ -62,16 +62,17 @@ def measure_rows(client, measures: list[str], lo: date, hi: date, by: tuple[str,
 
 
 def measure_matrix(client, measures: list[str], lo: date, hi: date, by: tuple[str, ...] = (),
-                   max_rows: int | None = None, groups_in: tuple[date, date] | None = None) -> list[tuple]:
+                   max_rows: int | None = None, groups_in: tuple[date, date, list[str]] | None = None) -> list[tuple]:
     """(day, *by, value of each of ``measures``) for each day and group in [lo, hi] with data: the non-empty
     cells only, a row each. ``max_rows``: more fails the query (TOO_MANY_ROWS_OR_BYTES) before it is sent;
-    ``groups_in``: only the groups that have data in that range."""
+    ``groups_in`` (first day, last day, measures): only the groups with data of those measures then."""
     dims = "".join(f", {d}" for d in by)
     values = ", ".join("sumIf(value, measure = '" + m.replace("'", "") + "')" for m in measures)
     where = ""
     if groups_in is not None and by:
+        g_lo, g_hi, g_measures = groups_in
         where = (f"WHERE ({', '.join(by)}) IN (SELECT {', '.join(by)} FROM "
-                 f"{_measure_source(measures, *groups_in, by)} GROUP BY {', '.join(by)})")
+                 f"{_measure_source(g_measures, g_lo, g_hi, by)} GROUP BY {', '.join(by)})")
     settings = {"max_result_rows": max_rows, "result_overflow_mode": "throw"} if max_rows else None
     return client.query(f"""
         SELECT day{dims}, {values}
@@ -175,7 +176,7 @@ def indicator_table(client, lo: date, hi: date, by: tuple[str, ...] = (), max_ro
         windows = [(windows[1][0], windows[0][1])]
     for w_lo, w_hi in windows:
         for row in measure_matrix(client, [ind.MEASURES[n] for n in TREND_SERIES], w_lo, w_hi, by,
-                                  groups_in=(lo, hi) if by else None):
+                                  groups_in=(lo, hi, [ind.MEASURES[n] for n in names]) if by else None):
             group = tuple(row[1:1 + width])
             if group in data:
                 data[group].setdefault(row[0], {}).update(zip(TREND_SERIES, map(int, row[1 + width:]), strict=True))

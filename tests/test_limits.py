@@ -99,3 +99,27 @@ def test_lmis_indicators_on_an_empty_store_says_so(tmp_path):
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-800:]
     assert "holds no LMIS data yet" in res.stdout + res.stderr
     assert oct((tmp_path / "data" / "clickhouse").stat().st_mode & 0o777) == "0o700"  # the store is private
+
+
+def test_a_groups_trend_reads_its_history_even_when_the_range_has_only_its_stock(client):
+    """The 7-day average of a day reads the six days before it, also for a group whose days asked hold only a
+    stock (no claims then): its history is read for every group with any data in the range."""
+    import pandas as pd
+
+    from sinks.rollups import Rollup
+
+    version = 1
+    rows = [(date(2025, 1, d), "ui.initial_claim", 7) for d in range(1, 8)]
+    rows += [(date(2025, 1, d), "stock.open_vacancies", 5) for d in range(8, 11)]
+    client.insert_df("daily_measures", pd.DataFrame({
+        "day": [r[0] for r in rows], "measure": [r[1] for r in rows], "region": "11", "industry": "C",
+        "occupation": "74", "age_band": "", "sex": "", "size_band": "", "value": [r[2] for r in rows],
+        "version": version}))
+    days = {date(2025, 1, d) for d in range(1, 11)}
+    slots = dict.fromkeys(days, 0)
+    Rollup(client).board_products(days, version, slots)
+    Rollup(client).record(version, slots)
+    out = indicator_table(client, date(2025, 1, 8), date(2025, 1, 10), ("region", "industry"), max_rows=100)
+    assert [(r["day"], r["ui_initial_claims"], r["open_vacancies"]) for r in out] == [
+        ("2025-01-08", 0, 5), ("2025-01-09", 0, 5), ("2025-01-10", 0, 5)]
+    assert [r["ui_initial_claims_ma7"] for r in out] == [6.0, 5.0, 4.0]
