@@ -113,8 +113,9 @@ def running_pid(s: Settings) -> int | None:
     return pid if pid_alive(pid) else None
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
@@ -183,7 +184,7 @@ def up(s: Settings, timeout: float = 90.0, log=print) -> int:
         raise StackError(f"the local broker binds to loopback only; LMIS_KAFKA_BOOTSTRAP={s.kafka_bootstrap} "
                          "points elsewhere (a remote cluster needs no `stack up`)")
     for p in (port, s.kafka_controller_port):
-        if not _port_free(host, p):
+        if not port_free(host, p):
             raise StackError(f"port {host}:{p} is taken by another program; free it or set "
                              f"{'LMIS_KAFKA_BOOTSTRAP' if p == port else 'LMIS_KAFKA_CONTROLLER_PORT'}")
     lay = write_properties(s)

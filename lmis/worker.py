@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from dashboards.api import create_api
 from lmis.procs import proc_status
 from lmis.settings import Settings
+from lmis.stack import port_free
 from sinks.clickhouse import connect, limit_reads, migrate
 from sinks.published import FINAL, FIRST, publish_day
 from sinks.rollups import Rollup
@@ -134,13 +134,8 @@ class PortInUse(RuntimeError):
 def own_port(host: str, port: int) -> None:
     """Fail before anything else if the API's port is taken (another worker?), rather than after joining the
     consumer group."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise PortInUse(f"{host}:{port} is in use ({exc.strerror}): another worker? Stop it, or set "
-                            "LMIS_WEB_PORT") from None
+    if not port_free(host, port):
+        raise PortInUse(f"{host}:{port} is in use: another worker? Stop it, or set LMIS_WEB_PORT")
 
 
 def run(settings: Settings, loglevel: str = "info") -> None:

@@ -73,7 +73,7 @@ def connect(dsn: str, database: str | None = None) -> Client:
     return clickhouse_connect.get_client(dsn=dsn, connect_timeout=10, send_receive_timeout=300, **extra)
 
 
-def limit_reads(client: Client, max_memory_mb: int = 1024, max_seconds: int = 60,
+def limit_reads(client: Client, max_memory_mb: int = 512, max_seconds: int = 60,
                 max_result_rows: int = 5_000_000) -> Client:
     """Bound every query of ``client`` (the API's, a command's): the engine's memory and time for one query,
     and the rows of its result -- past a limit the query fails with a clear error, the process goes on."""

@@ -105,11 +105,15 @@ class DeadLetter:
     rule: str
     event_id: str = ""
     occurred_at: datetime | None = None
+    _original: str | None = None
 
     @property
     def original(self) -> str:
-        """The message as the dead letter keeps it: screened and capped (:func:`schemas.codec.screened_original`)."""
-        return screened_original(self.record.value)
+        """The message as the dead letter keeps it: screened and capped (:func:`schemas.codec.screened_original`),
+        made once for its row and its message."""
+        if self._original is None:
+            self._original = screened_original(self.record.value)
+        return self._original
 
     @property
     def row(self) -> tuple:

@@ -89,7 +89,7 @@ def test_every_panel_renders_with_data_without_console_errors(board_url, browser
 
 def test_no_text_from_the_url_or_the_api_runs_as_script(board_url, browser):
     """The API's 422 echoes the bad input; the board shows it as text. (It ran as script when error text went
-    through innerHTML, and read the token from the page's storage.)"""
+    in as HTML markup, and read the token from the page's storage.)"""
     attack = "<img src=x onerror=window.__xss=1>"
     page = browser.new_page()
     page.goto(f"{board_url}/?board=lmis-national&to=2026-03-29&from={attack}&lang={attack}")

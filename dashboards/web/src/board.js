@@ -62,7 +62,7 @@ async function api(path) {
   return r.json();
 }
 
-// Elements are built with text nodes only: no text from the API or the URL ever reaches innerHTML.
+// Elements are built with text nodes only: no text from the API or the URL is ever parsed as HTML.
 function h(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
