@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 NATIVE_STAMP := $(VENV)/.native-$(shell cat native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs | sha1sum | cut -c1-12)
 KAFKA_JARS ?= $(HOME)/.cache/lmis/kafka-4.4.0
+ALERTMANAGER ?= $(HOME)/.cache/lmis/alertmanager-0.28.1
 # rustup's cargo, where a login shell would have put it
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps python-deps fuzz-deps kafka-jars board-assets test lint demo bench lock clean
+.PHONY: setup system-deps python-deps fuzz-deps kafka-jars alertmanager board-assets test lint demo bench lock clean
 
-setup: system-deps python-deps fuzz-deps kafka-jars board-assets
+setup: system-deps python-deps fuzz-deps kafka-jars alertmanager board-assets
 
 # Java runs the Kafka broker; Maven fetches its jars; Node bundles the board; Debian's chromium tests it.
 # Only what is missing is installed: a machine's own Node (e.g. NodeSource's, which bundles npm) conflicts
@@ -62,6 +63,15 @@ $(KAFKA_JARS)/.complete: stack/kafka-pom.xml
 	mkdir -p $(KAFKA_JARS)
 	mvn -q -f stack/kafka-pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(KAFKA_JARS)
 	touch $@
+
+# Prometheus Alertmanager routes and delivers the alerts (lmis/alertmanager.py): built from the Go module proxy
+# with the machine's Go (a few minutes, once). v0.28.1 is the newest tag that builds under `go install`.
+alertmanager: $(ALERTMANAGER)/alertmanager
+
+$(ALERTMANAGER)/alertmanager:
+	@command -v go >/dev/null || { echo "go not found: install Go 1.23 or newer (https://go.dev/dl)" >&2; exit 1; }
+	mkdir -p $(ALERTMANAGER)
+	GOBIN=$(ALERTMANAGER) go install github.com/prometheus/alertmanager/cmd/alertmanager@v0.28.1
 
 # The embedded board's JavaScript: chart library from npm, bundled at build time (no CDN).
 board-assets: dashboards/web/dist/board.js

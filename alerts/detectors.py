@@ -6,7 +6,8 @@ Event time only: the days are Asia/Seoul days of ``occurred_at``, so a replay ju
 
 The baseline knows the Korean calendar: a day is compared with the same weekday of recent weeks, never a
 working day with a public holiday (Seollal and Chuseok move every year: ``schemas.calendar``); a holiday is
-not judged at all, and holidays are left out of the baselines of working days. A deviation alerts only past
+not judged at all, and holidays are left out of the baselines of working days; a month's first and last days
+(when insured jobs start and end) are compared with the month edges before them. A deviation alerts only past
 a robust score (median and MAD) *and* a minimum absolute size, so that 4 against 3 never does.
 
 >>> from datetime import date, timedelta
@@ -49,12 +50,24 @@ class Verdict:
     direction: str  # "up", "down" or "" (within the interval)
 
 
+def month_edge(day: date) -> str:
+    """"first" for a month's first day, "last" for its last, "" otherwise: insured jobs start on the 1st and
+    end on the last day of a month far more than on other days (the insurance feed's month pattern)."""
+    if day.day == 1:
+        return "first"
+    if (day + timedelta(days=1)).day == 1:
+        return "last"
+    return ""
+
+
 class SameWeekdayBaseline:
-    """The expected value of a day: the median of the same weekday over the last ``weeks`` weeks, holidays left
-    out; its spread, as a standard deviation: 1.4826 × the MAD of those values, and at least the square root of
-    the expected count (counts vary at least as a Poisson count does: eight weeks' MAD alone is often too small
-    and alerted on noise) and ``min_sigma``. None for a public holiday (compared with no working day) or with
-    fewer than ``min_weeks`` comparable weeks.
+    """The expected value of a day: the median of the same weekday over the last ``weeks`` weeks, holidays and
+    month edges left out; its spread, as a standard deviation: 1.4826 × the MAD of those values, and at least
+    the square root of the expected count (counts vary at least as a Poisson count does: eight weeks' MAD
+    alone is often too small and alerted on noise) and ``min_sigma``. A month's first or last day is that
+    times the median ratio of the last such days to their own baselines (learnt: insurance events crowd
+    there, other feeds not). None for a public holiday (compared with no working day), with fewer than
+    ``min_weeks`` comparable weeks, or for a month edge before two such days were seen.
 
     >>> from datetime import date
     >>> b = SameWeekdayBaseline()
@@ -67,27 +80,49 @@ class SameWeekdayBaseline:
     True
     """
 
-    def __init__(self, weeks: int = 8, min_weeks: int = 4, min_sigma: float = 1.0):
+    def __init__(self, weeks: int = 8, min_weeks: int = 4, min_sigma: float = 1.0, edges: int = 4):
         self.weeks, self.min_weeks, self.min_sigma = weeks, min_weeks, min_sigma
         self._by_weekday: dict[int, deque[tuple[date, float]]] = {d: deque(maxlen=weeks) for d in range(7)}
+        self._edge_ratios: dict[str, deque[tuple[date, float]]] = {e: deque(maxlen=edges) for e in ("first", "last")}
 
     def update(self, day: date, value: float | None) -> None:
         if value is None or is_holiday(day):
+            return
+        edge = month_edge(day)
+        if edge:
+            ratios = self._edge_ratios[edge]
+            base = self._plain(day)
+            if base is not None and base[0] > 0 and not (ratios and ratios[-1][0] >= day):
+                ratios.append((day, float(value) / base[0]))
             return
         past = self._by_weekday[day.weekday()]
         if past and past[-1][0] >= day:
             return  # each day once, in order (a replay gives the same days again)
         past.append((day, float(value)))
 
-    def expected(self, day: date) -> tuple[float, float] | None:
-        if is_holiday(day):
-            return None
+    def _plain(self, day: date) -> tuple[float, float] | None:
         values = [v for d, v in self._by_weekday[day.weekday()] if day - timedelta(weeks=self.weeks) <= d < day]
         if len(values) < self.min_weeks:
             return None
         median = statistics.median(values)
         mad = statistics.median(abs(v - median) for v in values)
-        return median, max(MAD_TO_SIGMA * mad, math.sqrt(max(median, 0.0)), self.min_sigma)
+        return median, MAD_TO_SIGMA * mad
+
+    def expected(self, day: date) -> tuple[float, float] | None:
+        if is_holiday(day):
+            return None
+        base = self._plain(day)
+        if base is None:
+            return None
+        median, spread = base
+        edge = month_edge(day)
+        if edge:
+            ratios = [r for d, r in self._edge_ratios[edge] if d < day]
+            if len(ratios) < 2:
+                return None
+            ratio = statistics.median(ratios)
+            median, spread = median * ratio, spread * ratio + median * (max(ratios) - min(ratios)) / 2
+        return median, max(spread, math.sqrt(max(median, 0.0)), self.min_sigma)
 
 
 class SpikeDetector:

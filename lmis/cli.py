@@ -15,7 +15,7 @@ from lmis.settings import get_settings, settings_table
 
 app = typer.Typer(help="LMIS: real-time labour-market monitoring.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-stack_app = typer.Typer(help="The local Kafka broker (KRaft, loopback).", no_args_is_help=True)
+stack_app = typer.Typer(help="The local Kafka broker (KRaft) and Alertmanager, on loopback.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Event schemas.", no_args_is_help=True)
 board_app = typer.Typer(help="The status boards: Grafana export and push, a read-only board server.",
                         no_args_is_help=True)
@@ -35,18 +35,25 @@ def _fail(message: str, code: int = 1) -> None:
 # ---------------------------------------------------------------- stack
 @stack_app.command("up")
 def stack_up() -> None:
-    """Start the local Kafka broker, wait until healthy and create the topics."""
+    """Start the local Kafka broker (wait until healthy, create the topics) and the local Alertmanager."""
     from lmis import stack
 
     try:
         stack.up(get_settings(), log=console.print)
+        _alertmanager_up()
     except stack.StackError as exc:
         _fail(str(exc))
 
 
+def _alertmanager_up() -> None:
+    from lmis import alertmanager
+
+    alertmanager.up(get_settings(), log=console.print)
+
+
 @stack_app.command("down")
 def stack_down() -> None:
-    """Stop the local Kafka broker cleanly."""
+    """Stop the worker, the local Kafka broker and the local Alertmanager cleanly."""
     import os
     import signal
 
@@ -67,6 +74,9 @@ def stack_down() -> None:
         pid_file.unlink()
     if not stack.down(s, log=console.print):
         console.print("Kafka was not running")
+    from lmis import alertmanager
+
+    alertmanager.down(s, log=console.print)
 
 
 @stack_app.command("topics")
@@ -229,11 +239,12 @@ def demo(
     from lmis import procs, stack
 
     s = get_settings()
-    if stack.running_pid(s) is None:
-        try:
+    try:
+        if stack.running_pid(s) is None:
             stack.up(s, log=console.print)
-        except stack.StackError as exc:
-            _fail(str(exc))
+        _alertmanager_up()
+    except stack.StackError as exc:
+        _fail(str(exc))
     s.data_dir.mkdir(parents=True, exist_ok=True)
     truth = s.data_dir / "demo-truth.json"
     before = sum(procs.end_and_committed(s)[0].values())

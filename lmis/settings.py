@@ -82,6 +82,29 @@ class Settings(BaseSettings):
                                                     "registered job seeker (0: none; the API still answers).")
     matching_candidates: int = Field(300, ge=10, description="Candidates scored per recommendation (same "
                                      "occupation and region first, then the occupation, then its major group).")
+    alertmanager_url: str | None = Field(
+        None, description="The site's Prometheus Alertmanager (`http(s)://host:9093`): the worker posts alerts "
+        "there and `lmis stack up` starts none. Unset: the local one.")
+    alertmanager_port: int = Field(19094, description="Local Alertmanager only: its loopback port.")
+    alertmanager_binary: Path = Field(Path.home() / ".cache" / "lmis" / "alertmanager-0.28.1" / "alertmanager",
+                                      description="Local Alertmanager only: the binary (`make alertmanager`).")
+    alert_email_to: str | None = Field(None, description="Alert e-mails to (comma separated): labour-market signals, "
+                                       "and data faults unless `LMIS_ALERT_OPS_EMAIL_TO` is set.")
+    alert_ops_email_to: str | None = Field(None, description="Data-fault alert e-mails to (comma separated).")
+    alert_webhook_url: str | None = Field(None, description="Every alert, firing and resolved, is also posted here "
+                                          "(Alertmanager's webhook format; chat tools).")
+    alert_group_wait_seconds: int = Field(30, ge=0, description="Alertmanager waits this long to group a new "
+                                          "alert's first notification with others.")
+    alert_group_interval_seconds: int = Field(300, ge=1, description="... and this long before notifying a group's "
+                                              "new or resolved alerts.")
+    alert_repeat_hours: int = Field(4, ge=1, description="A firing alert is notified again after this long "
+                                    "(critical ones after a quarter of it).")
+    smtp_host: str | None = Field(None, description="SMTP server for alert and briefing e-mails (unset: none sent).")
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_from: str = Field("lmis@localhost", description="The e-mails' sender.")
+    smtp_username: str | None = Field(None, description="SMTP user name (none: no authentication).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (secret: environment only).")
+    smtp_starttls: bool = Field(True, description="Require STARTTLS with the SMTP server.")
     clickhouse_dsn: str | None = Field(
         None, description="ClickHouse: `chdb:///abs/path` (embedded, default `<data_dir>/clickhouse`) or "
                           "`http(s)://user:pass@host:8123/db`.")
@@ -118,6 +141,8 @@ def settings_table() -> str:
         default = f.default
         if name == "kafka_jars":
             default = "~/.cache/lmis/kafka-4.4.0"
+        if name == "alertmanager_binary":
+            default = "~/.cache/lmis/alertmanager-0.28.1/alertmanager"
         shown = "" if default is None else f"`{default}`"
         rows.append(f"| `LMIS_{name.upper()}` | {shown} | {f.description} |")
     return "\n".join(rows)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from alerts import detectors
-from alerts.detectors import EmployerBurst, ShiftDetector, SpikeDetector
+from alerts.detectors import EmployerBurst, ShiftDetector, SpikeDetector, month_edge
 from schemas.calendar import is_holiday
 
 DETECTORS = {"spike": lambda: SpikeDetector(min_size=10), "shift": lambda: ShiftDetector(min_size=10)}
@@ -92,6 +92,27 @@ def test_missing_values_are_skipped_and_the_same_input_gives_the_same_verdicts(n
     first, second = run(DETECTORS[name](), values), run(DETECTORS[name](), values)
     assert first == second
     assert all(v is None for (_, value), v in zip(values, first, strict=True) if value is None)
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+@pytest.mark.parametrize("edge", ["first", "last"])
+def test_the_month_edge_pattern_of_insurance_events_never_alerts_but_a_layoff_on_a_month_end_does(name, edge):
+    # Insured jobs start on the 1st and end on the last day: 2.2 times a plain day's events (as the feed).
+    values = []
+    for day, value in series(5, 300, days=230):
+        if month_edge(day) == edge:
+            value = round(value * 2.2)
+        values.append((day, value))
+    verdicts = run(DETECTORS[name](), values)
+    assert not any(v is not None and v.firing for v in verdicts), [v for v in verdicts if v and v.firing][:2]
+    edges = [v for (day, _), v in zip(values, verdicts, strict=True) if month_edge(day) == edge and v]
+    assert len(edges) >= 3 and all(v.expected > 400 for v in edges if v.day.weekday() < 5)
+    if name == "spike":
+        detector = DETECTORS[name]()
+        run(detector, values)
+        month_end = date(2026, 4, 30) if edge == "last" else date(2026, 4, 1)
+        verdict = detector.score(month_end, 2.2 * 300 + 400)
+        assert verdict is not None and verdict.firing and verdict.direction == "up"
 
 
 @pytest.mark.parametrize("name", DETECTORS)
