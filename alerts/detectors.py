@@ -148,9 +148,10 @@ class SpikeDetector:
 
 
 class ShiftDetector:
-    """A sustained shift: the exponentially weighted mean of each day's robust score (weight ``alpha``) beyond
-    ``threshold``. It starts firing once and stays firing until the mean falls back below ``release`` (a
-    national shock lasting weeks is one alert, not one a day, and does not flap). The baseline learns only
+    """A sustained shift: the exponentially weighted mean of each day's robust score (weight ``alpha``; a score
+    counts at most ``clip``, so that one extreme day is a spike, not a shift) beyond ``threshold``. It starts
+    firing once and stays firing until the mean falls back below ``release`` (a national shock lasting weeks
+    is one alert, not one a day, and does not flap). The baseline learns only
     from days that are not firing, so a shift does not become the new normal while it lasts.
 
     >>> from datetime import date, timedelta
@@ -167,8 +168,8 @@ class ShiftDetector:
     """
 
     def __init__(self, threshold: float = 2.5, release: float = 1.0, alpha: float = 0.4, min_size: float = 10.0,
-                 weeks: int = 8, direction: str = "both"):
-        self.threshold, self.release, self.alpha = threshold, release, alpha
+                 weeks: int = 8, direction: str = "both", clip: float = 4.0):
+        self.threshold, self.release, self.alpha, self.clip = threshold, release, alpha, clip
         self.min_size, self.direction = min_size, direction
         self.baseline = SameWeekdayBaseline(weeks=weeks)
         self.level = 0.0  # the weighted mean of the robust scores
@@ -187,7 +188,8 @@ class ShiftDetector:
         z = (float(value) - expected) / sigma
         if self._last is None or day > self._last:  # each day moves the level once
             self._last = day
-            self.level = (1 - self.alpha) * self.level + self.alpha * z
+            clipped = max(-self.clip, min(self.clip, z))  # one huge day is a spike, not a shift
+            self.level = (1 - self.alpha) * self.level + self.alpha * clipped
             big = abs(float(value) - expected) >= self.min_size
             if not self.firing and abs(self.level) >= self.threshold and big and _towards(self.level, self.direction):
                 self.firing = True

@@ -5,9 +5,10 @@ first seen, stays firing while the condition holds, and resolves when it no long
 names the condition and the cell, not the episode, so the same layoff judged again (a restart, a replay)
 is the same alert.
 
+>>> from datetime import UTC, date, datetime
 >>> a = Alert(name="LabourMarketSpike", cls=LABOUR_MARKET, severity="warning", measure="insurance.loss",
 ...           region="48", industry="C", observed=62, expected=9.0, lower=0.0, upper=21.0,
-...           first_seen="2026-03-18T00:00:00+09:00", day="2026-03-18", direction="up")
+...           first_seen=datetime(2026, 3, 18, 15, tzinfo=UTC), day=date(2026, 3, 18), direction="up")
 >>> a.labels["region_name"], a.labels["family"]
 ('경상남도', 'insurance')
 >>> a.summary_en
@@ -17,7 +18,8 @@ is the same alert.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 
 from schemas.codes import code_list
 
@@ -60,13 +62,14 @@ def _n(x: float | None) -> str:
 
 @dataclass(frozen=True)
 class Alert:
-    """One alert as judged at one event-time instant. ``first_seen`` and ``day`` are Asia/Seoul ISO strings."""
+    """One alert as judged at one event-time instant: ``first_seen`` when its condition was first seen (event
+    time), ``day`` the Asia/Seoul day judged (a data fault's: the day its hours began)."""
 
     name: str  # the condition: LabourMarketSpike, LabourMarketShift, LayoffWarning, SourceSilent, ...
     cls: str  # DATA_FAULT or LABOUR_MARKET
     severity: str
-    first_seen: str  # the event time the condition was first seen
-    day: str = ""  # the Asia/Seoul day (or the first day of the hours) judged
+    first_seen: datetime
+    day: date | None = None
     measure: str = ""
     region: str = ""  # '' national
     industry: str = ""
@@ -128,6 +131,11 @@ class Alert:
             return f"{self.day} {_n(self.observed)}건, 예상 {_n(self.expected)}{band}"
         return f"{_n(self.observed)} on {self.day}, expected {_n(self.expected)}{band}"
 
+    def with_severity(self, severity: str) -> Alert:
+        """The same alert at another severity (an episode keeps the severity it began with: Alertmanager knows
+        an alert by its labels)."""
+        return replace(self, severity=severity)
+
     @property
     def summary_ko(self) -> str:
         if self.employer_id:
@@ -154,8 +162,8 @@ class Alert:
 
     @property
     def annotations(self) -> dict[str, str]:
-        out = {"summary_ko": self.summary_ko, "summary_en": self.summary_en, "first_seen": self.first_seen,
-               "day": self.day}
+        out = {"summary_ko": self.summary_ko, "summary_en": self.summary_en,
+               "first_seen": self.first_seen.isoformat(), "day": "" if self.day is None else self.day.isoformat()}
         for k in ("observed", "expected", "lower", "upper"):
             if getattr(self, k) is not None:
                 out[k] = f"{getattr(self, k):.1f}"

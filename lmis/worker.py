@@ -6,7 +6,11 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from alerts.delivery import Outbox
+from alerts.jobs import AlertJobs
+from alerts.judge import DAILY, HOURLY
 from dashboards.api import create_api
+from lmis import alertmanager
 from lmis.procs import proc_status
 from lmis.settings import Settings
 from lmis.stack import port_free
@@ -20,7 +24,7 @@ from streams.matching_process import MatchingProcess
 from streams.membership import ensure_sole_worker, worker_identity
 from streams.pipeline import TrendPipeline
 from streams.processing import Policy
-from streams.schedule import AfterEachDay, EventTimeJob, Scheduler, from_ms
+from streams.schedule import AfterEachDay, EventTimeJob, Every, Scheduler, from_ms
 from streams.worker import PeriodicJob, WorkerConfig, build_app
 
 log = logging.getLogger("lmis.worker")
@@ -52,6 +56,11 @@ def build(settings: Settings):
             matching.failed = f"did not start: {exc}"
             log.error("the matcher %s; it is tried again later", matching.failed)
         jobs = (PeriodicJob("matching", 5.0, matching.tick, matching.stop, on_pipeline_thread=False),)
+    # The alerts the detectors stored, handed to Alertmanager (wall clock: delivery is about now).
+    outbox = Outbox(connect(settings.clickhouse_url), alertmanager.url(settings),
+                    resolve_after=timedelta(seconds=settings.alert_group_wait_seconds + 15),
+                    board_url=f"http://{settings.web_host}:{settings.web_port}")
+    jobs += (PeriodicJob("alerts.outbox", 5.0, outbox.tick, on_pipeline_thread=False),)
     classifier = ClassifierPool(settings.classify_processes) if settings.classify_processes else None
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
                              classifier=classifier,
@@ -74,6 +83,8 @@ def build(settings: Settings):
         reasons = list(ingest.problems.values())
         if matching is not None and matching.failed:
             reasons.append(f"matcher down: {matching.failed}")
+        if outbox.problem:
+            reasons.append(outbox.problem)
         return {"status": "degraded" if reasons else "ok", "reasons": reasons,
                 "events": {t: s.events for t, s in stats.by_topic.items()},
                 "dead_letters": dict(stats.dead_by_reason),
@@ -94,7 +105,9 @@ def build(settings: Settings):
     # The API reads through the worker's engine: only one process may open an embedded ClickHouse folder.
     api = create_api(lambda: api_client, token, health, matching, max_rows=settings.query_max_rows)
     jobs_client = connect(settings.clickhouse_url)  # the event-time jobs' (a thread of their own)
-    scheduler = Scheduler(publication_jobs(jobs_client, policy.allowed_lateness), ClickHouseRunLog(jobs_client))
+    scheduler = Scheduler(publication_jobs(jobs_client, policy.allowed_lateness)
+                          + alert_jobs(AlertJobs(jobs_client, policy.allowed_lateness)),
+                          ClickHouseRunLog(jobs_client))
     app = build_app(cfg, pipeline, api, jobs, scheduler)
     return app, pipeline
 
@@ -113,6 +126,13 @@ def publication_jobs(client, allowed_lateness: timedelta) -> tuple[EventTimeJob,
         return EventTimeJob(name, schedule, run)
 
     return job(FIRST, AfterEachDay()), job(FINAL, AfterEachDay(allowed_lateness))
+
+
+def alert_jobs(alerts: AlertJobs) -> tuple[EventTimeJob, ...]:
+    """The detectors: data faults each hour, then (at a day's end, after that hour's) the day's labour-market
+    signals, which data faults of the day inhibit."""
+    return (EventTimeJob(HOURLY, Every(timedelta(hours=1)), alerts.hourly),
+            EventTimeJob(DAILY, AfterEachDay(), alerts.daily))
 
 
 def process_memory_mb() -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ def _holidays() -> tuple[tuple[int, int], dict[str, str], dict[date, str]]:
     return (lo, hi), fixed, dated
 
 
+@lru_cache(maxsize=16_384)  # the detectors ask for every day of months of history, many times a day
 def holiday_name(d: date) -> str | None:
     """English name of the public holiday on ``d``, or None."""
     _, fixed, dated = _holidays()

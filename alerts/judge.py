@@ -1,0 +1,273 @@
+"""Judging a day or an hour: the detectors run over plain series and counts, and say which alerts hold.
+
+Pure (no I/O): :mod:`alerts.jobs` reads the inputs through ``sinks`` and stores what these return. The
+same inputs give the same alerts, so a replay judges each instant as live streaming did.
+
+>>> from datetime import date, timedelta
+>>> start = date(2026, 1, 5)  # a Monday
+>>> quiet = {start + timedelta(days=i): 200 + 10 * (i % 3) for i in range(80)}
+>>> day = start + timedelta(days=80)
+>>> shocked = {**quiet, day: 600}
+>>> [a.name for a in labour_market(day, {("ui.initial_claim", "", ""): shocked}, start)]
+['LabourMarketSpike']
+>>> labour_market(day, {("ui.initial_claim", "", ""): {**quiet, day: 205}}, start)
+[]
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from alerts.detectors import EmployerBurst, ShiftDetector, SpikeDetector
+from alerts.model import DATA_FAULT, FAMILY_NAMES, LABOUR_MARKET, SIGNAL_MEASURES, Alert
+from schemas.calendar import SEOUL, is_holiday, seoul_day, seoul_midnight
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The thresholds, in one place (docs/operations.md explains each)."""
+
+    history_days: int = 120  # eight weeks of baseline, the month edges before them, and a shift's course
+    spike_threshold: float = 4.0  # robust z
+    shift_threshold: float = 2.5  # weighted mean of robust z
+    min_size: float = 10.0  # the smallest deviation that alerts (4 against 3 never does)
+    spike_min_share: float = 0.25  # ... and at least this share of the expected value
+    spike_p: float = 1e-6  # ... and this unlikely for a Poisson count (thousands of cells are judged daily)
+    shift_min_share: float = 0.10
+    zero_min_expected: float = 20.0  # a measure at 0 where this many were expected is a data fault
+    layoff_min_count: int = 10  # an employer's separations for business reasons in the window ...
+    layoff_window_days: int = 3
+    layoff_ratio: float = 5.0  # ... and this many times its usual count for such a window
+    layoff_critical: int = 50
+    silent_min_hours: int = 2  # a source silent this long ...
+    silent_min_expected: float = 14.0  # ... where at least this many messages came in each comparable span
+    silent_weeks: int = 4
+    holiday_share: float = 0.02  # the lowest share of a working day's messages a feed keeps on a holiday
+    duplicate_min: int = 20  # re-sent copies in an hour ...
+    duplicate_share: float = 0.10  # ... and this share of the source's messages then
+    dead_letter_min: int = 20  # dead letters in an hour ...
+    dead_letter_share: float = 0.02  # ... and this share of the messages
+
+
+RULES = Rules()
+DAILY = "alerts.daily"
+HOURLY = "alerts.hourly"
+DAILY_NAMES = ("LabourMarketSpike", "LabourMarketShift", "LayoffWarning", "MeasureZero")
+HOURLY_NAMES = ("SourceSilent", "DuplicateBurst", "DeadLetterRate")
+
+
+def day_end(day: date) -> datetime:
+    return seoul_midnight(day + timedelta(days=1)).astimezone(UTC)
+
+
+def _values(series: dict[date, int], days: list[date]) -> list[tuple[date, float]]:
+    """The series over ``days``, 0 where a cell had no events (cells are stored non-empty)."""
+    return [(d, float(series.get(d, 0))) for d in days]
+
+
+def poisson_tail(observed: float, expected: float) -> float:
+    """The probability of a Poisson count with mean ``expected`` at least as far from it as ``observed``
+    (the upper tail above it, the lower below)."""
+    lam, k = max(expected, 1e-9), int(round(observed))
+    if lam > 500:  # the normal approximation, with continuity correction
+        z = (abs(k - lam) - 0.5) / math.sqrt(lam)
+        return 0.5 * math.erfc(z / math.sqrt(2))
+    log_pmf = [i * math.log(lam) - lam - math.lgamma(i + 1) for i in range(0, max(k, int(lam)) + 60)]
+    if k >= lam:
+        return min(1.0, sum(math.exp(v) for v in log_pmf[k:]))
+    return min(1.0, sum(math.exp(v) for v in log_pmf[:k + 1]))
+
+
+def feed_start(national: dict[date, int], days: list[date]) -> date:
+    """The first day a measure's feed is whole: its national count at least half the median of its working
+    days. Before it (a deployment's first days, the partial tail of a backfill) is no baseline."""
+    working = [national.get(d, 0) for d in days if d.weekday() < 5 and not is_holiday(d)]
+    level = statistics.median([v for v in working if v > 0] or [0])
+    for d in days:
+        if d.weekday() < 5 and not is_holiday(d) and national.get(d, 0) >= level / 2 > 0:
+            return d
+    return days[-1] if days else date.max
+
+
+def _shift(values: list[tuple[date, float]], rules: Rules) -> tuple[object, date | None]:
+    """The shift detector run over the series: its verdict on the last day, and the day it began firing."""
+    levels = [v for d, v in values if not is_holiday(d)]
+    typical = statistics.median(levels) if levels else 0.0
+    detector = ShiftDetector(threshold=rules.shift_threshold, min_size=max(rules.min_size,
+                                                                           rules.shift_min_share * typical))
+    verdict, began = None, None
+    for d, v in values:
+        verdict = detector.score(d, v)
+        detector.update(d, v)
+        if verdict is not None:
+            began = (began or d) if verdict.firing else None
+    return verdict, began
+
+
+def labour_market(day: date, series: dict[tuple[str, str, str], dict[date, int]], first_day: date,
+                  rules: Rules = RULES) -> list[Alert]:
+    """Spikes (every cell) and sustained shifts (national and regional cells) of the signal measures on
+    ``day``; a national or regional measure at 0 where it never is, as a data fault. A cell's spike is left
+    out while its shift fires (one alert for a shock that lasts)."""
+    lo = max(first_day, day - timedelta(days=rules.history_days))
+    days = [lo + timedelta(days=i) for i in range((day - lo).days + 1)]
+    starts = {m: feed_start(series.get((m, "", ""), {}), days) for m in SIGNAL_MEASURES}
+    found: list[Alert] = []
+    judged_at = day_end(day)
+    for (measure, region, industry), cell in sorted(series.items()):
+        if measure not in SIGNAL_MEASURES:
+            continue
+        values = _values(cell, [d for d in days if d >= starts[measure]])
+        observed = values[-1][1]
+        shifting = False
+        if not industry:
+            verdict, began = _shift(values, rules)
+            if verdict is not None and verdict.firing:
+                shifting = True
+                found.append(Alert(
+                    "LabourMarketShift", LABOUR_MARKET, "critical" if not region else "warning", judged_at,
+                    day, measure, region, observed=observed, expected=verdict.expected, lower=verdict.lower,
+                    upper=verdict.upper, direction=verdict.direction,
+                    detail_ko=f"{began}부터 지속", detail_en=f"sustained since {began}"))
+        spikes = SpikeDetector(threshold=rules.spike_threshold, min_size=rules.min_size)
+        for d, v in values[:-1]:
+            spikes.update(d, v)
+        verdict = spikes.score(day, observed)
+        if verdict is None:
+            continue
+        if not industry and observed == 0 and verdict.expected >= rules.zero_min_expected:
+            found.append(Alert(
+                "MeasureZero", DATA_FAULT, "critical", judged_at, day, measure, region, expected=verdict.expected,
+                observed=0.0, lower=verdict.lower, upper=verdict.upper, direction="down",
+                detail_ko="평소 0이 아닌 지표가 0: 수집 장애 가능성",
+                detail_en="never 0 before: a feed is probably broken"))
+            continue
+        big = abs(observed - verdict.expected) >= rules.spike_min_share * verdict.expected
+        if verdict.firing and big and not shifting and poisson_tail(observed, verdict.expected) < rules.spike_p:
+            found.append(Alert(
+                "LabourMarketSpike", LABOUR_MARKET, "warning", judged_at, day, measure, region, industry,
+                observed=observed, expected=verdict.expected, lower=verdict.lower, upper=verdict.upper,
+                direction=verdict.direction))
+    return found
+
+
+def layoffs(day: date, separations: Iterable[tuple[str, date, int]], employers: dict[str, tuple[str, str, str]],
+            rules: Rules = RULES) -> list[Alert]:
+    """Layoff early warnings on ``day``: employers whose separations for business reasons burst (counts per
+    employer and day up to ``day``; ``employers``: each one's region, industry and size band)."""
+    burst = EmployerBurst(min_count=rules.layoff_min_count, window_days=rules.layoff_window_days,
+                          ratio=rules.layoff_ratio)
+    for employer, d, n in sorted(separations, key=lambda r: r[1]):
+        if d <= day:
+            burst.update(employer, d, n)
+    found = []
+    for employer, count in burst.bursts(day):
+        region, industry, size = employers.get(employer, ("", "", ""))
+        found.append(Alert(
+            "LayoffWarning", LABOUR_MARKET, "critical" if count >= rules.layoff_critical else "warning",
+            day_end(day), day, region=region, industry=industry, family="insurance", employer_id=employer,
+            size_band=size, observed=float(count),
+            detail_ko=f"최근 {rules.layoff_window_days}일 사업주 사유 이직(상실·실업급여 신청) {count}건",
+            detail_en=f"{count} separations for business reasons (insured losses and UI claims) in "
+                      f"{rules.layoff_window_days} days"))
+    return found
+
+
+def inhibited(alert: Alert, faults: Iterable[tuple[str, str, datetime, datetime | None]]) -> str:
+    """The fingerprint of a data fault (fingerprint, family, from, until or None) in the alert's family
+    during its day, which explains a labour-market spike or shift away; '' if none."""
+    if alert.cls != LABOUR_MARKET or alert.name == "LayoffWarning" or alert.day is None:
+        return ""
+    lo, hi = seoul_midnight(alert.day), seoul_midnight(alert.day + timedelta(days=1))
+    for fingerprint, family, start, end in faults:
+        if family == alert.family and start < hi and (end is None or end > lo):
+            return fingerprint
+    return ""
+
+
+def _spans_holiday(lo: datetime, hi: datetime) -> bool:
+    d = seoul_day(lo)
+    while d <= seoul_day(hi):
+        if is_holiday(d):
+            return True
+        d += timedelta(days=1)
+    return False
+
+
+def silence_spans(instant: datetime, last: dict[tuple[str, str], datetime], first: dict[tuple[str, str], datetime],
+                  rules: Rules = RULES) -> list[tuple[str, str, datetime, datetime]]:
+    """For each (source, family) silent at least ``silent_min_hours`` by ``instant``: the same span of each
+    of the weeks before, since its ``first`` message (to count what came in then)."""
+    spans = []
+    for (source, family), t in sorted(last.items()):
+        if instant - t >= timedelta(hours=rules.silent_min_hours):
+            for k in range(1, rules.silent_weeks + 1):
+                lo = t - timedelta(weeks=k)
+                if (source, family) in first and lo >= first[source, family]:
+                    spans.append((source, family, lo, instant - timedelta(weeks=k)))
+    return spans
+
+
+def silent_sources(instant: datetime, last: dict[tuple[str, str], datetime],
+                   spans: list[tuple[str, str, datetime, datetime]], counts: list[int],
+                   rules: Rules = RULES) -> list[Alert]:
+    """Sources silent longer than their own norm: in every comparable span of the weeks before (holidays
+    left out) at least ``silent_min_expected`` messages came in (a Poisson count that size is 0 once in a
+    million), fewer on a holiday by ``holiday_share``."""
+    past: dict[tuple[str, str], list[int]] = {}
+    for (source, family, lo, hi), n in zip(spans, counts, strict=True):
+        if not _spans_holiday(lo, hi):
+            past.setdefault((source, family), []).append(n)
+    found = []
+    for (source, family), ns in sorted(past.items()):
+        since = last[source, family]
+        expected = float(min(ns))
+        if _spans_holiday(since, instant):
+            expected *= rules.holiday_share
+        if expected < rules.silent_min_expected:
+            continue
+        hours = (instant - since).total_seconds() / 3600
+        ko, en = FAMILY_NAMES.get(family, (family, family))
+        local = since.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M")
+        found.append(Alert(
+            "SourceSilent", DATA_FAULT, "critical", instant, seoul_day(since), source=source, family=family,
+            observed=0.0, expected=expected, lower=0.0, upper=None,
+            detail_ko=f"수집원 {source}의 {ko} 이벤트가 {local}(KST)부터 {hours:.0f}시간째 없음 "
+                      f"(지난 주들 같은 시간대 최소 {expected:,.0f}건)",
+            detail_en=f"no {en} events from {source} since {local} KST ({hours:.0f} h; at least "
+                      f"{expected:,.0f} in the same hours of the weeks before)"))
+    return found
+
+
+def duplicate_bursts(instant: datetime, copies: dict[tuple[str, str], tuple[int, int]],
+                     rules: Rules = RULES) -> list[Alert]:
+    """Sources that re-sent many events already sent, in the hour before ``instant``."""
+    found = []
+    for (source, family), (messages, duplicates) in sorted(copies.items()):
+        if duplicates >= rules.duplicate_min and duplicates >= rules.duplicate_share * messages:
+            found.append(Alert(
+                "DuplicateBurst", DATA_FAULT, "warning", instant, seoul_day(instant - timedelta(hours=1)),
+                source=source, family=family, observed=float(duplicates), expected=0.0,
+                detail_ko=f"수집원 {source}가 한 시간에 이미 받은 이벤트 {duplicates:,}건을 다시 보냄 "
+                          f"(전체 {messages:,}건; 집계에는 한 번만 반영)",
+                detail_en=f"{source} re-sent {duplicates:,} events already received in one hour (of {messages:,}; "
+                          "counted once)"))
+    return found
+
+
+def dead_letter_rate(instant: datetime, dead: dict[str, int], stored: int, rules: Rules = RULES) -> list[Alert]:
+    """Many messages refused in the hour before ``instant``."""
+    total = sum(dead.values())
+    if total < rules.dead_letter_min or total < rules.dead_letter_share * (total + stored):
+        return []
+    share = total / max(1, total + stored)
+    reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(dead.items(), key=lambda kv: -kv[1])[:4])
+    return [Alert("DeadLetterRate", DATA_FAULT, "warning", instant, seoul_day(instant - timedelta(hours=1)),
+                  family="dead_letters", observed=float(total),
+                  detail_ko=f"한 시간 동안 메시지 {total:,}건({share:.1%})이 오류로 격리됨: {reasons}",
+                  detail_en=f"{total:,} messages ({share:.1%}) dead-lettered in one hour: {reasons}")]
+

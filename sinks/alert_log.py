@@ -1,0 +1,93 @@
+"""Alerts and their lifecycle in ClickHouse (migration 0013), and the outbox's memory of what was delivered.
+
+Rows are plain dicts of the ``alerts`` columns; ``alerts.lifecycle`` makes them from judged alerts. Each
+episode (fingerprint, starts_at) is rewritten at every judgement; readers see its newest version.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sinks.clickhouse import as_utc
+
+COLUMNS = ("fingerprint", "starts_at", "state", "ends_at", "name", "class", "severity", "measure", "region",
+           "industry", "source", "family", "employer_id", "size_band", "day", "observed", "expected", "lower",
+           "upper", "direction", "summary_ko", "summary_en", "labels", "annotations", "inhibited_by", "job",
+           "instant", "version")
+FIRING, RESOLVED = "firing", "resolved"
+NEWEST = f"SELECT {', '.join(COLUMNS)} FROM alerts ORDER BY version DESC LIMIT 1 BY fingerprint, starts_at"
+MAX_ROWS = 5000
+
+
+def _rows(client, sql: str, parameters: dict | None = None) -> list[dict]:
+    result = client.query(sql, parameters=parameters or {})
+    out = []
+    for row in result.result_rows:
+        d = dict(zip(result.column_names, row, strict=True))
+        for k in ("starts_at", "ends_at", "instant"):
+            if d.get(k) is not None:
+                d[k] = as_utc(d[k])
+        out.append(d)
+    return out
+
+
+def write(client, rows: list[dict]) -> None:
+    if rows:
+        client.insert("alerts", [[r[c] for c in COLUMNS] for r in rows], column_names=list(COLUMNS))
+
+
+def open_episodes(client, job: str) -> list[dict]:
+    """The episodes of ``job``'s alerts firing now (their newest version)."""
+    return _rows(client, f"SELECT * FROM ({NEWEST}) WHERE state = '{FIRING}' AND job = {{job:String}}",
+                 {"job": job})
+
+
+def history(client, lo: date | None = None, hi: date | None = None, state: str | None = None,
+            cls: str | None = None, limit: int = 500) -> list[dict]:
+    """Episodes (newest version each), newest first: firing or resolved in [lo, hi] (their days), of a state
+    and class if given; at most ``limit`` (≤ 5,000)."""
+    where = ["1"]
+    params: dict = {}
+    if lo is not None:
+        where.append("toDate(coalesce(ends_at, instant), 'Asia/Seoul') >= {lo:Date}")
+        params["lo"] = lo
+    if hi is not None:
+        where.append("toDate(starts_at, 'Asia/Seoul') <= {hi:Date}")
+        params["hi"] = hi
+    if state is not None:
+        where.append("state = {state:String}")
+        params["state"] = state
+    if cls is not None:
+        where.append("class = {cls:String}")
+        params["cls"] = cls
+    n = max(1, min(int(limit), MAX_ROWS))
+    return _rows(client, f"SELECT * FROM ({NEWEST}) WHERE {' AND '.join(where)} "
+                         f"ORDER BY starts_at DESC, fingerprint LIMIT {n}", params)
+
+
+def undelivered(client, refresh_before: datetime, limit: int = 500) -> list[dict]:
+    """Episodes whose newest state Alertmanager has not been given, and firing ones last given before
+    ``refresh_before`` (re-sent so that they stay firing there); not those a data fault explains away.
+    Each with ``firing_delivered_at`` (None: its firing state never delivered)."""
+    return _rows(client, f"""
+        SELECT a.*, f.delivered_at AS firing_delivered_at
+        FROM ({NEWEST}) AS a
+        LEFT JOIN (SELECT fingerprint, starts_at, state, max(delivered_at) AS delivered_at FROM alert_deliveries
+                   GROUP BY fingerprint, starts_at, state) AS d
+            ON d.fingerprint = a.fingerprint AND d.starts_at = a.starts_at AND d.state = a.state
+        LEFT JOIN (SELECT fingerprint, starts_at, max(delivered_at) AS delivered_at FROM alert_deliveries
+                   WHERE state = '{FIRING}' GROUP BY fingerprint, starts_at) AS f
+            ON f.fingerprint = a.fingerprint AND f.starts_at = a.starts_at
+        WHERE a.inhibited_by = ''
+          AND (d.delivered_at IS NULL OR (a.state = '{FIRING}' AND d.delivered_at < {{t:DateTime64(3)}}))
+        ORDER BY a.starts_at, a.fingerprint
+        LIMIT {max(1, min(limit, MAX_ROWS))}
+        SETTINGS join_use_nulls = 1
+    """, {"t": refresh_before})
+
+
+def delivered(client, rows: list[tuple[str, datetime, str]], at: datetime) -> None:
+    """Record (fingerprint, starts_at, state) as given to Alertmanager at ``at``."""
+    if rows:
+        client.insert("alert_deliveries", [[f, s, st, at] for f, s, st in rows],
+                      column_names=["fingerprint", "starts_at", "state", "delivered_at"])
