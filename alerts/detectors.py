@@ -223,15 +223,17 @@ class EmployerBurst:
         for old in [d for d in days if (day - d).days > self.history]:
             del days[old]
 
+    def usual(self, employer_id: str, day: date) -> float:
+        """The employer's usual count for a window ending on ``day`` (from the days before the window)."""
+        days = self._counts.get(employer_id, {})
+        before = sum(n for d, n in days.items() if self.window <= (day - d).days < self.history)
+        return before * self.window / max(1, self.history - self.window)
+
     def bursts(self, day: date) -> list[tuple[str, int]]:
         out = []
         for employer, days in self._counts.items():
             recent = sum(n for d, n in days.items() if 0 <= (day - d).days < self.window)
-            if recent < self.min_count:
-                continue
-            before = sum(n for d, n in days.items() if self.window <= (day - d).days < self.history)
-            usual = before * self.window / max(1, self.history - self.window)
-            if recent >= self.ratio * max(usual, 1.0):
+            if recent >= self.min_count and recent >= self.ratio * max(self.usual(employer, day), 1.0):
                 out.append((employer, recent))
         return sorted(out)
 

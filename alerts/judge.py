@@ -170,7 +170,8 @@ def layoffs(day: date, separations: Iterable[tuple[str, date, int]], employers: 
         found.append(Alert(
             "LayoffWarning", LABOUR_MARKET, "critical" if count >= rules.layoff_critical else "warning",
             day_end(day), day, region=region, industry=industry, family="insurance", employer_id=employer,
-            size_band=size, observed=float(count),
+            size_band=size, observed=float(count), expected=round(burst.usual(employer, day), 1), lower=0.0,
+            upper=max(float(rules.layoff_min_count), rules.layoff_ratio * max(burst.usual(employer, day), 1.0)),
             detail_ko=f"최근 {rules.layoff_window_days}일 사업주 사유 이직(상실·실업급여 신청) {count}건",
             detail_en=f"{count} separations for business reasons (insured losses and UI claims) in "
                       f"{rules.layoff_window_days} days"))

@@ -139,8 +139,9 @@ class Alert:
     @property
     def summary_ko(self) -> str:
         if self.employer_id:
+            usual = "" if self.expected is None else f" (평소 {_n(self.expected)}건, 경보 기준 {_n(self.upper)}건)"
             return (f"대량 이직 조기경보: 사업장 {self.employer_id} ({self._cell('ko')}, 규모 {self.size_band or '—'}) "
-                    f"{self.detail_ko}")
+                    f"{self.detail_ko}{usual}")
         if self.measure:
             word = {"up": "증가", "down": "감소"}.get(self.direction, "")
             what = SIGNAL_MEASURES.get(self.measure, (self.measure,))[0]
@@ -151,8 +152,9 @@ class Alert:
     @property
     def summary_en(self) -> str:
         if self.employer_id:
+            usual = "" if self.expected is None else f" (usually {_n(self.expected)}; alerts from {_n(self.upper)})"
             return (f"Layoff early warning: employer {self.employer_id} ({self._cell('en')}, size "
-                    f"{self.size_band or '—'}) {self.detail_en}")
+                    f"{self.size_band or '—'}) {self.detail_en}{usual}")
         if self.measure:
             what = SIGNAL_MEASURES.get(self.measure, ("", self.measure))[1]
             text = f"{what} in {self._cell('en')}: {self._numbers('en')}"

@@ -24,7 +24,7 @@ def _rows(client, sql: str, parameters: dict | None = None) -> list[dict]:
     out = []
     for row in result.result_rows:
         d = dict(zip(result.column_names, row, strict=True))
-        for k in ("starts_at", "ends_at", "instant"):
+        for k in ("starts_at", "ends_at", "instant", "firing_delivered_at"):
             if d.get(k) is not None:
                 d[k] = as_utc(d[k])
         out.append(d)
@@ -70,7 +70,7 @@ def undelivered(client, refresh_before: datetime, limit: int = 500) -> list[dict
     ``refresh_before`` (re-sent so that they stay firing there); not those a data fault explains away.
     Each with ``firing_delivered_at`` (None: its firing state never delivered)."""
     return _rows(client, f"""
-        SELECT a.*, f.delivered_at AS firing_delivered_at
+        SELECT {', '.join(f'a.{c} AS {c}' for c in COLUMNS)}, f.delivered_at AS firing_delivered_at
         FROM ({NEWEST}) AS a
         LEFT JOIN (SELECT fingerprint, starts_at, state, max(delivered_at) AS delivered_at FROM alert_deliveries
                    GROUP BY fingerprint, starts_at, state) AS d
