@@ -26,6 +26,8 @@ from pydantic import BaseModel, Field
 
 from dashboards import panels
 from dashboards.boards import BOARDS, labels
+from sinks.alert_log import as_json as alert_json
+from sinks.alert_log import history as alert_history
 from sinks.clickhouse import too_large
 from sinks.observatory import matching_exposure, matching_metrics
 from sinks.published import revisions
@@ -230,6 +232,25 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         if format == "csv":
             return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
         return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "rows": rows})
+
+    @api.get("/api/alerts", dependencies=[Depends(authorised)])
+    async def get_alerts(
+        state: Annotated[Literal["firing", "resolved", "all"], Query(description="firing, resolved or all")] = "all",
+        cls: Annotated[Literal["data_fault", "labour_market", "all"],
+                       Query(alias="class", description="data_fault, labour_market or all")] = "all",
+        from_: Annotated[date | None, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")] = None,
+        to: Annotated[date | None, Query(description="last day (Asia/Seoul), YYYY-MM-DD")] = None,
+        limit: Annotated[int, Query(ge=1, le=5000, description="at most this many, newest first (1-5000)")] = 500,
+    ) -> JSONResponse:
+        """Alerts, newest first: each episode of a condition (its fingerprint and the event time it was first
+        seen) as last judged -- firing or resolved, its class, severity, cells, observed against expected with
+        the interval, and its summary in Korean and English. ``inhibited_by``: the data fault that explains a
+        labour-market alert away (not delivered)."""
+        if from_ is not None and to is not None:
+            check_range(from_, to)
+        rows = await in_thread(alert_history, client, from_, to, None if state == "all" else state,
+                               None if cls == "all" else cls, limit)
+        return JSONResponse({"alerts": [alert_json(r) for r in rows]})
 
     def matcher():
         if matching is None:

@@ -65,7 +65,8 @@ def bench_stack(base: Settings, name: str, kafka_port: int, web_port: int,
     # Ports below Linux's ephemeral range (32768-60999): polling a port there before its server listens can
     # connect the client to itself (seen: the worker's HTTP port then stayed taken and the worker exited).
     env = {"LMIS_DATA_DIR": str(folder), "LMIS_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
-           "LMIS_KAFKA_CONTROLLER_PORT": str(kafka_port + 1), "LMIS_WEB_PORT": str(web_port),
+           "LMIS_KAFKA_CONTROLLER_PORT": str(kafka_port + 1), "LMIS_ALERTMANAGER_PORT": str(kafka_port + 2),
+           "LMIS_WEB_PORT": str(web_port),
            "LMIS_TOPIC_PARTITIONS": "4", **(extra_env or {})}
     s = Settings(data_dir=folder, kafka_bootstrap=env["LMIS_KAFKA_BOOTSTRAP"], kafka_controller_port=kafka_port + 1,
                  topic_partitions=4)

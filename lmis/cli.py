@@ -161,7 +161,9 @@ def simulate(
     start: str = typer.Option(..., help="First day, YYYY-MM-DD (Asia/Seoul)."),
     days: int = typer.Option(7, min=1, help="Number of days."),
     scale: float = typer.Option(0.01, help="1 = Korea's national flows; 0.01 = one hundredth."),
-    scenario: list[str] = typer.Option([], help="Scenario to inject (repeatable), or 'all'."),
+    scenario: list[str] = typer.Option([], help="Scenario to inject (repeatable), or 'all'; knobs after a colon: "
+                                       "regional_layoff:region=11,industry=C,day=18,workers=800 (days from the start; "
+                                       "knobs of each: docs/operations.md)."),
     speed: str = typer.Option("max", help="Event time replayed at N × wall time, or 'max'."),
     out: Path | None = typer.Option(None, help="Write JSON lines here."),
     kafka: bool = typer.Option(False, "--kafka", help="Produce to Kafka (LMIS_KAFKA_BOOTSTRAP)."),
@@ -173,8 +175,10 @@ def simulate(
     from simulator.output import paced, send_kafka, write_jsonl
 
     try:
-        cfg = SimConfig(seed=seed, start=date.fromisoformat(start), days=days, scale=scale,
-                        scenarios=tuple(scenario))
+        from simulator.scenarios import parse
+
+        names, plan = parse(scenario)
+        cfg = SimConfig(seed=seed, start=date.fromisoformat(start), days=days, scale=scale, scenarios=names, plan=plan)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     sim = Simulator(cfg)

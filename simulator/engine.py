@@ -157,6 +157,7 @@ class SimConfig:
     scale: float
     scenarios: tuple[str, ...] = ()
     warmup_days: int = 150
+    plan: ScenarioPlan | None = None  # the scenarios' knobs (None: the defaults)
 
     def __post_init__(self) -> None:
         self.scenarios = check_names(self.scenarios)
@@ -191,7 +192,7 @@ class Simulator:
 
     def __init__(self, cfg: SimConfig):
         self.cfg = cfg
-        self.plan = ScenarioPlan().clamp(cfg.days)
+        self.plan = (cfg.plan or ScenarioPlan()).clamp(cfg.days)
         self.W = cfg.warmup_days
         self.n_days = self.W + cfg.days
         self.day0 = cfg.start - timedelta(days=self.W)

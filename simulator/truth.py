@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from simulator import calibration as cal
-from simulator.scenarios import ScenarioPlan
+from simulator.scenarios import ScenarioPlan, injected
 
 ANOMALY_ID_LIMIT = 2000
 
@@ -134,7 +134,7 @@ class Truth:
                        "insured_persons_opening": round(cal.INSURED_STOCK * self.cfg.scale)}
 
     def to_dict(self) -> dict[str, Any]:
-        plan = ScenarioPlan().clamp(self.cfg.days)
+        plan = (self.cfg.plan or ScenarioPlan()).clamp(self.cfg.days)
         start = self.cfg.start
         return {
             "seed": self.cfg.seed, "start": start.isoformat(), "days": self.cfg.days, "scale": self.cfg.scale,
@@ -147,6 +147,7 @@ class Truth:
                        for m, days in sorted(self.counts.items())},
             "stocks": self.stocks,
             "anomalies": self.anomalies,
+            "injected": injected(tuple(self.cfg.scenarios), plan, start),
         }
 
     def write(self, path: Path) -> None:

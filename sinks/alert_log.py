@@ -6,6 +6,7 @@ episode (fingerprint, starts_at) is rewritten at every judgement; readers see it
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 from sinks.clickhouse import as_utc
@@ -63,6 +64,17 @@ def history(client, lo: date | None = None, hi: date | None = None, state: str |
     n = max(1, min(int(limit), MAX_ROWS))
     return _rows(client, f"SELECT * FROM ({NEWEST}) WHERE {' AND '.join(where)} "
                          f"ORDER BY starts_at DESC, fingerprint LIMIT {n}", params)
+
+
+def as_json(row: dict) -> dict:
+    """An episode for the API: times in ISO 8601, labels and annotations as objects, no internal columns."""
+    out = {k: v for k, v in row.items() if k not in ("version", "labels", "annotations", "job")}
+    for k in ("starts_at", "ends_at", "instant"):
+        out[k] = None if row.get(k) is None else row[k].isoformat()
+    out["day"] = row["day"].isoformat() if row.get("day") else None
+    out["labels"] = json.loads(row["labels"]) if row.get("labels") else {}
+    out["annotations"] = json.loads(row["annotations"]) if row.get("annotations") else {}
+    return out
 
 
 def undelivered(client, refresh_before: datetime, limit: int = 500) -> list[dict]:

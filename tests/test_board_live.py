@@ -25,7 +25,8 @@ PORT = 26266
 def board_url(tmp_path_factory, month_run):
     folder = tmp_path_factory.mktemp("live")
     env = {"LMIS_DATA_DIR": str(folder / "data"), "LMIS_KAFKA_BOOTSTRAP": "127.0.0.1:29492",
-           "LMIS_KAFKA_CONTROLLER_PORT": "29493", "LMIS_WEB_PORT": str(PORT), "LMIS_TOPIC_PARTITIONS": "2",
+           "LMIS_KAFKA_CONTROLLER_PORT": "29493", "LMIS_ALERTMANAGER_PORT": "29494",
+           "LMIS_WEB_PORT": str(PORT), "LMIS_TOPIC_PARTITIONS": "2",
            "LMIS_HEALTH_INTERVAL_SECONDS": "1"}
     run_lmis("stack", "up", env=env, timeout=300)
     worker = procs.WorkerProcess(env, folder / "worker.log")
@@ -126,6 +127,39 @@ def test_korean_labels_with_an_english_switch(board_url, browser):
     page.click("#lang")
     page.wait_for_function("() => document.querySelector('h1').innerText === 'Employment trend monitoring board'")
     page.wait_for_function("() => document.querySelector('#panel-regions').innerText.includes('Gyeongnam')")
+    assert errors == []
+    page.close()
+
+
+def test_the_worker_alerts_on_the_layoff_and_the_outage_and_the_board_lists_them(board_url, browser):
+    """The worker's own event-time jobs judged the month as it streamed in: the layoff and the portal's
+    outage are on the alerts page, in Korean and English; the banner counts what fires now."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # the jobs run on their own thread, after the reading
+        jobs = httpx.get(f"{board_url}/api/health", params={"store": "false"}).json()["event_time_jobs"]
+        if (jobs.get("alerts.daily", {}).get("done") or "") >= "2026-03-29T15:00":
+            break
+        time.sleep(2)
+    alerts = httpx.get(f"{board_url}/api/alerts").json()["alerts"]
+    layoff = [a for a in alerts if a["name"] == "LayoffWarning"]
+    assert len(layoff) == 1 and layoff[0]["labels"]["region"] == "48" and layoff[0]["employer_id"]
+    assert {a["source"] for a in alerts if a["name"] == "SourceSilent"} == {"saramin"}
+    assert {a["source"] for a in alerts if a["name"] == "DuplicateBurst"} == {"jobkorea"}
+    page, errors = open_board(browser, f"{board_url}/?page=alerts")
+    row = page.inner_text(f"[id='{layoff[0]['fingerprint']}']")
+    assert layoff[0]["employer_id"] in row and "경상남도" in row and "노동시장 신호" in row
+    assert "saramin" in page.inner_text("#alerts-page") and "자료 장애" in page.inner_text("#alerts-page")
+    firing = [a for a in httpx.get(f"{board_url}/api/alerts", params={"state": "firing"}).json()["alerts"]
+              if not a["inhibited_by"]]
+    banner = page.query_selector("#alerts-banner")
+    assert banner.is_visible() == bool(firing)
+    if firing:
+        assert page.get_attribute("#alerts-banner", "data-count") == str(len(firing))
+    page.click("#lang")
+    page.wait_for_function("() => document.querySelector('h1').innerText === 'LMIS · Alerts'")
+    page.wait_for_function("f => document.getElementById(f).innerText.includes('Gyeongnam')",
+                           arg=layoff[0]["fingerprint"])
+    page.screenshot(path=str(ARTIFACTS / "board-alerts.png"), full_page=True)
     assert errors == []
     page.close()
 

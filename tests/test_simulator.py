@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from simulator import calibration as cal
 from simulator.engine import SimConfig, Simulator
 from simulator.output import read_jsonl, write_jsonl
 from simulator.truth import cell_of
+from tests.conftest import run_lmis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,3 +203,33 @@ def test_the_hidden_suitability_is_used_only_by_the_simulator():
                                                                           "simulator/_hidden.py"):
             users.append(str(py))
     assert users == []
+
+
+def test_scenario_knobs_move_the_layoff_and_the_truth_lists_every_injected_anomaly():
+    from simulator.scenarios import parse
+
+    names, plan = parse(["regional_layoff:region=11,industry=F,day=3,workers=100",
+                         "source_outage:source=albamon,day=4,hour=2,hours=10", "duplicate_burst:source=worknet,day=2"])
+    sim = Simulator(SimConfig(seed=3, start=date(2026, 5, 4), days=8, scale=0.01, scenarios=names, plan=plan,
+                              warmup_days=30))
+    losses = [json.loads(m.value) for m in sim.messages() if m.topic == "lmis.insurance"]
+    laid_off = [e for e in losses if e["payload"]["employer_id"] == plan.layoff_employer]
+    # 100 workers at scale 1 are 1 at this scale: the layoff keeps its smallest size that shows, 60.
+    assert len(laid_off) == 60 and {(e["payload"]["region"], e["payload"]["industry"]) for e in laid_off} == {
+        ("11", "F")}
+    assert min(e["occurred_at"][:10] for e in laid_off) == "2026-05-07"
+    injected = {a["scenario"]: a for a in sim.truth.to_dict()["injected"]}
+    assert injected["regional_layoff"]["region"] == "11" and injected["regional_layoff"]["from"].startswith(
+        "2026-05-07T00:00:00+09:00")
+    assert injected["source_outage"] == {"scenario": "source_outage", "class": "data_fault", "source": "albamon",
+                                         "from": "2026-05-08T02:00:00+09:00", "until": "2026-05-08T12:00:00+09:00"}
+    assert injected["duplicate_burst"]["source"] == "worknet" and injected["duplicate_burst"]["from"].startswith(
+        "2026-05-07T10:00")
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("regional_layoff:regon=11", "no knob 'regon'"), ("regional_layoff:region=99", "시도 code"),
+    ("source_outage:hours=x", "must be a number"), ("duplicate_burst:source=naver", "must be one of")])
+def test_a_wrong_knob_is_named_on_the_command_line(spec, words):
+    res = run_lmis("simulate", "--start", "2026-03-02", "--days", "1", "--scenario", spec, check=False)
+    assert res.returncode == 2 and words in res.stderr.replace("\n", " ").replace("│", ""), res.stderr

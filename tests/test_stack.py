@@ -7,7 +7,9 @@ import json
 import socket
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
+import httpx
 import pytest
 
 from lmis.settings import Settings
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.kafka
 def stack_env(tmp_path):
     # Ports of their own so that a developer's running stack is left alone.
     return {"LMIS_DATA_DIR": str(tmp_path / "data"), "LMIS_KAFKA_BOOTSTRAP": "127.0.0.1:29092",
-            "LMIS_KAFKA_CONTROLLER_PORT": "29093", "LMIS_TOPIC_PARTITIONS": "3"}
+            "LMIS_KAFKA_CONTROLLER_PORT": "29093", "LMIS_ALERTMANAGER_PORT": "29094", "LMIS_TOPIC_PARTITIONS": "3"}
 
 
 def test_up_produce_10000_consume_them_all_back_down(stack_env):
@@ -52,12 +54,18 @@ def test_up_produce_10000_consume_them_all_back_down(stack_env):
 
         status = json.loads(run_lmis("stack", "status", "--json", env=stack_env).stdout)
         assert status["running"]
+        # Alertmanager beside it, on its loopback port, with the configuration made from the settings.
+        ready = httpx.get(f"http://127.0.0.1:{stack_env['LMIS_ALERTMANAGER_PORT']}/-/ready", timeout=5)
+        assert ready.status_code == 200
+        assert (Path(stack_env["LMIS_DATA_DIR"]) / "alertmanager" / "alertmanager.yml").exists()
         assert all(t["partitions"] == 3 for t in status["topics"].values())
         assert sum(t["messages"] for t in status["topics"].values()) == 10_000
     finally:
         run_lmis("stack", "down", env=stack_env, timeout=120)
     after = run_lmis("stack", "status", env=stack_env, check=False)
     assert after.returncode == 3 and "not running" in after.stderr
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{stack_env['LMIS_ALERTMANAGER_PORT']}/-/ready", timeout=5)
 
 
 def test_restart_keeps_the_data(stack_env):

@@ -45,7 +45,8 @@ def no_leftover_workers():
 @pytest.fixture()
 def env(tmp_path):
     e = {"LMIS_DATA_DIR": str(tmp_path / "data"), "LMIS_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
-         "LMIS_KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT), "LMIS_WEB_PORT": str(WEB_PORT),
+         "LMIS_KAFKA_CONTROLLER_PORT": str(CONTROLLER_PORT), "LMIS_ALERTMANAGER_PORT": str(CONTROLLER_PORT + 1),
+         "LMIS_WEB_PORT": str(WEB_PORT),
          "LMIS_TOPIC_PARTITIONS": "3", "LMIS_HEALTH_INTERVAL_SECONDS": "1"}
     run_lmis("stack", "up", env=e, timeout=300)
     yield e

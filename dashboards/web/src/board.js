@@ -31,13 +31,28 @@ th { color:var(--muted); font-weight:500; }
 .tile { border-radius:6px; padding:8px; min-height:84px; background:#24313d; }
 .tile b { display:block; font-size:17px; } .tile span { font-size:15px; color:#dfe7ee; display:block; }
 .legend { font-size:14px; color:var(--muted); }
+#alerts-banner { padding:8px 20px; font-size:17px; display:flex; flex-wrap:wrap; gap:6px 24px; }
+#alerts-banner[hidden] { display:none; }
+#alerts-banner[data-class=data_fault] { background:#5a3b00; } #alerts-banner[data-class=labour_market] { background:#5c1f1c; }
+#alerts-banner a { color:var(--fg); }
+.alerts { grid-column:span 24; } .alerts td { text-align:left; vertical-align:top; }
+.sev-critical { color:#ff7b72; font-weight:600; } .sev-warning { color:#f0b429; } .state-resolved { color:var(--muted); }
 `;
 
 const I18N = {
   ko: { from: "시작", to: "끝", all: "전체", suppressed: "<3", updated: "갱신", through: "자료 기준", lang: "English",
-        error: "오류", wow: "전주 대비", claims: "실업급여 신청", openings: "구인" },
+        error: "오류", wow: "전주 대비", claims: "실업급여 신청", openings: "구인",
+        alerts: "경보", firing: "발생 중", resolved: "해소", data_fault: "자료 장애", labour_market: "노동시장 신호",
+        critical: "심각", warning: "주의", info: "정보", since: "최초 감지", until: "해소 시각", what: "내용",
+        observed: "관측", expected: "예상 (범위)", inhibited: "자료 장애로 억제됨", no_alerts: "경보 없음",
+        firing_now: "발생 중인 경보", all_alerts: "경보 전체 보기" },
   en: { from: "From", to: "To", all: "All", suppressed: "<3", updated: "Updated", through: "Data through", lang: "한국어",
-        error: "Error", wow: "vs last week", claims: "UI claims", openings: "Openings" },
+        error: "Error", wow: "vs last week", claims: "UI claims", openings: "Openings",
+        alerts: "Alerts", firing: "firing", resolved: "resolved", data_fault: "data fault",
+        labour_market: "labour-market signal", critical: "critical", warning: "warning", info: "info",
+        since: "First seen", until: "Resolved", what: "What", observed: "Observed", expected: "Expected (interval)",
+        inhibited: "explained by a data fault", no_alerts: "No alerts", firing_now: "firing now",
+        all_alerts: "all alerts" },
 };
 const GRID = { "28": [0, 0], "11": [1, 0], "51": [2, 0], "41": [1, 1], "43": [2, 1], "44": [0, 2], "36": [1, 2],
   "30": [2, 2], "47": [3, 2], "52": [0, 3], "27": [3, 3], "31": [4, 3], "29": [0, 4], "46": [1, 4], "48": [2, 4],
@@ -50,6 +65,7 @@ const state = {
   lang: params.get("lang") === "en" ? "en" : "ko",
   board: params.get("board") || "lmis-national",
   vars: {}, from: null, to: null, boards: [], labels: {}, charts: {},
+  alertsPage: params.get("page") === "alerts",
 };
 
 async function api(path) {
@@ -183,8 +199,17 @@ function layout() {
   document.querySelectorAll("[data-i18n]").forEach((e) => (e.textContent = t(e.dataset.i18n)));
   document.getElementById("boards").replaceChildren(...state.boards.map((x) => {
     const q = new URLSearchParams({ board: x.uid, lang: state.lang });
-    return h("a", { href: `?${q}`, class: x.uid === b.uid ? "active" : "" }, state.lang === "ko" ? x.ko : x.en);
-  }));
+    return h("a", { href: `?${q}`, class: x.uid === b.uid && !state.alertsPage ? "active" : "" },
+      state.lang === "ko" ? x.ko : x.en);
+  }), h("a", { href: `?${new URLSearchParams({ page: "alerts", lang: state.lang })}`, id: "alerts-link",
+    class: state.alertsPage ? "active" : "" }, t("alerts")));
+  if (state.alertsPage) {
+    document.title = `LMIS · ${t("alerts")}`;
+    document.getElementById("title").textContent = `LMIS · ${t("alerts")}`;
+    document.getElementById("controls").hidden = true;
+    document.getElementById("panels").replaceChildren(h("section", { class: "panel alerts", id: "alerts-page" }));
+    return;
+  }
   document.getElementById("variables").replaceChildren(...b.variables.map((v) => h("label", {},
     `${state.lang === "ko" ? v.ko : v.en} `,
     h("select", { id: `var-${v.name}`, dataset: { var: v.name } },
@@ -214,8 +239,53 @@ async function dataThrough() {
   }
 }
 
+const kstTime = (iso) => (iso ? new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Seoul", year: "numeric",
+  month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }).format(new Date(iso)) : "—");
+const summary = (a) => (state.lang === "ko" ? a.summary_ko : a.summary_en);
+const num = (v) => (v == null ? "—" : Math.round(v).toLocaleString());
+
+// The banner on every page: the alerts firing now (not those a data fault explains away), the most severe first.
+async function refreshBanner() {
+  const banner = document.getElementById("alerts-banner");
+  try {
+    const firing = (await api("/api/alerts?state=firing&limit=200")).alerts.filter((a) => !a.inhibited_by);
+    const rank = { critical: 0, warning: 1, info: 2 };
+    firing.sort((a, b) => rank[a.severity] - rank[b.severity] || (a.class === "data_fault" ? -1 : 1));
+    banner.hidden = firing.length === 0;
+    banner.dataset.count = String(firing.length);
+    if (!firing.length) return banner.replaceChildren();
+    banner.dataset.class = firing[0].class;
+    const q = new URLSearchParams({ page: "alerts", lang: state.lang });
+    banner.replaceChildren(h("b", {}, `${t("firing_now")} ${firing.length}`),
+      ...firing.slice(0, 3).map((a) => h("span", { class: `sev-${a.severity}`, dataset: { fingerprint: a.fingerprint } },
+        `[${t(a.class)}] ${summary(a)}`)),
+      h("a", { href: `?${q}` }, `${t("all_alerts")} →`));
+  } catch (e) {
+    banner.hidden = true;
+  }
+}
+
+async function refreshAlertsPage() {
+  const el = document.getElementById("alerts-page");
+  const alerts = (await api("/api/alerts?limit=500")).alerts;
+  const cols = ["state", "class", "severity", "since", "until", "what", "observed", "expected"];
+  el.replaceChildren(h("h2", {}, t("alerts")), alerts.length === 0 ? h("p", {}, t("no_alerts")) : h("table", {},
+    h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, t(c))))),
+    h("tbody", {}, alerts.map((a) => h("tr", { id: a.fingerprint, class: `state-${a.state}`,
+      dataset: { state: a.state, class: a.class, name: a.name } },
+    h("td", {}, a.inhibited_by ? t("inhibited") : t(a.state)), h("td", {}, t(a.class)),
+    h("td", { class: `sev-${a.severity}` }, t(a.severity)), h("td", {}, kstTime(a.starts_at)),
+    h("td", {}, kstTime(a.ends_at)), h("td", {}, summary(a)), h("td", {}, num(a.observed)),
+    h("td", {}, a.expected == null ? "—" : `${num(a.expected)} (${num(a.lower)}–${num(a.upper)})`))))));
+}
+
 async function refreshAll() {
-  const [through] = await Promise.all([dataThrough(), ...board().panels.map(refreshPanel)]);
+  if (state.alertsPage) {
+    await Promise.all([refreshBanner(), refreshAlertsPage()]);
+    document.body.dataset.ready = "true";
+    return;
+  }
+  const [through] = await Promise.all([dataThrough(), refreshBanner(), ...board().panels.map(refreshPanel)]);
   const updated = document.getElementById("updated");
   updated.textContent = `${through}${t("updated")} ${new Date().toLocaleTimeString()}`;
   updated.dataset.through = through ? "yes" : "no";
