@@ -23,6 +23,9 @@ app.add_typer(board_app, name="dashboards")
 bench_app = typer.Typer(help="Benchmarks: each prints its figures on its last line.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(stack_app, name="stack")
+alerts_app = typer.Typer(help="Alerts: what fires, Grafana alert rules, Alertmanager's configuration.",
+                         no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(schemas_app, name="schemas")
 console = Console(stderr=True, soft_wrap=True)
 
@@ -420,6 +423,61 @@ def dashboards_push(
         console.print(f"{uid}: {outcome}")
 
 
+@alerts_app.command("list")
+def alerts_list(
+    state: str = typer.Option("firing", help="firing, resolved or all."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """The alerts in the store (the worker's: run it where the worker is stopped, or use /api/alerts)."""
+    from sinks import alert_log
+    from sinks.clickhouse import StoreUnavailable, connect
+
+    if state not in ("firing", "resolved", "all"):
+        raise typer.BadParameter("state must be firing, resolved or all")
+    s = get_settings()
+    try:
+        rows = alert_log.history(connect(s.clickhouse_url), state=None if state == "all" else state)
+    except StoreUnavailable as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps([alert_log.as_json(r) for r in rows], ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        console.print(f"{r['state']:<9} {r['severity']:<8} {r['starts_at']:%Y-%m-%d %H:%M} {r['summary_ko']}")
+    console.print(f"{len(rows)} alerts")
+
+
+@alerts_app.command("config")
+def alerts_config() -> None:
+    """Alertmanager's configuration generated from the LMIS_* settings (for the site's own Alertmanager)."""
+    import yaml
+
+    from lmis import alertmanager
+
+    print(yaml.safe_dump(alertmanager.config(get_settings()), sort_keys=False, allow_unicode=True))
+
+
+@alerts_app.command("export")
+def alerts_export(out: Path = typer.Option(Path("deploy/grafana/provisioning"),
+                                           help="The Grafana provisioning folder.")) -> None:
+    """Write the labour-market spike rules as Grafana alert-rule provisioning (<out>/alerting/lmis.yaml)."""
+    from alerts.grafana_rules import export
+
+    console.print(f"wrote {export(out)}")
+
+
+@alerts_app.command("push")
+def alerts_push(
+    url: str = typer.Option(..., help="Grafana's URL, e.g. https://grafana.example.go.kr"),
+    token: str = typer.Option(..., envvar="GRAFANA_TOKEN", help="A service-account token (or GRAFANA_TOKEN)."),
+) -> None:
+    """Create or update the Grafana alert rules through its alerting provisioning API (idempotent)."""
+    from alerts.grafana_rules import push
+
+    for uid, outcome in push(url, token).items():
+        console.print(f"{uid}: {outcome}")
+
+
 @board_app.command("serve")
 def dashboards_serve() -> None:
     """Serve the board and the read-only API from ClickHouse without ingesting (e.g. a ClickHouse server,
@@ -469,6 +527,24 @@ def bench_recovery(
 
     result = run_recovery_bench(get_settings(), scale=scale, days=days, kill_after_s=kill_after, log=console.print)
     console.print(f"{result.messages} messages, {result.committed_at_kill} committed at the kill")
+    print(result.line())
+
+
+@bench_app.command("alerts")
+def bench_alerts(
+    seeds: int = typer.Option(3, min=1, help="Quarters with every scenario at random knobs."),
+    scale: float = typer.Option(0.05, help="Share of national flows."),
+) -> None:
+    """Recall, precision and delay of the alerts over simulated quarters, and false alarms in a normal one."""
+    from lmis.bench_alerts import run_alerts_bench
+
+    s = get_settings()
+    result = run_alerts_bench(s.data_dir / "bench-alerts", seeds=seeds, scale=scale, log=console.print)
+    for line in result.missed:
+        console.print(f"[red]missed[/] {line}")
+    for line in result.unmatched:
+        console.print(f"[yellow]not an injected anomaly[/] {line}")
+    console.print(f"one detection cycle (p50): hourly {result.hourly_p50_s:.2f} s, daily {result.daily_p50_s:.2f} s")
     print(result.line())
 
 

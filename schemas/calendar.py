@@ -56,3 +56,8 @@ def holidays_covered(d: date) -> bool:
     """Whether the lunar holidays are known for the year of ``d``."""
     (lo, hi), _, _ = _holidays()
     return lo <= d.year <= hi
+
+
+def holidays_between(lo: date, hi: date) -> list[date]:
+    """The public holidays in [lo, hi]."""
+    return [lo + timedelta(days=i) for i in range((hi - lo).days + 1) if is_holiday(lo + timedelta(days=i))]

@@ -5,14 +5,18 @@ stream in or after."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from alerts.jobs import AlertJobs
 from alerts.judge import DAILY, HOURLY
 from schemas.calendar import seoul_midnight
+from schemas.codes import code_list
 from simulator.scenarios import ScenarioPlan
 from sinks import alert_log
 from streams.pipeline import TrendPipeline
@@ -150,3 +154,106 @@ def test_judged_as_the_data_stream_in_gives_the_same_alerts(engine_dsn, judged):
                 r["observed"] if exact else None)
 
     assert sorted(map(key, live)) == sorted(map(key, after))
+
+
+# ---------------------------------------------------------------- Grafana alert rules
+
+
+def test_each_grafana_rules_sql_runs_on_the_engine_and_finds_the_layoffs_claims(judged):
+    from alerts.grafana_rules import rules
+    from dashboards.macros import QueryContext, expand
+    from sinks.signals import daily_series
+
+    client, _, sim, _ = judged
+    judged_day = START + timedelta(days=22)  # a Tuesday, two weeks after the layoff: its claims come in
+    ctx = QueryContext(day_of_run(22, 12), day_of_run(23, 12))
+    for rule in rules():
+        sql = rule["data"][0]["model"]["rawSql"]
+        result = client.query(expand(sql, ctx))
+        assert result.column_names == ("region", "value")
+        values = dict(result.result_rows)
+        assert set(values) == {"", *code_list("regions").values()}
+        measure = rule["labels"]["measure"]
+        if measure == "ui.initial_claim":
+            assert values[sim.plan.layoff_region] >= 4, values
+            # The same score from the stored series, by the rule's definition.
+            series = daily_series(client, [measure], judged_day - timedelta(days=56), judged_day)
+            cell = series[measure, sim.plan.layoff_region, ""]
+            base = sorted(cell.get(judged_day - timedelta(weeks=k), 0) for k in range(1, 9)
+                          if judged_day - timedelta(weeks=k) in cell)
+            mid = len(base) // 2
+            expected = base[mid] if len(base) % 2 else (base[mid - 1] + base[mid]) / 2
+            deviations = sorted(abs(b - expected) for b in base)
+            mad = deviations[mid] if len(base) % 2 else (deviations[mid - 1] + deviations[mid]) / 2
+            sigma = max(1.4826 * mad, expected ** 0.5, 1)
+            assert values[sim.plan.layoff_region] == pytest.approx((cell[judged_day] - expected) / sigma, abs=1e-3)
+        quiet = {r: v for r, v in values.items() if r != sim.plan.layoff_region}
+        assert all(abs(v) < 4 for v in quiet.values()) or measure != "ui.initial_claim", quiet
+
+
+def test_the_committed_grafana_alert_rules_are_current(tmp_path):
+    import yaml
+
+    from alerts.grafana_rules import export
+
+    fresh = yaml.safe_load(export(tmp_path).read_text())
+    committed = Path(__file__).resolve().parent.parent / "deploy/grafana/provisioning/alerting/lmis.yaml"
+    assert yaml.safe_load(committed.read_text()) == fresh, "run `lmis alerts export`"
+    rule = fresh["groups"][0]["rules"][0]
+    assert rule["data"][1]["model"]["conditions"][0]["evaluator"] == {"type": "outside_range", "params": [-4.0, 4.0]}
+    assert {r["labels"]["measure"] for r in fresh["groups"][0]["rules"]} == {
+        "ui.initial_claim", "insurance.loss", "insurance.acquisition", "openings.posted", "seeker.registered"}
+
+
+class RecordedAlertRules(BaseHTTPRequestHandler):
+    """A recording of Grafana's documented alerting provisioning API (GET/POST/PUT
+    /api/v1/provisioning/alert-rules[/:uid], X-Disable-Provenance) -- not Grafana."""
+
+    rules: dict = {}
+    log: list = []
+
+    def _send(self, code: int, body: dict) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        uid = self.path.rsplit("/", 1)[-1]
+        type(self).log.append(("GET", uid))
+        rule = self.rules.get(uid)
+        return self._send(200, rule) if rule else self._send(404, {"message": "rule not found"})
+
+    def _store(self, code: int) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).log.append((self.command, body["uid"], self.headers.get("X-Disable-Provenance")))
+        self.rules[body["uid"]] = {**body, "id": 1, "updated": "2026-12-07T00:00:00Z", "provenance": ""}
+        self._send(code, self.rules[body["uid"]])
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._store(201)
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._store(200)
+
+
+def test_push_the_rules_twice_changes_nothing_the_second_time():
+    from alerts.grafana_rules import push
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RecordedAlertRules)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        first = push(url, "glsa_test_token")
+        assert set(first.values()) == {"created"} and len(first) == 5
+        assert all(entry[2] == "true" for entry in RecordedAlertRules.log if entry[0] == "POST")
+        writes = sum(1 for entry in RecordedAlertRules.log if entry[0] != "GET")
+        assert set(push(url, "glsa_test_token").values()) == {"unchanged"}
+        assert sum(1 for entry in RecordedAlertRules.log if entry[0] != "GET") == writes
+    finally:
+        server.shutdown()
