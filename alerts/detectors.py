@@ -149,8 +149,9 @@ class SpikeDetector:
 
 class ShiftDetector:
     """A sustained shift: the exponentially weighted mean of each day's robust score (weight ``alpha``; a score
-    counts at most ``clip``, so that one extreme day is a spike, not a shift) beyond ``threshold``. It starts
-    firing once and stays firing until the mean falls back below ``release`` (a national shock lasting weeks
+    counts at most ``clip``, so that one extreme day is a spike, not a shift) beyond ``threshold``, while the
+    weighted mean of the deviations is at least ``min_size``. It starts
+    firing once and stays firing until the mean score falls back below ``release`` (a national shock lasting weeks
     is one alert, not one a day, and does not flap). The baseline learns only
     from days that are not firing, so a shift does not become the new normal while it lasts.
 
@@ -173,6 +174,7 @@ class ShiftDetector:
         self.min_size, self.direction = min_size, direction
         self.baseline = SameWeekdayBaseline(weeks=weeks)
         self.level = 0.0  # the weighted mean of the robust scores
+        self.gap = 0.0  # ... and of the deviations themselves
         self.firing = False
         self._last: date | None = None
 
@@ -190,7 +192,8 @@ class ShiftDetector:
             self._last = day
             clipped = max(-self.clip, min(self.clip, z))  # one huge day is a spike, not a shift
             self.level = (1 - self.alpha) * self.level + self.alpha * clipped
-            big = abs(float(value) - expected) >= self.min_size
+            self.gap = (1 - self.alpha) * self.gap + self.alpha * (float(value) - expected)
+            big = abs(self.gap) >= self.min_size
             if not self.firing and abs(self.level) >= self.threshold and big and _towards(self.level, self.direction):
                 self.firing = True
             elif self.firing and abs(self.level) < self.release:

@@ -60,8 +60,9 @@ def lifecycle(open_rows: Iterable[dict], found: Iterable[Alert], job: str, insta
 class AlertJobs:
     """The hourly data-fault checks and the daily labour-market judgement over one ClickHouse client."""
 
-    def __init__(self, client, lateness: timedelta = timedelta(hours=72), rules: judge.Rules = judge.RULES):
-        self.client, self.lateness, self.rules = client, lateness, rules
+    def __init__(self, client, lateness: timedelta = timedelta(hours=72), rules: judge.Rules = judge.RULES,
+                 history_from: date | None = None):
+        self.client, self.lateness, self.rules, self.history_from = client, lateness, rules, history_from
         self._first: dict[tuple[str, str], datetime] = {}
 
     def _apply(self, job: str, instant: datetime, found: list[Alert], inhibited_by: dict[str, str] | None = None
@@ -94,7 +95,7 @@ class AlertJobs:
         days = [d for cell in series.values() for d in cell]
         if not days:
             return self._apply(judge.DAILY, instant, [])
-        found = judge.labour_market(day, series, min(days), r)
+        found = judge.labour_market(day, series, max(min(days), self.history_from or date.min), r)
         counts, employers = signals.employer_separations(
             self.client, day - timedelta(days=90), day, day - timedelta(days=r.layoff_window_days - 1),
             r.layoff_min_count, instant)

@@ -36,8 +36,8 @@ class Rules:
     shift_threshold: float = 2.5  # weighted mean of robust z
     min_size: float = 10.0  # the smallest deviation that alerts (4 against 3 never does)
     spike_min_share: float = 0.25  # ... and at least this share of the expected value
-    spike_p: float = 1e-6  # ... and this unlikely for a Poisson count (thousands of cells are judged daily)
-    shift_min_share: float = 0.10
+    spike_p: float = 1e-7  # ... and this unlikely for a Poisson count (~2,000 cells are judged each day)
+    shift_min_share: float = 0.15  # a month's seasonal swing (insurance: up to 13 %) is not a shock
     zero_min_expected: float = 20.0  # a measure at 0 where this many were expected is a data fault
     layoff_min_count: int = 10  # an employer's separations for business reasons in the window ...
     layoff_window_days: int = 3
@@ -54,6 +54,9 @@ class Rules:
 
 
 RULES = Rules()
+# How much more a measure varies than a Poisson count (variance ÷ mean): openings come in postings of one to
+# five or more, so their count varies ~E[o²]/E[o] ≈ 1.8 times as much (Work-net's mix, simulator/calibration.py).
+DISPERSION = {"openings.posted": 2.0}
 DAILY = "alerts.daily"
 HOURLY = "alerts.hourly"
 DAILY_NAMES = ("LabourMarketSpike", "LabourMarketShift", "LayoffWarning", "MeasureZero")
@@ -147,7 +150,9 @@ def labour_market(day: date, series: dict[tuple[str, str, str], dict[date, int]]
                 detail_en="never 0 before: a feed is probably broken"))
             continue
         big = abs(observed - verdict.expected) >= rules.spike_min_share * verdict.expected
-        if verdict.firing and big and not shifting and poisson_tail(observed, verdict.expected) < rules.spike_p:
+        spread = DISPERSION.get(measure, 1.0)
+        if (verdict.firing and big and not shifting
+                and poisson_tail(observed / spread, verdict.expected / spread) < rules.spike_p):
             found.append(Alert(
                 "LabourMarketSpike", LABOUR_MARKET, "warning", judged_at, day, measure, region, industry,
                 observed=observed, expected=verdict.expected, lower=verdict.lower, upper=verdict.upper,
@@ -205,9 +210,12 @@ def silence_spans(instant: datetime, last: dict[tuple[str, str], datetime], firs
     of the weeks before, since its ``first`` message (to count what came in then)."""
     spans = []
     for (source, family), t in sorted(last.items()):
-        if instant - t >= timedelta(hours=rules.silent_min_hours):
+        # From the hour after the last message: a feed sending at fixed times (a nightly batch at 23:59)
+        # would otherwise find its own batch in each week's span.
+        after = t.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        if instant - after >= timedelta(hours=rules.silent_min_hours):
             for k in range(1, rules.silent_weeks + 1):
-                lo = t - timedelta(weeks=k)
+                lo = after - timedelta(weeks=k)
                 if (source, family) in first and lo >= first[source, family]:
                     spans.append((source, family, lo, instant - timedelta(weeks=k)))
     return spans

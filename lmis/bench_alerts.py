@@ -92,7 +92,7 @@ def judge_quarter(dsn: str, seed: int, scale: float, specs: list[str], start: da
         pipeline.checkpoint()
     pipeline.rollup()
     log(f"seed {seed}: {len(records):,} messages stored; judging days {JUDGED_FROM}-{DAYS} ...")
-    jobs = AlertJobs(client)
+    jobs = AlertJobs(client, history_from=start)  # the simulated go-live: before it, only survivors' history
     t = seoul_midnight(start + timedelta(days=JUDGED_FROM)).astimezone(UTC)
     end = seoul_midnight(start + timedelta(days=DAYS)).astimezone(UTC)
     hourly, daily = [], []

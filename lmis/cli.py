@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
@@ -235,15 +235,26 @@ def migrate() -> None:
     console.print(f"applied migrations {applied}" if applied else "ClickHouse schema is up to date")
 
 
+# The demo's scenarios, in its last two weeks (the four before are the baselines' history).
+DEMO_SCENARIOS = ["regional_layoff:region=48,industry=C,day=29,workers=1500", "national_shock:day=31,days=11",
+                  "source_outage:source=saramin,day=33,hour=9,hours=36", "duplicate_burst:source=jobkorea,day=37",
+                  "malformed", "late"]
+
+
 @app.command()
 def demo(
-    days: int = typer.Option(7, min=1, help="Simulated days."),
+    days: int = typer.Option(42, min=40, help="Simulated days (the scenarios fall in the last two weeks)."),
     scale: float = typer.Option(0.01, help="Share of Korea's national flows."),
     start: str = typer.Option("2026-03-02", help="First simulated day."),
 ) -> None:
-    """The main job on the embedded default: Kafka up, a simulated week with every scenario through the
-    worker into ClickHouse, and the board's URL."""
-    from lmis import procs, stack
+    """The main job on the embedded default: Kafka and Alertmanager up, six simulated weeks with every
+    scenario (a layoff, a national shock, a portal outage, a re-sent day) through the worker into
+    ClickHouse, the alerts they raise, and where to see it all."""
+    import time
+
+    import httpx
+
+    from lmis import alertmanager, procs, stack
 
     s = get_settings()
     try:
@@ -255,10 +266,11 @@ def demo(
     s.data_dir.mkdir(parents=True, exist_ok=True)
     truth = s.data_dir / "demo-truth.json"
     before = sum(procs.end_and_committed(s)[0].values())
-    simulate(seed=1, start=start, days=days, scale=scale, scenario=["all"], speed="max", out=None, kafka=True,
-             truth=truth, count_only=False)
+    simulate(seed=1, start=start, days=days, scale=scale, scenario=DEMO_SCENARIOS, speed="max", out=None,
+             kafka=True, truth=truth, count_only=False)
     ends = sum(procs.end_and_committed(s)[0].values())
-    worker_proc = procs.WorkerProcess({}, s.data_dir / "worker.log", loglevel="info")
+    # The simulated go-live: before it the stream holds only the history of what was still open then.
+    worker_proc = procs.WorkerProcess({"LMIS_ALERT_HISTORY_FROM": start}, s.data_dir / "worker.log", loglevel="info")
     pid_file = s.data_dir / "worker.pid"
     if not (pid_file.exists() and stack.pid_alive(int(pid_file.read_text()))):
         worker_proc.start()
@@ -271,11 +283,31 @@ def demo(
     with console.status(f"the worker is processing {ends - before} new messages ..."):
         if worker_proc.proc is not None:
             procs.wait_drained(s, worker_proc, ends)
+    base = f"http://{s.web_host}:{s.web_port}"
+    last_day = (date.fromisoformat(start) + timedelta(days=days - 1)).isoformat()
+    with console.status("the detectors are judging each hour and day of the simulated weeks ..."):
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            try:
+                jobs = httpx.get(f"{base}/api/health", params={"store": "false"}, timeout=10).json()
+                if (jobs.get("event_time_jobs", {}).get("alerts.daily", {}).get("done") or "") >= last_day:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+    try:
+        alerts = httpx.get(f"{base}/api/alerts", timeout=10).json()["alerts"]
+    except httpx.HTTPError:
+        alerts = []
+    console.print(f"\n[bold]Alerts[/] ({len(alerts)}; delivered through Alertmanager at {alertmanager.url(s)})")
+    for a in alerts[:12]:
+        console.print(f"  {a['state']:<9} {a['starts_at'][:16]} {a['summary_en']}")
     console.print("\n[bold]Where to look[/]")
-    console.print(f"  Expected counts (the simulator's truth): {truth}")
+    console.print(f"  Alerts page: {base}/?page=alerts   API: {base}/api/alerts   Alertmanager: {alertmanager.url(s)}")
+    console.print(f"  Expected counts and the injected anomalies (the simulator's truth): {truth}")
     console.print(f"  Indicators: lmis indicators --from {start} --to {start} --by day,region")
     console.print("  Stop everything: lmis stack down")
-    print(f"Board: http://{s.web_host}:{s.web_port}/?board=lmis-national")
+    print(f"Board: {base}/?board=lmis-national")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
                                                     "registered job seeker (0: none; the API still answers).")
     matching_candidates: int = Field(300, ge=10, description="Candidates scored per recommendation (same "
                                      "occupation and region first, then the occupation, then its major group).")
+    alert_history_from: date | None = Field(
+        None, description="Labour-market baselines use no day before this (YYYY-MM-DD): a go-live before which only "
+        "the history of what was still open was loaded. Unset: from where each feed's national count is whole.")
     alertmanager_url: str | None = Field(
         None, description="The site's Prometheus Alertmanager (`http(s)://host:9093`): the worker posts alerts "
         "there and `lmis stack up` starts none. Unset: the local one.")

@@ -106,7 +106,8 @@ def build(settings: Settings):
     api = create_api(lambda: api_client, token, health, matching, max_rows=settings.query_max_rows)
     jobs_client = connect(settings.clickhouse_url)  # the event-time jobs' (a thread of their own)
     scheduler = Scheduler(publication_jobs(jobs_client, policy.allowed_lateness)
-                          + alert_jobs(AlertJobs(jobs_client, policy.allowed_lateness)),
+                          + alert_jobs(AlertJobs(jobs_client, policy.allowed_lateness,
+                                                 history_from=settings.alert_history_from)),
                           ClickHouseRunLog(jobs_client))
     app = build_app(cfg, pipeline, api, jobs, scheduler)
     return app, pipeline

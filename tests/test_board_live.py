@@ -157,7 +157,7 @@ def test_the_worker_alerts_on_the_layoff_and_the_outage_and_the_board_lists_them
         assert page.get_attribute("#alerts-banner", "data-count") == str(len(firing))
     page.click("#lang")
     page.wait_for_function("() => document.querySelector('h1').innerText === 'LMIS · Alerts'")
-    page.wait_for_function("f => document.getElementById(f).innerText.includes('Gyeongnam')",
+    page.wait_for_function("f => (document.getElementById(f)?.innerText || '').includes('Gyeongnam')",
                            arg=layoff[0]["fingerprint"])
     page.screenshot(path=str(ARTIFACTS / "board-alerts.png"), full_page=True)
     assert errors == []
