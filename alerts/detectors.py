@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -62,8 +63,9 @@ def month_edge(day: date) -> str:
 
 class SameWeekdayBaseline:
     """The expected value of a day: the median of the same weekday over the last ``weeks`` weeks, holidays and
-    month edges left out; its spread, as a standard deviation: 1.4826 × the MAD of those values, and at least
-    the square root of the expected count (counts vary at least as a Poisson count does: eight weeks' MAD
+    month edges left out, each day taken at its month's seasonal level (``season``: January's UI claims are
+    not March's); its spread, as a standard deviation: 1.4826 × the MAD of those values, and at least the
+    square root of the expected count (counts vary at least as a Poisson count does: eight weeks' MAD
     alone is often too small and alerted on noise) and ``min_sigma``. A month's first or last day is that
     times the median ratio of the last such days to their own baselines (learnt: insurance events crowd
     there, other feeds not). None for a public holiday (compared with no working day), with fewer than
@@ -80,25 +82,28 @@ class SameWeekdayBaseline:
     True
     """
 
-    def __init__(self, weeks: int = 8, min_weeks: int = 4, min_sigma: float = 1.0, edges: int = 4):
+    def __init__(self, weeks: int = 8, min_weeks: int = 4, min_sigma: float = 1.0, edges: int = 4,
+                 season: Callable[[date], float] | None = None):
         self.weeks, self.min_weeks, self.min_sigma = weeks, min_weeks, min_sigma
+        self.season = season or (lambda _: 1.0)
         self._by_weekday: dict[int, deque[tuple[date, float]]] = {d: deque(maxlen=weeks) for d in range(7)}
         self._edge_ratios: dict[str, deque[tuple[date, float]]] = {e: deque(maxlen=edges) for e in ("first", "last")}
 
     def update(self, day: date, value: float | None) -> None:
         if value is None or is_holiday(day):
             return
+        adjusted = float(value) / self.season(day)  # kept without the month's seasonal level
         edge = month_edge(day)
         if edge:
             ratios = self._edge_ratios[edge]
             base = self._plain(day)
             if base is not None and base[0] > 0 and not (ratios and ratios[-1][0] >= day):
-                ratios.append((day, float(value) / base[0]))
+                ratios.append((day, adjusted / base[0]))
             return
         past = self._by_weekday[day.weekday()]
         if past and past[-1][0] >= day:
             return  # each day once, in order (a replay gives the same days again)
-        past.append((day, float(value)))
+        past.append((day, adjusted))
 
     def _plain(self, day: date) -> tuple[float, float] | None:
         values = [v for d, v in self._by_weekday[day.weekday()] if day - timedelta(weeks=self.weeks) <= d < day]
@@ -122,6 +127,8 @@ class SameWeekdayBaseline:
                 return None
             ratio = statistics.median(ratios)
             median, spread = median * ratio, spread * ratio + median * (max(ratios) - min(ratios)) / 2
+        level = self.season(day)
+        median, spread = median * level, spread * level
         return median, max(spread, math.sqrt(max(median, 0.0)), self.min_sigma)
 
 
@@ -133,9 +140,10 @@ class SpikeDetector:
     ``weeks`` of history in the baseline.
     """
 
-    def __init__(self, threshold: float = 4.0, min_size: float = 10.0, weeks: int = 8, direction: str = "both"):
+    def __init__(self, threshold: float = 4.0, min_size: float = 10.0, weeks: int = 8, direction: str = "both",
+                 season: Callable[[date], float] | None = None):
         self.threshold, self.min_size, self.direction = threshold, min_size, direction
-        self.baseline = SameWeekdayBaseline(weeks=weeks)
+        self.baseline = SameWeekdayBaseline(weeks=weeks, season=season)
 
     def update(self, day: date, value: float | None) -> None:
         self.baseline.update(day, value)
@@ -169,10 +177,11 @@ class ShiftDetector:
     """
 
     def __init__(self, threshold: float = 2.5, release: float = 1.0, alpha: float = 0.4, min_size: float = 10.0,
-                 weeks: int = 8, direction: str = "both", clip: float = 4.0):
+                 weeks: int = 8, direction: str = "both", clip: float = 4.0,
+                 season: Callable[[date], float] | None = None):
         self.threshold, self.release, self.alpha, self.clip = threshold, release, alpha, clip
         self.min_size, self.direction = min_size, direction
-        self.baseline = SameWeekdayBaseline(weeks=weeks)
+        self.baseline = SameWeekdayBaseline(weeks=weeks, season=season)
         self.level = 0.0  # the weighted mean of the robust scores
         self.gap = 0.0  # ... and of the deviations themselves
         self.firing = False

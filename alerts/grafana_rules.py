@@ -3,9 +3,10 @@
 One rule per signal measure, one alert instance per 시도 and the nation (Grafana's multi-dimensional rules:
 a row per region). Each rule's SQL judges the last complete Asia/Seoul day before the evaluation time as
 :class:`alerts.detectors.SpikeDetector` does: the median of the same weekday over the 8 weeks before
-(holidays and month edges left out), a spread of 1.4826 × MAD and at least √expected, a robust score
-alerting beyond ±4 when the day is at least 10 and 25 % away. Simpler than the worker's detectors: it
-does not judge holidays and month edges, nor shifts or layoffs (those are the worker's alone).
+(holidays and month edges left out, each day at its month's seasonal level), a spread of 1.4826 × MAD
+and at least √expected, a robust score alerting beyond ±4 when the day is at least 10 and 25 % away.
+Simpler than the worker's detectors: it does not judge holidays and month edges, nor shifts or layoffs
+(those are the worker's alone).
 
 ``lmis alerts export`` writes them as a provisioning file beside the dashboards'; ``lmis alerts push`` puts
 them through Grafana's alerting provisioning API. Their SQL is run on the embedded engine by the tests,
@@ -22,7 +23,7 @@ import yaml
 
 from alerts.judge import RULES
 from alerts.model import SIGNAL_MEASURES
-from schemas.calendar import holidays_between
+from schemas.calendar import holidays_between, month_factor
 
 DATASOURCE_UID = "lmis-clickhouse"
 FOLDER_UID = "lmis"
@@ -39,19 +40,24 @@ def spike_sql(measure: str) -> str:
     """Rows of (region, value): each 시도's and the nation's ('') robust score on the judged day, 0 where it
     is too small to matter or cannot be judged."""
     m = measure.replace("'", "")
+    feed = SIGNAL_MEASURES[measure][2]
+    months = ", ".join(str(month_factor(feed, date(2026, k, 1))) for k in range(1, 13))
     return f"""
-WITH toDate($__toTime, 'Asia/Seoul') - 1 AS judged, {_holidays_sql()} AS holidays
+WITH toDate($__toTime, 'Asia/Seoul') - 1 AS judged, {_holidays_sql()} AS holidays, [{months}] AS months,
+     months[toMonth(judged)] AS level
 SELECT region, if(judgeable AND length(base) >= 4
                   AND abs(observed - expected) >= greatest({RULES.min_size}, {RULES.spike_min_share} * expected),
                   round((observed - expected) / sigma, 3), 0) AS value
 FROM (
     SELECT region, observed, base, judgeable,
-           arrayReduce('quantileExactInclusive(0.5)', base) AS expected,
-           greatest(1.4826 * arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - expected), base)),
+           arrayReduce('quantileExactInclusive(0.5)', base) AS plain,
+           plain * level AS expected,
+           greatest(1.4826 * level * arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - plain), base)),
                     sqrt(expected), 1) AS sigma
     FROM (
         SELECT r AS region, sumIf(v, day = judged) AS observed,
-               groupArrayIf(v, day < judged AND toDayOfWeek(day) = toDayOfWeek(judged) AND NOT has(holidays, day)
+               groupArrayIf(v / months[toMonth(day)],
+                            day < judged AND toDayOfWeek(day) = toDayOfWeek(judged) AND NOT has(holidays, day)
                                AND toDayOfMonth(day) != 1 AND day != toLastDayOfMonth(day)) AS base,
                NOT has(holidays, judged) AND toDayOfMonth(judged) != 1 AND judged != toLastDayOfMonth(judged)
                    AS judgeable

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from alerts.detectors import EmployerBurst, ShiftDetector, SpikeDetector
 from alerts.model import DATA_FAULT, FAMILY_NAMES, LABOUR_MARKET, SIGNAL_MEASURES, Alert
-from schemas.calendar import SEOUL, is_holiday, seoul_day, seoul_midnight
+from schemas.calendar import SEOUL, is_holiday, month_factor, seoul_day, seoul_midnight
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,12 @@ def feed_start(national: dict[date, int], days: list[date]) -> date:
     return days[-1] if days else date.max
 
 
-def _shift(values: list[tuple[date, float]], rules: Rules) -> tuple[object, date | None]:
+def _shift(values: list[tuple[date, float]], rules: Rules, season) -> tuple[object, date | None]:
     """The shift detector run over the series: its verdict on the last day, and the day it began firing."""
     levels = [v for d, v in values if not is_holiday(d)]
     typical = statistics.median(levels) if levels else 0.0
-    detector = ShiftDetector(threshold=rules.shift_threshold, min_size=max(rules.min_size,
-                                                                           rules.shift_min_share * typical))
+    detector = ShiftDetector(threshold=rules.shift_threshold, season=season,
+                             min_size=max(rules.min_size, rules.shift_min_share * typical))
     verdict, began = None, None
     for d, v in values:
         verdict = detector.score(d, v)
@@ -125,10 +125,15 @@ def labour_market(day: date, series: dict[tuple[str, str, str], dict[date, int]]
         if measure not in SIGNAL_MEASURES:
             continue
         values = _values(cell, [d for d in days if d >= starts[measure]])
+        feed = SIGNAL_MEASURES[measure][2]
+
+        def season(d: date, feed: str = feed) -> float:
+            return month_factor(feed, d)
+
         observed = values[-1][1]
         shifting = False
         if not industry:
-            verdict, began = _shift(values, rules)
+            verdict, began = _shift(values, rules, season)
             if verdict is not None and verdict.firing:
                 shifting = True
                 found.append(Alert(
@@ -136,7 +141,7 @@ def labour_market(day: date, series: dict[tuple[str, str, str], dict[date, int]]
                     day, measure, region, observed=observed, expected=verdict.expected, lower=verdict.lower,
                     upper=verdict.upper, direction=verdict.direction,
                     detail_ko=f"{began}부터 지속", detail_en=f"sustained since {began}"))
-        spikes = SpikeDetector(threshold=rules.spike_threshold, min_size=rules.min_size)
+        spikes = SpikeDetector(threshold=rules.spike_threshold, min_size=rules.min_size, season=season)
         for d, v in values[:-1]:
             spikes.update(d, v)
         verdict = spikes.score(day, observed)

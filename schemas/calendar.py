@@ -61,3 +61,16 @@ def holidays_covered(d: date) -> bool:
 def holidays_between(lo: date, hi: date) -> list[date]:
     """The public holidays in [lo, hi]."""
     return [lo + timedelta(days=i) for i in range((hi - lo).days + 1) if is_holiday(lo + timedelta(days=i))]
+
+
+@cache
+def _months() -> dict[str, tuple[float, ...]]:
+    raw = json.loads(resources.files("schemas").joinpath("codes", "seasonal_months.json").read_text("utf-8"))
+    return {feed: tuple(values) for feed, values in raw["feeds"].items()}
+
+
+def month_factor(feed: str, d: date) -> float:
+    """The relative volume of a feed (vacancy, seeker, ui, insurance) in the month of ``d``
+    (``codes/seasonal_months.json``); 1.0 for a feed without a seasonal pattern."""
+    months = _months().get(feed)
+    return months[d.month - 1] if months else 1.0

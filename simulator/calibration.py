@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 
-from schemas.calendar import is_holiday
+from schemas.calendar import is_holiday, month_factor
 
 # ---- annual flows at scale 1 ------------------------------------------------------------------------------
 OPENINGS_POSTED_PER_YEAR = 1_300_000  # 신규구인인원, Work-net 2025
@@ -113,12 +113,9 @@ VACANCY_SOURCE_SHARES = {"worknet": 0.45, "job-centre": 0.10, "saramin": 0.20, "
 SEEKER_SOURCE_SHARES = {"worknet": 0.75, "job-centre": 0.25}
 
 # ---- shapes ------------------------------------------------------------------------------------------------
-MONTH = {
-    "vacancy": (1.10, 1.05, 1.12, 1.05, 1.00, 0.98, 1.00, 0.95, 0.98, 0.95, 0.95, 0.87),
-    "seeker": (1.25, 1.15, 1.05, 0.98, 0.95, 0.95, 1.00, 0.95, 0.90, 0.92, 0.95, 0.95),
-    "ui": (1.35, 1.05, 1.08, 0.98, 0.95, 0.93, 1.02, 0.95, 0.88, 0.92, 0.95, 0.94),
-    "insurance": (1.15, 1.00, 1.15, 1.00, 0.98, 0.97, 1.00, 0.95, 0.95, 0.97, 0.95, 0.93),
-}
+# By calendar month: schemas/codes/seasonal_months.json (the alerts' baselines expect the same pattern).
+MONTH = {feed: tuple(month_factor(feed, date(2026, m, 1)) for m in range(1, 13))
+         for feed in ("vacancy", "seeker", "ui", "insurance")}
 # Mon..Sun; portals see some weekend traffic, job centres and the insurance DB almost none.
 WEEKDAY = {
     "vacancy": (1.25, 1.15, 1.10, 1.05, 0.95, 0.30, 0.20),

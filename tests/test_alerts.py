@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from alerts.detectors import month_edge
 from alerts.jobs import AlertJobs
 from alerts.judge import DAILY, HOURLY
-from schemas.calendar import seoul_midnight
+from schemas.calendar import is_holiday, month_factor, seoul_midnight
 from schemas.codes import code_list
 from simulator.scenarios import ScenarioPlan
 from sinks import alert_log
@@ -179,13 +180,16 @@ def test_each_grafana_rules_sql_runs_on_the_engine_and_finds_the_layoffs_claims(
             # The same score from the stored series, by the rule's definition.
             series = daily_series(client, [measure], judged_day - timedelta(days=56), judged_day)
             cell = series[measure, sim.plan.layoff_region, ""]
-            base = sorted(cell.get(judged_day - timedelta(weeks=k), 0) for k in range(1, 9)
-                          if judged_day - timedelta(weeks=k) in cell)
+            weeks = (judged_day - timedelta(weeks=k) for k in range(1, 9))
+            base = sorted(cell[d] / month_factor("ui", d) for d in weeks
+                          if d in cell and not is_holiday(d) and month_edge(d) == "")
             mid = len(base) // 2
-            expected = base[mid] if len(base) % 2 else (base[mid - 1] + base[mid]) / 2
-            deviations = sorted(abs(b - expected) for b in base)
+            plain = base[mid] if len(base) % 2 else (base[mid - 1] + base[mid]) / 2
+            deviations = sorted(abs(b - plain) for b in base)
             mad = deviations[mid] if len(base) % 2 else (deviations[mid - 1] + deviations[mid]) / 2
-            sigma = max(1.4826 * mad, expected ** 0.5, 1)
+            level = month_factor("ui", judged_day)
+            expected = plain * level
+            sigma = max(1.4826 * mad * level, expected ** 0.5, 1)
             assert values[sim.plan.layoff_region] == pytest.approx((cell[judged_day] - expected) / sigma, abs=1e-3)
         quiet = {r: v for r, v in values.items() if r != sim.plan.layoff_region}
         assert all(abs(v) < 4 for v in quiet.values()) or measure != "ui.initial_claim", quiet

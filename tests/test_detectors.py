@@ -14,7 +14,7 @@ import pytest
 
 from alerts import detectors
 from alerts.detectors import EmployerBurst, ShiftDetector, SpikeDetector, month_edge
-from schemas.calendar import is_holiday
+from schemas.calendar import is_holiday, month_factor
 
 DETECTORS = {"spike": lambda: SpikeDetector(min_size=10), "shift": lambda: ShiftDetector(min_size=10)}
 START = date(2025, 9, 1)  # Chuseok (2025-10-05..08) and Seollal (2026-02-16..18) inside the series
@@ -113,6 +113,18 @@ def test_the_month_edge_pattern_of_insurance_events_never_alerts_but_a_layoff_on
         month_end = date(2026, 4, 30) if edge == "last" else date(2026, 4, 1)
         verdict = detector.score(month_end, 2.2 * 300 + 400)
         assert verdict is not None and verdict.firing and verdict.direction == "up"
+
+
+def test_the_seasonal_months_never_alert_when_the_baseline_knows_them():
+    # UI claims: January 1.35, February 1.05 of a plain month (schemas/codes/seasonal_months.json).
+    values = [(day, round(v * month_factor("ui", day))) for day, v in series(6, 400, days=230)]
+
+    def fired(season):
+        detectors = [SpikeDetector(min_size=10, season=season), ShiftDetector(min_size=60, season=season)]
+        return [v for d in detectors for v in run(d, values) if v is not None and v.firing]
+
+    assert fired(lambda d: month_factor("ui", d)) == []
+    assert fired(None), "without the seasonal months, January's end reads as a collapse"
 
 
 @pytest.mark.parametrize("name", DETECTORS)
