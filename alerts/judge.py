@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from alerts.detectors import EmployerBurst, ShiftDetector, SpikeDetector
 from alerts.model import DATA_FAULT, FAMILY_NAMES, LABOUR_MARKET, SIGNAL_MEASURES, Alert
-from schemas.calendar import SEOUL, is_holiday, month_factor, seoul_day, seoul_midnight
+from schemas.calendar import SEOUL, holidays_between, is_holiday, month_factor, seoul_day, seoul_midnight
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,6 @@ class Rules:
     silent_min_hours: int = 2  # a source silent this long ...
     silent_min_expected: float = 14.0  # ... where at least this many messages came in each comparable span
     silent_weeks: int = 4
-    holiday_share: float = 0.02  # the lowest share of a working day's messages a feed keeps on a holiday
     duplicate_min: int = 20  # re-sent copies in an hour ...
     duplicate_share: float = 0.10  # ... and this share of the source's messages then
     dead_letter_min: int = 20  # dead letters in an hour ...
@@ -218,6 +217,9 @@ def silence_spans(instant: datetime, last: dict[tuple[str, str], datetime], firs
         # From the hour after the last message: a feed sending at fixed times (a nightly batch at 23:59)
         # would otherwise find its own batch in each week's span.
         after = t.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        # A public holiday is compared with no working day: the hours judged begin after the last one.
+        for d in holidays_between(seoul_day(after), seoul_day(instant)):
+            after = max(after, seoul_midnight(d + timedelta(days=1)).astimezone(UTC))
         if instant - after >= timedelta(hours=rules.silent_min_hours):
             for k in range(1, rules.silent_weeks + 1):
                 lo = after - timedelta(weeks=k)
@@ -231,7 +233,7 @@ def silent_sources(instant: datetime, last: dict[tuple[str, str], datetime],
                    rules: Rules = RULES) -> list[Alert]:
     """Sources silent longer than their own norm: in every comparable span of the weeks before (holidays
     left out) at least ``silent_min_expected`` messages came in (a Poisson count that size is 0 once in a
-    million), fewer on a holiday by ``holiday_share``."""
+    million). The spans judged begin after any public holiday (:func:`silence_spans`)."""
     past: dict[tuple[str, str], list[int]] = {}
     for (source, family, lo, hi), n in zip(spans, counts, strict=True):
         if not _spans_holiday(lo, hi):
@@ -240,8 +242,6 @@ def silent_sources(instant: datetime, last: dict[tuple[str, str], datetime],
     for (source, family), ns in sorted(past.items()):
         since = last[source, family]
         expected = float(min(ns))
-        if _spans_holiday(since, instant):
-            expected *= rules.holiday_share
         if expected < rules.silent_min_expected:
             continue
         hours = (instant - since).total_seconds() / 3600
