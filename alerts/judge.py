@@ -36,7 +36,8 @@ class Rules:
     shift_threshold: float = 2.5  # weighted mean of robust z
     min_size: float = 10.0  # the smallest deviation that alerts (4 against 3 never does)
     spike_min_share: float = 0.25  # ... and at least this share of the expected value
-    spike_p: float = 1e-7  # ... and this unlikely for a Poisson count (~2,000 cells are judged each day)
+    spike_p: float = 1e-7  # ... and this unlikely for a Poisson count of mean ≥ 1 (~2,000 cells a day; a cell
+    # whose median is 0 still has a rate above 0)
     shift_min_share: float = 0.15  # a month's seasonal swing (insurance: up to 13 %) is not a shock
     zero_min_expected: float = 20.0  # a measure at 0 where this many were expected is a data fault
     layoff_min_count: int = 10  # an employer's separations for business reasons in the window ...
@@ -156,7 +157,7 @@ def labour_market(day: date, series: dict[tuple[str, str, str], dict[date, int]]
         big = abs(observed - verdict.expected) >= rules.spike_min_share * verdict.expected
         spread = DISPERSION.get(measure, 1.0)
         if (verdict.firing and big and not shifting
-                and poisson_tail(observed / spread, verdict.expected / spread) < rules.spike_p):
+                and poisson_tail(observed / spread, max(verdict.expected, 1.0) / spread) < rules.spike_p):
             found.append(Alert(
                 "LabourMarketSpike", LABOUR_MARKET, "warning", judged_at, day, measure, region, industry,
                 observed=observed, expected=verdict.expected, lower=verdict.lower, upper=verdict.upper,
