@@ -85,6 +85,12 @@ class AlertJobs:
         found += judge.dead_letter_rate(instant, *signals.dead_letters_sent(self.client, hour_ago, instant), r)
         return self._apply(judge.HOURLY, instant, found)
 
+    def pipeline(self, now: datetime | None = None) -> list[dict]:
+        """The worker's own lag and freshness over the last minutes (wall clock: live only)."""
+        now = now or datetime.now(UTC)
+        ticks = signals.pipeline_ticks(self.client, now - self.rules.pipeline_window)
+        return self._apply(judge.PIPELINE, now, judge.pipeline_behind(now, ticks, self.rules))
+
     def daily(self, instant: datetime, clock: datetime | None = None) -> list[dict]:
         """The day that ended at ``instant``: spikes, shifts, zeros and layoffs; labour-market alerts in a
         family whose feed had a data fault that day are kept but not delivered (``inhibited_by``)."""

@@ -51,6 +51,9 @@ class Rules:
     duplicate_share: float = 0.10  # ... and this share of the source's messages then
     dead_letter_min: int = 20  # dead letters in an hour ...
     dead_letter_share: float = 0.02  # ... and this share of the messages
+    lag_max: int = 100_000  # messages behind the feeds, not shrinking over the window ...
+    freshness_max_s: float = 300.0  # ... or an event visible this long after its arrival (p99), all the window
+    pipeline_window: timedelta = timedelta(minutes=10)
 
 
 RULES = Rules()
@@ -61,6 +64,7 @@ DAILY = "alerts.daily"
 HOURLY = "alerts.hourly"
 DAILY_NAMES = ("LabourMarketSpike", "LabourMarketShift", "LayoffWarning", "MeasureZero")
 HOURLY_NAMES = ("SourceSilent", "DuplicateBurst", "DeadLetterRate")
+PIPELINE = "alerts.pipeline"  # on the wall clock: the worker's own lag and freshness
 
 
 def day_end(day: date) -> datetime:
@@ -286,3 +290,30 @@ def dead_letter_rate(instant: datetime, dead: dict[str, int], stored: int, rules
                   detail_ko=f"한 시간 동안 메시지 {total:,}건({share:.1%})이 오류로 격리됨: {reasons}",
                   detail_en=f"{total:,} messages ({share:.1%}) dead-lettered in one hour: {reasons}")]
 
+
+
+def pipeline_behind(now: datetime, ticks: list[tuple[datetime, int, float]], rules: Rules = RULES) -> list[Alert]:
+    """The worker behind its feeds over the last ``pipeline_window`` of health ticks (wall clock): a lag
+    above ``lag_max`` that is not shrinking (catching up on a backlog is not a fault), or freshness p99
+    above ``freshness_max_s`` at every tick."""
+    recent = [t for t in ticks if t[0] >= now - rules.pipeline_window]
+    if len(recent) < 3 or recent[0][0] > now - rules.pipeline_window * 0.8:
+        return []  # too few ticks to say (a worker just started)
+    found = []
+    lags = [lag for _, lag, _ in recent]
+    if min(lags) > rules.lag_max and lags[-1] >= lags[0]:
+        found.append(Alert(
+            "PipelineBehind", DATA_FAULT, "critical", now, seoul_day(now), family="pipeline", observed=float(lags[-1]),
+            expected=float(rules.lag_max),
+            detail_ko=f"처리가 수집을 따라가지 못함: {lags[-1]:,}건 지연, "
+                      f"{rules.pipeline_window.seconds // 60}분째 줄지 않음",
+            detail_en=f"the worker is {lags[-1]:,} messages behind its feeds and not catching up "
+                      f"({rules.pipeline_window.seconds // 60} min)"))
+    p99 = [f for _, _, f in recent]
+    if min(p99) > rules.freshness_max_s:
+        found.append(Alert(
+            "PipelineSlow", DATA_FAULT, "warning", now, seoul_day(now), family="pipeline", observed=p99[-1],
+            expected=rules.freshness_max_s,
+            detail_ko=f"이벤트가 도착 후 {p99[-1]:,.0f}초(p99) 지나서야 집계에 반영됨",
+            detail_en=f"events reach the figures {p99[-1]:,.0f} s (p99) after they arrive"))
+    return found

@@ -60,7 +60,10 @@ def build(settings: Settings):
     outbox = Outbox(connect(settings.clickhouse_url), alertmanager.url(settings),
                     resolve_after=timedelta(seconds=settings.alert_group_wait_seconds + 15),
                     board_url=f"http://{settings.web_host}:{settings.web_port}")
-    jobs += (PeriodicJob("alerts.outbox", 5.0, outbox.tick, on_pipeline_thread=False),)
+    jobs += (PeriodicJob("alerts.outbox", 5.0, outbox.tick, on_pipeline_thread=False),
+             # the worker's own lag and freshness, on the wall clock
+             PeriodicJob("alerts.pipeline", 60.0, AlertJobs(connect(settings.clickhouse_url)).pipeline,
+                         on_pipeline_thread=False))
     classifier = ClassifierPool(settings.classify_processes) if settings.classify_processes else None
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
                              classifier=classifier,

@@ -135,3 +135,12 @@ def dead_letters_sent(client, lo: datetime, hi: datetime) -> tuple[dict[str, int
         f"WHERE day BETWEEN {_day((lo - timedelta(days=4)).date())} AND {_day(hi.date() + timedelta(days=1))} "
         f"AND emitted_at >= {_ts(lo)} AND emitted_at < {_ts(hi)}").result_rows[0][0]
     return {str(r): int(n) for r, n in dead.items()}, int(stored)
+
+
+def pipeline_ticks(client, since: datetime) -> list[tuple[datetime, int, float]]:
+    """The worker's health ticks since ``since`` (wall clock): (tick, lag over every topic, freshness p99 s)."""
+    rows = client.query(f"""
+        SELECT ts, sum(lag), max(freshness_p99_s) FROM pipeline_health
+        WHERE ts >= {_ts(since)} GROUP BY ts ORDER BY ts LIMIT 10000
+    """).result_rows
+    return [(as_utc(t), int(lag), float(p99)) for t, lag, p99 in rows]

@@ -261,3 +261,21 @@ def test_push_the_rules_twice_changes_nothing_the_second_time():
         assert sum(1 for entry in RecordedAlertRules.log if entry[0] != "GET") == writes
     finally:
         server.shutdown()
+
+
+def test_a_worker_behind_its_feeds_is_a_data_fault_but_one_catching_up_is_not():
+    from alerts.judge import pipeline_behind
+
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+
+    def ticks(lag_at, p99=1.2):  # a health tick every 5 s for the last 11 minutes, oldest first
+        return [(now - timedelta(seconds=5 * i), lag_at(i), p99) for i in range(132)][::-1]
+
+    growing = pipeline_behind(now, ticks(lambda i: 300_000 - 100 * i))
+    assert [a.name for a in growing] == ["PipelineBehind"] and growing[0].cls == "data_fault"
+    assert "300,000 messages behind" in growing[0].summary_en
+    assert pipeline_behind(now, ticks(lambda i: 300_000 + 1_000 * i)) == []  # shrinking: catching up
+    assert pipeline_behind(now, ticks(lambda i: 50_000)) == []
+    slow = pipeline_behind(now, ticks(lambda i: 0, p99=420.0))
+    assert [a.name for a in slow] == ["PipelineSlow"] and "420초" in slow[0].summary_ko
+    assert pipeline_behind(now, ticks(lambda i: 0, p99=420.0)[-20:]) == []  # a worker just started: too few
