@@ -460,23 +460,40 @@ def alerts_list(
     state: str = typer.Option("firing", help="firing, resolved or all."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """The alerts in the store (the worker's: run it where the worker is stopped, or use /api/alerts)."""
+    """The alerts, newest first: asks the running worker, else reads ClickHouse itself."""
+    import httpx
+
     from sinks import alert_log
-    from sinks.clickhouse import StoreUnavailable, connect
+    from sinks.clickhouse import ClickHouseLocked, StoreUnavailable, connect
 
     if state not in ("firing", "resolved", "all"):
         raise typer.BadParameter("state must be firing, resolved or all")
     s = get_settings()
+    headers = {"Authorization": f"Bearer {s.api_token.get_secret_value()}"} if s.api_token else {}
+    url = f"http://{s.web_host}:{s.web_port}/api/alerts"
     try:
-        rows = alert_log.history(connect(s.clickhouse_url), state=None if state == "all" else state)
-    except StoreUnavailable as exc:
-        _fail(str(exc))
+        res = httpx.get(url, params={"state": state}, headers=headers, timeout=60)
+        if res.status_code != 200:
+            _fail(f"the worker's API answered {res.status_code}: {res.text}")
+        alerts = res.json()["alerts"]
+    except httpx.TransportError:
+        try:
+            rows = alert_log.history(connect(s.clickhouse_url), state=None if state == "all" else state)
+        except ClickHouseLocked as exc:
+            _fail(f"{exc}; but the worker's API at {url} does not answer")
+        except StoreUnavailable as exc:
+            _fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 -- said plainly
+            if "UNKNOWN_TABLE" in str(exc):
+                _fail(f"the store at {s.clickhouse_url} holds no alerts yet (`lmis worker` creates its tables)")
+            raise
+        alerts = [alert_log.as_json(r) for r in rows]
     if as_json:
-        print(json.dumps([alert_log.as_json(r) for r in rows], ensure_ascii=False, indent=2))
+        print(json.dumps(alerts, ensure_ascii=False, indent=2))
         return
-    for r in rows:
-        console.print(f"{r['state']:<9} {r['severity']:<8} {r['starts_at']:%Y-%m-%d %H:%M} {r['summary_ko']}")
-    console.print(f"{len(rows)} alerts")
+    for a in alerts:
+        console.print(f"{a['state']:<9} {a['severity']:<8} {a['starts_at'][:16]} {a['summary_ko']}")
+    console.print(f"{len(alerts)} alerts")
 
 
 @alerts_app.command("config")
