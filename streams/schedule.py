@@ -146,24 +146,37 @@ class Scheduler:
         self._next[job.name] = first
         return first
 
-    def run_due(self, clock: datetime, start: datetime | None = None) -> list[Ran]:
+    def run_due(self, clock: datetime, start: datetime | None = None, limit: int | None = None) -> list[Ran]:
         """Run every instant at or before ``clock`` not yet done (a new job's from ``start``, by default the
-        clock). A job that fails stops at that instant and is retried at the next call; the others go on."""
+        clock), all jobs' in time order (at one instant, in the jobs' order: a day's detectors after that
+        hour's), at most ``limit`` per call (a replay's thousands of hourly instants then do not hold the
+        other jobs' news back: call again while :meth:`behind`). A job that fails stops at that instant and
+        is retried at the next call; the others go on."""
         ran: list[Ran] = []
-        for job in self.jobs:
-            instant = self.next_instant(job, clock if start is None else start)
-            while instant <= clock:
-                try:
-                    job.run(instant, clock)
-                except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
-                    log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
-                                  instant.isoformat())
-                    ran.append(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
-                    break
-                self.log.done(job.name, instant, clock)
-                ran.append(Ran(job.name, instant))
-                instant = self._next[job.name] = job.schedule.next_after(instant)
+        upcoming = {job.name: self.next_instant(job, clock if start is None else start) for job in self.jobs}
+        failed: set[str] = set()
+        while limit is None or len(ran) < limit:
+            due = [(upcoming[job.name], k, job) for k, job in enumerate(self.jobs)
+                   if job.name not in failed and upcoming[job.name] <= clock]
+            if not due:
+                break
+            instant, _, job = min(due, key=lambda d: (d[0], d[1]))
+            try:
+                job.run(instant, clock)
+            except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
+                log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
+                              instant.isoformat())
+                ran.append(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
+                failed.add(job.name)
+                continue
+            self.log.done(job.name, instant, clock)
+            ran.append(Ran(job.name, instant))
+            upcoming[job.name] = self._next[job.name] = job.schedule.next_after(instant)
         return ran
+
+    def behind(self, clock: datetime) -> bool:
+        """Whether a job that has run has an instant at or before ``clock`` still to run."""
+        return any(instant <= clock for instant in self._next.values())
 
 
 def from_ms(ms: int) -> datetime:
