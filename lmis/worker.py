@@ -136,7 +136,7 @@ def alert_jobs(alerts: AlertJobs) -> tuple[EventTimeJob, ...]:
     """The detectors: data faults each hour, then (at a day's end, after that hour's) the day's labour-market
     signals, which data faults of the day inhibit."""
     return (EventTimeJob(HOURLY, Every(timedelta(hours=1)), alerts.hourly),
-            EventTimeJob(DAILY, AfterEachDay(), alerts.daily))
+            EventTimeJob(DAILY, AfterEachDay(), alerts.daily, follows=HOURLY))
 
 
 def process_memory_mb() -> dict[str, float]:

@@ -80,6 +80,7 @@ class EventTimeJob:
     name: str
     schedule: Schedule
     run: Callable[[datetime, datetime], Any]
+    follows: str = ""  # a job whose instants this one's wait for (listed before it)
 
 
 class RunLog(Protocol):
@@ -125,6 +126,9 @@ class Scheduler:
         names = [j.name for j in self.jobs]
         if len(set(names)) != len(names):
             raise ValueError(f"job names must be unique: {names}")
+        for k, job in enumerate(self.jobs):
+            if job.follows and job.follows not in names[:k]:
+                raise ValueError(f"{job.name} follows {job.follows!r}, which must be listed before it")
         self.log = log
         # Each job's next instant once read from (or armed in) the log: this scheduler is the log's only
         # writer while it runs, so the log is read once per job, not at every clock.
@@ -148,34 +152,32 @@ class Scheduler:
 
     def run_due(self, clock: datetime, start: datetime | None = None, limit: int | None = None) -> list[Ran]:
         """Run every instant at or before ``clock`` not yet done (a new job's from ``start``, by default the
-        clock), all jobs' in time order (at one instant, in the jobs' order: a day's detectors after that
-        hour's), at most ``limit`` per call (a replay's thousands of hourly instants then do not hold the
-        other jobs' news back: call again while :meth:`behind`). A job that fails stops at that instant and
-        is retried at the next call; the others go on."""
+        clock), each job's in order, at most ``limit`` of each job per call (a replay's thousands of hourly
+        instants then do not hold the other jobs' news back: call again while :meth:`behind`). A job that
+        ``follows`` another runs an instant only once that one has. A job that fails stops at that instant
+        and is retried at the next call; the others go on."""
         ran: list[Ran] = []
-        upcoming = {job.name: self.next_instant(job, clock if start is None else start) for job in self.jobs}
-        failed: set[str] = set()
-        while limit is None or len(ran) < limit:
-            due = [(upcoming[job.name], k, job) for k, job in enumerate(self.jobs)
-                   if job.name not in failed and upcoming[job.name] <= clock]
-            if not due:
-                break
-            instant, _, job = min(due, key=lambda d: (d[0], d[1]))
-            try:
-                job.run(instant, clock)
-            except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
-                log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
-                              instant.isoformat())
-                ran.append(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
-                failed.add(job.name)
-                continue
-            self.log.done(job.name, instant, clock)
-            ran.append(Ran(job.name, instant))
-            upcoming[job.name] = self._next[job.name] = job.schedule.next_after(instant)
+        start = clock if start is None else start
+        upcoming = {job.name: self.next_instant(job, start) for job in self.jobs}
+        for job in self.jobs:
+            instant, done = upcoming[job.name], 0
+            while instant <= clock and (limit is None or done < limit) and (
+                    not job.follows or instant < upcoming[job.follows]):
+                done += 1
+                try:
+                    job.run(instant, clock)
+                except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
+                    log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
+                                  instant.isoformat())
+                    ran.append(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
+                    break
+                self.log.done(job.name, instant, clock)
+                ran.append(Ran(job.name, instant))
+                instant = upcoming[job.name] = self._next[job.name] = job.schedule.next_after(instant)
         return ran
 
     def behind(self, clock: datetime) -> bool:
-        """Whether a job that has run has an instant at or before ``clock`` still to run."""
+        """Whether a job seen has an instant at or before ``clock`` still to run."""
         return any(instant <= clock for instant in self._next.values())
 
 
