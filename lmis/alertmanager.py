@@ -11,8 +11,6 @@ output and pid.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ import httpx
 import yaml
 
 from lmis.settings import Settings
-from lmis.stack import StackError, pid_alive, port_free
+from lmis.stack import StackError, pid_alive, port_free, stop
 
 VERSION = "0.28.1"  # the newest that builds under `go install` (later tags lack their web UI bundle)
 MODULE = f"github.com/prometheus/alertmanager/cmd/alertmanager@v{VERSION}"
@@ -167,27 +165,4 @@ def up(s: Settings, timeout: float = 30.0, log=print) -> int | None:
 
 def down(s: Settings, timeout: float = 10.0, log=print) -> bool:
     """Stop the local Alertmanager. False if it was not running."""
-    pid = running_pid(s)
-    lay = Layout(s)
-    if pid is None:
-        lay.pid.unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        _reap(pid)
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-        _reap(pid)
-    lay.pid.unlink(missing_ok=True)
-    log("Alertmanager stopped")
-    return True
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+    return stop("Alertmanager", running_pid(s), Layout(s).pid, timeout, log)

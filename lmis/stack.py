@@ -248,26 +248,29 @@ def ensure_topics(s: Settings) -> dict[str, int]:
         admin.close()
 
 
-def down(s: Settings, timeout: float = 30.0, log=print) -> bool:
-    """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout``). False if it was not running."""
-    pid = running_pid(s)
-    lay = layout(s)
+def stop(name: str, pid: int | None, pid_file: Path, timeout: float, log=print) -> bool:
+    """Stop a server of the stack: SIGTERM, then SIGKILL after ``timeout``. False if it was not running."""
     if pid is None:
-        lay.pid.unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while pid_alive(pid) and time.monotonic() < deadline:
         _reap(pid)
-        time.sleep(0.2)
+        time.sleep(0.1)
     if pid_alive(pid):
-        log(f"Kafka (pid {pid}) did not stop within {timeout:.0f}s; killing it")
+        log(f"{name} (pid {pid}) did not stop within {timeout:.0f}s; killing it")
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.5)
         _reap(pid)
-    lay.pid.unlink(missing_ok=True)
-    log("Kafka stopped")
+    pid_file.unlink(missing_ok=True)
+    log(f"{name} stopped")
     return True
+
+
+def down(s: Settings, timeout: float = 30.0, log=print) -> bool:
+    """Stop the broker cleanly (SIGTERM, then SIGKILL after ``timeout``). False if it was not running."""
+    return stop("Kafka", running_pid(s), layout(s).pid, timeout, log)
 
 
 def _reap(pid: int) -> None:

@@ -8,7 +8,7 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from simulator.scenarios import ScenarioPlan
 from sinks import alert_log
 from streams.pipeline import TrendPipeline
 from streams.processing import Policy
+from tests.test_dashboards import RecordedGrafana
 from tests.test_pipeline import as_records
 
 START = datetime(2026, 3, 2).date()
@@ -209,23 +210,12 @@ def test_the_committed_grafana_alert_rules_are_current(tmp_path):
         "ui.initial_claim", "insurance.loss", "insurance.acquisition", "openings.posted", "seeker.registered"}
 
 
-class RecordedAlertRules(BaseHTTPRequestHandler):
+class RecordedAlertRules(RecordedGrafana):
     """A recording of Grafana's documented alerting provisioning API (GET/POST/PUT
     /api/v1/provisioning/alert-rules[/:uid], X-Disable-Provenance) -- not Grafana."""
 
     rules: dict = {}
     log: list = []
-
-    def _send(self, code: int, body: dict) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args) -> None:
-        pass
 
     def do_GET(self) -> None:  # noqa: N802
         uid = self.path.rsplit("/", 1)[-1]
