@@ -42,8 +42,8 @@ def stack_up() -> None:
     from lmis import stack
 
     try:
+        _alertmanager_up()  # first: quick, and idempotent when a failed start is tried again
         stack.up(get_settings(), log=console.print)
-        _alertmanager_up()
     except stack.StackError as exc:
         _fail(str(exc))
 
@@ -258,9 +258,9 @@ def demo(
 
     s = get_settings()
     try:
+        _alertmanager_up()
         if stack.running_pid(s) is None:
             stack.up(s, log=console.print)
-        _alertmanager_up()
     except stack.StackError as exc:
         _fail(str(exc))
     s.data_dir.mkdir(parents=True, exist_ok=True)
