@@ -42,16 +42,25 @@ def stack_up() -> None:
     from lmis import stack
 
     try:
-        _alertmanager_up()  # first: quick, and idempotent when a failed start is tried again
-        stack.up(get_settings(), log=console.print)
+        _with_alertmanager(lambda: stack.up(get_settings(), log=console.print))
     except stack.StackError as exc:
         _fail(str(exc))
 
 
-def _alertmanager_up() -> None:
+def _with_alertmanager(start_kafka) -> None:
+    """Alertmanager first (quick, and the usual failure: not built), then Kafka; if Kafka fails, the
+    Alertmanager started here is stopped again, so that nothing is left half up."""
     from lmis import alertmanager
 
-    alertmanager.up(get_settings(), log=console.print)
+    s = get_settings()
+    was_running = alertmanager.running_pid(s) is not None
+    alertmanager.up(s, log=console.print)
+    try:
+        start_kafka()
+    except BaseException:
+        if not was_running:
+            alertmanager.down(s, log=lambda *_: None)
+        raise
 
 
 @stack_app.command("down")
@@ -258,9 +267,7 @@ def demo(
 
     s = get_settings()
     try:
-        _alertmanager_up()
-        if stack.running_pid(s) is None:
-            stack.up(s, log=console.print)
+        _with_alertmanager(lambda: stack.running_pid(s) is None and stack.up(s, log=console.print))
     except stack.StackError as exc:
         _fail(str(exc))
     s.data_dir.mkdir(parents=True, exist_ok=True)
