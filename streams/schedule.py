@@ -150,13 +150,20 @@ class Scheduler:
         self._next[job.name] = first
         return first
 
-    def run_due(self, clock: datetime, start: datetime | None = None, limit: int | None = None) -> list[Ran]:
+    def run_due(self, clock: datetime, start: datetime | None = None, limit: int | None = None,
+                on_ran: Callable[[Ran], Any] | None = None) -> list[Ran]:
         """Run every instant at or before ``clock`` not yet done (a new job's from ``start``, by default the
         clock), each job's in order, at most ``limit`` of each job per call (a replay's thousands of hourly
         instants then do not hold the other jobs' news back: call again while :meth:`behind`). A job that
         ``follows`` another runs an instant only once that one has. A job that fails stops at that instant
-        and is retried at the next call; the others go on."""
+        and is retried at the next call; the others go on. ``on_ran`` hears of each instant as it is done."""
         ran: list[Ran] = []
+
+        def record(r: Ran) -> None:
+            ran.append(r)
+            if on_ran is not None:
+                on_ran(r)
+
         start = clock if start is None else start
         upcoming = {job.name: self.next_instant(job, start) for job in self.jobs}
         for job in self.jobs:
@@ -169,10 +176,10 @@ class Scheduler:
                 except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
                     log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
                                   instant.isoformat())
-                    ran.append(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
+                    record(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
                     break
                 self.log.done(job.name, instant, clock)
-                ran.append(Ran(job.name, instant))
+                record(Ran(job.name, instant))
                 instant = upcoming[job.name] = self._next[job.name] = job.schedule.next_after(instant)
         return ran
 

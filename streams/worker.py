@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
@@ -35,9 +36,14 @@ from streams.alignment import TimeAlignment
 from streams.logs import quiet_repeats
 from streams.pipeline import PendingCheckpoint, TrendPipeline, weighted_quantile
 from streams.processing import Record
-from streams.schedule import Scheduler, day_start_ms, from_ms
+from streams.schedule import Ran, Scheduler, day_start_ms, from_ms
 
 log = logging.getLogger("lmis.worker")
+
+
+# A replay reaches thousands of an hourly job's instants at once: each job runs at most this many per call,
+# so that the others (and the reading's own news) are not held back until it is through.
+JOB_INSTANTS_PER_CALL = 100
 
 
 @dataclass
@@ -467,21 +473,23 @@ class Ingest(mode.Service):
         scheduler, clock = self.scheduler, self.clock["visible"]
         if scheduler is None or clock is None:
             return
+        def report(r: Ran) -> None:  # on the jobs' thread, as each instant is done (a dict's update)
+            status = self.jobs_status.setdefault(r.job, {"done": None, "failed": None, "error": None})
+            if r.error is None:
+                log.info("event-time job %s ran for %s", r.job, r.instant.isoformat())
+                status.update(done=r.instant.isoformat(), failed=None, error=None)
+            else:
+                status.update(failed=r.instant.isoformat(), error=r.error)
+
         async with self._jobs_lock:
             while True:
                 try:
                     start = from_ms(self.first_read if self.first_read is not None else clock)
-                    ran = await self._on(self._jobs_executor, scheduler.run_due, from_ms(clock), start, 24)
+                    ran = await self._on(self._jobs_executor, partial(
+                        scheduler.run_due, from_ms(clock), start, limit=JOB_INSTANTS_PER_CALL, on_ran=report))
                 except Exception:
                     log.exception("event-time jobs failed; retried when the clock next moves")
                     return
-                for r in ran:
-                    status = self.jobs_status.setdefault(r.job, {"done": None, "failed": None, "error": None})
-                    if r.error is None:
-                        log.info("event-time job %s ran for %s", r.job, r.instant.isoformat())
-                        status.update(done=r.instant.isoformat(), failed=None, error=None)
-                    else:
-                        status.update(failed=r.instant.isoformat(), error=r.error)
                 if scheduler.behind(from_ms(clock)) and not any(r.error for r in ran):
                     continue  # more instants of a job than one call runs (a replay)
                 if self.clock["visible"] == clock:
