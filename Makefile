@@ -95,6 +95,7 @@ bench: setup
 	$(BIN)/lmis bench board
 	$(BIN)/lmis bench matching
 	$(BIN)/lmis bench recovery
+	$(BIN)/lmis bench alerts
 
 # Re-resolve the pinned Python dependencies after editing pyproject.toml.
 lock: python-deps
