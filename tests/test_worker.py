@@ -303,7 +303,8 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     # The publication jobs report the day they last published: the last day that ended (or whose lateness
     # ended) by the clock.
     midnight = visible.astimezone(SEOUL).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC).isoformat()
-    deadline = time.monotonic() + 60
+    # (From the simulator's warm-up on: ~175 days of publications beside ~4,200 hours of detectors.)
+    deadline = time.monotonic() + 300
     while (jobs := worker.health(store=False)["event_time_jobs"]).get("published.final", {}).get("done") != midnight:
         assert time.monotonic() < deadline, (jobs, midnight)
         time.sleep(0.5)
