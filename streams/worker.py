@@ -473,6 +473,7 @@ class Ingest(mode.Service):
         scheduler, clock = self.scheduler, self.clock["visible"]
         if scheduler is None or clock is None:
             return
+
         def report(r: Ran) -> None:  # on the jobs' thread, as each instant is done (a dict's update)
             status = self.jobs_status.setdefault(r.job, {"done": None, "failed": None, "error": None})
             if r.error is None:
@@ -490,11 +491,12 @@ class Ingest(mode.Service):
                 except Exception:
                     log.exception("event-time jobs failed; retried when the clock next moves")
                     return
-                if scheduler.behind(from_ms(clock)) and not any(r.error for r in ran):
-                    continue  # more instants of a job than one call runs (a replay)
-                if self.clock["visible"] == clock:
+                behind = scheduler.behind(from_ms(clock)) and not any(r.error for r in ran)
+                if not behind and self.clock["visible"] == clock:
                     return
-                clock = self.clock["visible"]  # it moved meanwhile
+                # More instants than one call runs (a replay), or the clock moved meanwhile: again, to the
+                # newest clock (a job caught up goes on at once, not after the slowest one).
+                clock = self.clock["visible"]
 
     async def _in_time_order(self, batches: dict[TopicPartition, list]) -> list[Record]:
         """The messages read, less those held back where they run ahead of the slowest partition
