@@ -30,7 +30,7 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path, loglevel: str = "warn"):
         self.env, self.log, self.loglevel = env, log, loglevel
         self.proc: subprocess.Popen | None = None
-        self.port = int(env.get("LMIS_WEB_PORT", "6066"))
+        self.port = int({**os.environ, **env}.get("LMIS_WEB_PORT", "6066"))  # as the worker will see it
         # One client kept open for every poll: ``httpx.get`` builds a client (and its TLS context) per call,
         # ~35 ms of CPU -- a poll every 0.1 s took a third of a core from the worker it measures.
         self._http: httpx.Client | None = None
