@@ -121,6 +121,8 @@ def labour_market(day: date, series: dict[tuple[str, str, str], dict[date, int]]
     ``day``; a national or regional measure at 0 where it never is, as a data fault. A cell's spike is left
     out while its shift fires (one alert for a shock that lasts)."""
     lo = max(first_day, day - timedelta(days=rules.history_days))
+    if lo > day:
+        return []  # a day before the history begins (LMIS_ALERT_HISTORY_FROM) is not judged
     days = [lo + timedelta(days=i) for i in range((day - lo).days + 1)]
     starts = {m: feed_start(series.get((m, "", ""), {}), days) for m in SIGNAL_MEASURES}
     found: list[Alert] = []

@@ -133,6 +133,7 @@ class Scheduler:
         # Each job's next instant once read from (or armed in) the log: this scheduler is the log's only
         # writer while it runs, so the log is read once per job, not at every clock.
         self._next: dict[str, datetime] = {}
+        self._failed: set[str] = set()  # the jobs that failed in the last call
 
     def next_instant(self, job: EventTimeJob, start: datetime) -> datetime:
         """The job's next instant to run; a job never seen before is armed at its first instant after
@@ -158,9 +159,12 @@ class Scheduler:
         ``follows`` another runs an instant only once that one has. A job that fails stops at that instant
         and is retried at the next call; the others go on. ``on_ran`` hears of each instant as it is done."""
         ran: list[Ran] = []
+        self._failed = set()
 
         def record(r: Ran) -> None:
             ran.append(r)
+            if r.error is not None:
+                self._failed.add(r.job)
             if on_ran is not None:
                 on_ran(r)
 
@@ -184,8 +188,9 @@ class Scheduler:
         return ran
 
     def behind(self, clock: datetime) -> bool:
-        """Whether a job seen has an instant at or before ``clock`` still to run."""
-        return any(instant <= clock for instant in self._next.values())
+        """Whether a job seen, that did not fail in the last call, has an instant at or before ``clock``
+        still to run (a failing job waits for the clock to move; the others go on)."""
+        return any(instant <= clock for name, instant in self._next.items() if name not in self._failed)
 
 
 def from_ms(ms: int) -> datetime:

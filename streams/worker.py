@@ -486,13 +486,12 @@ class Ingest(mode.Service):
             while True:
                 try:
                     start = from_ms(self.first_read if self.first_read is not None else clock)
-                    ran = await self._on(self._jobs_executor, partial(
+                    await self._on(self._jobs_executor, partial(
                         scheduler.run_due, from_ms(clock), start, limit=JOB_INSTANTS_PER_CALL, on_ran=report))
                 except Exception:
                     log.exception("event-time jobs failed; retried when the clock next moves")
                     return
-                behind = scheduler.behind(from_ms(clock)) and not any(r.error for r in ran)
-                if not behind and self.clock["visible"] == clock:
+                if not scheduler.behind(from_ms(clock)) and self.clock["visible"] == clock:
                     return
                 # More instants than one call runs (a replay), or the clock moved meanwhile: again, to the
                 # newest clock (a job caught up goes on at once, not after the slowest one).

@@ -153,3 +153,15 @@ def test_a_replay_runs_a_limited_number_per_call_and_a_follower_after_its_leader
         assert seen.index(("hourly", kst(2026, 3, day))) < seen.index(("daily", kst(2026, 3, day)))
     with pytest.raises(ValueError, match="listed before"):
         Scheduler([daily, hourly], MemoryRunLog())
+
+
+def test_a_failing_job_does_not_hold_the_others_back():
+    seen: list = []
+    hourly = recording_job("hourly", Every(timedelta(hours=1)), seen)
+    broken = EventTimeJob("broken", AfterEachDay(), lambda instant, clock: 1 / 0)
+    scheduler = Scheduler([broken, hourly], MemoryRunLog())
+    scheduler.run_due(kst(2026, 3, 4, 0, 30))
+    while scheduler.behind(kst(2026, 3, 7)):
+        ran = scheduler.run_due(kst(2026, 3, 7), limit=10)
+        assert any(r.job == "broken" and r.error for r in ran)
+    assert len(seen) == 72 and seen[-1] == ("hourly", kst(2026, 3, 7))
