@@ -190,7 +190,12 @@ class Scheduler:
     def behind(self, clock: datetime) -> bool:
         """Whether a job seen, that did not fail in the last call, has an instant at or before ``clock``
         still to run (a failing job waits for the clock to move; the others go on)."""
-        return any(instant <= clock for name, instant in self._next.items() if name not in self._failed)
+        def can_run(job: EventTimeJob) -> bool:
+            instant = self._next.get(job.name)
+            return (instant is not None and instant <= clock and job.name not in self._failed
+                    and (not job.follows or instant < self._next.get(job.follows, instant)))
+
+        return any(can_run(job) for job in self.jobs)
 
 
 def from_ms(ms: int) -> datetime:

@@ -165,3 +165,13 @@ def test_a_failing_job_does_not_hold_the_others_back():
         ran = scheduler.run_due(kst(2026, 3, 7), limit=10)
         assert any(r.job == "broken" and r.error for r in ran)
     assert len(seen) == 72 and seen[-1] == ("hourly", kst(2026, 3, 7))
+
+
+def test_a_follower_of_a_failing_job_is_not_behind():
+    seen: list = []
+    broken = EventTimeJob("hourly", Every(timedelta(hours=1)), lambda instant, clock: 1 / 0)
+    daily = EventTimeJob("daily", AfterEachDay(), recording_job("daily", AfterEachDay(), seen).run, follows="hourly")
+    scheduler = Scheduler([broken, daily], MemoryRunLog())
+    scheduler.run_due(kst(2026, 3, 4, 0, 30))
+    scheduler.run_due(kst(2026, 3, 7), limit=10)
+    assert seen == [] and not scheduler.behind(kst(2026, 3, 7))  # (the worker would loop on it for ever)
