@@ -207,12 +207,7 @@ def inhibited(alert: Alert, faults: Iterable[tuple[str, str, datetime, datetime 
 
 
 def _spans_holiday(lo: datetime, hi: datetime) -> bool:
-    d = seoul_day(lo)
-    while d <= seoul_day(hi):
-        if is_holiday(d):
-            return True
-        d += timedelta(days=1)
-    return False
+    return bool(holidays_between(seoul_day(lo), seoul_day(hi)))
 
 
 def silence_spans(instant: datetime, last: dict[tuple[str, str], datetime], first: dict[tuple[str, str], datetime],
