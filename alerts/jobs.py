@@ -23,7 +23,8 @@ def _ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
-def _row(alert: Alert, starts_at: datetime, job: str, instant: datetime, inhibited_by: str) -> dict:
+def _row(alert: Alert, starts_at: datetime, job: str, instant: datetime, inhibited_by: str,
+         first_instant: datetime) -> dict:
     return {"fingerprint": alert.fingerprint, "starts_at": starts_at, "state": FIRING, "ends_at": None,
             "name": alert.name, "class": alert.cls, "severity": alert.severity, "measure": alert.measure,
             "region": alert.region, "industry": alert.industry, "source": alert.source, "family": alert.family,
@@ -33,7 +34,7 @@ def _row(alert: Alert, starts_at: datetime, job: str, instant: datetime, inhibit
             "summary_ko": alert.summary_ko, "summary_en": alert.summary_en,
             "labels": json.dumps(alert.labels, ensure_ascii=False),
             "annotations": json.dumps(alert.annotations, ensure_ascii=False), "inhibited_by": inhibited_by,
-            "job": job, "instant": instant, "version": _ms(instant)}
+            "job": job, "instant": instant, "version": _ms(instant), "first_instant": first_instant}
 
 
 def lifecycle(open_rows: Iterable[dict], found: Iterable[Alert], job: str, instant: datetime,
@@ -50,7 +51,8 @@ def lifecycle(open_rows: Iterable[dict], found: Iterable[Alert], job: str, insta
         if prev is not None:
             alert = alert.with_severity(prev["severity"])
         starts = prev["starts_at"] if prev is not None else alert.first_seen.astimezone(UTC)
-        rows.append(_row(alert, starts, job, instant, (inhibited_by or {}).get(alert.fingerprint, "")))
+        first = prev["first_instant"] if prev is not None else instant
+        rows.append(_row(alert, starts, job, instant, (inhibited_by or {}).get(alert.fingerprint, ""), first))
     for prev in still.values():
         rows.append({**{c: prev[c] for c in alert_log.COLUMNS}, "state": RESOLVED, "ends_at": instant,
                      "instant": instant, "version": _ms(instant)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -103,12 +104,20 @@ class Settings(BaseSettings):
                                               "new or resolved alerts.")
     alert_repeat_hours: int = Field(4, ge=1, description="A firing alert is notified again after this long "
                                     "(critical ones after a quarter of it).")
+    briefing_email_to: str | None = Field(None, description="The daily briefing e-mail to (comma separated). Unset: "
+                                          "briefings are archived (board, API) but not sent.")
+    briefing_lang: Literal["ko", "en"] = Field("ko", description="The daily briefing's language.")
+    briefing_hour: int = Field(8, ge=0, le=23, description="The briefing of each day is due at this hour (Asia/Seoul, "
+                               "event time) the next morning.")
+    briefing_alert_after_minutes: int = Field(30, ge=1, description="A briefing that could not be sent for this long "
+                                              "raises a data-fault alert for ops (retries go on).")
     smtp_host: str | None = Field(None, description="SMTP server for alert and briefing e-mails (unset: none sent).")
     smtp_port: int = Field(587, description="SMTP port.")
     smtp_from: str = Field("lmis@localhost", description="The e-mails' sender.")
     smtp_username: str | None = Field(None, description="SMTP user name (none: no authentication).")
     smtp_password: SecretStr | None = Field(None, description="SMTP password (secret: environment only).")
     smtp_starttls: bool = Field(True, description="Require STARTTLS with the SMTP server.")
+    smtp_ssl: bool = Field(False, description="Connect with TLS from the start (SMTPS, usually port 465) instead.")
     clickhouse_dsn: str | None = Field(
         None, description="ClickHouse: `chdb:///abs/path` (embedded, default `<data_dir>/clickhouse`) or "
                           "`http(s)://user:pass@host:8123/db`.")

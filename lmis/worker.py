@@ -9,6 +9,8 @@ from pathlib import Path
 from alerts.delivery import Outbox
 from alerts.jobs import AlertJobs
 from alerts.judge import DAILY, HOURLY
+from briefing.delivery import Mailer, Smtp
+from briefing.jobs import BriefingConfig, BriefingJob, recipients
 from dashboards.api import create_api
 from lmis import alertmanager
 from lmis.procs import proc_status
@@ -64,6 +66,10 @@ def build(settings: Settings):
              # the worker's own lag and freshness, on the wall clock
              PeriodicJob("alerts.pipeline", 60.0, AlertJobs(connect(settings.clickhouse_url)).pipeline,
                          on_pipeline_thread=False))
+    # The daily briefing: rendered by an event-time job (below), sent on the wall clock.
+    mailer = Mailer(connect(settings.clickhouse_url), smtp(settings),
+                    alert_after=timedelta(minutes=settings.briefing_alert_after_minutes))
+    jobs += (PeriodicJob("briefing.mailer", 5.0, mailer.tick, on_pipeline_thread=False),)
     classifier = ClassifierPool(settings.classify_processes) if settings.classify_processes else None
     pipeline = TrendPipeline(client, policy, max_rows=settings.sink_max_rows, max_seconds=settings.sink_max_seconds,
                              classifier=classifier,
@@ -86,8 +92,7 @@ def build(settings: Settings):
         reasons = list(ingest.problems.values())
         if matching is not None and matching.failed:
             reasons.append(f"matcher down: {matching.failed}")
-        if outbox.problem:
-            reasons.append(outbox.problem)
+        reasons += [p for p in (outbox.problem, mailer.problem) if p]
         return {"status": "degraded" if reasons else "ok", "reasons": reasons,
                 "events": {t: s.events for t, s in stats.by_topic.items()},
                 "dead_letters": dict(stats.dead_by_reason),
@@ -110,7 +115,8 @@ def build(settings: Settings):
     jobs_client = connect(settings.clickhouse_url)  # the event-time jobs' (a thread of their own)
     scheduler = Scheduler(publication_jobs(jobs_client, policy.allowed_lateness)
                           + alert_jobs(AlertJobs(jobs_client, policy.allowed_lateness,
-                                                 history_from=settings.alert_history_from)),
+                                                 history_from=settings.alert_history_from))
+                          + (briefing_job(jobs_client, settings, policy.allowed_lateness),),
                           ClickHouseRunLog(jobs_client))
     app = build_app(cfg, pipeline, api, jobs, scheduler)
     return app, pipeline
@@ -137,6 +143,24 @@ def alert_jobs(alerts: AlertJobs) -> tuple[EventTimeJob, ...]:
     signals, which data faults of the day inhibit."""
     return (EventTimeJob(HOURLY, Every(timedelta(hours=1)), alerts.hourly),
             EventTimeJob(DAILY, AfterEachDay(), alerts.daily, follows=HOURLY))
+
+
+def briefing_config(settings: Settings, lateness: timedelta = timedelta(hours=72)) -> BriefingConfig:
+    return BriefingConfig(lang=settings.briefing_lang, recipients=recipients(settings.briefing_email_to),
+                          sender=settings.smtp_from, hour=settings.briefing_hour, lateness=lateness)
+
+
+def briefing_job(client, settings: Settings, lateness: timedelta) -> EventTimeJob:
+    """The day's briefing at ``briefing_hour`` the next morning, after the day's alerts were judged."""
+    cfg = briefing_config(settings, lateness)
+    return EventTimeJob("briefing", AfterEachDay(timedelta(hours=cfg.hour)), BriefingJob(client, cfg).run,
+                        follows=DAILY)
+
+
+def smtp(settings: Settings) -> Smtp:
+    return Smtp(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_username,
+                settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                settings.smtp_starttls, settings.smtp_ssl)
 
 
 def process_memory_mb() -> dict[str, float]:

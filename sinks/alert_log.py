@@ -7,14 +7,15 @@ episode (fingerprint, starts_at) is rewritten at every judgement; readers see it
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
+from schemas.calendar import seoul_midnight
 from sinks.clickhouse import as_utc
 
 COLUMNS = ("fingerprint", "starts_at", "state", "ends_at", "name", "class", "severity", "measure", "region",
            "industry", "source", "family", "employer_id", "size_band", "day", "observed", "expected", "lower",
            "upper", "direction", "summary_ko", "summary_en", "labels", "annotations", "inhibited_by", "job",
-           "instant", "version")
+           "instant", "version", "first_instant")
 FIRING, RESOLVED = "firing", "resolved"
 NEWEST = f"SELECT {', '.join(COLUMNS)} FROM alerts ORDER BY version DESC LIMIT 1 BY fingerprint, starts_at"
 MAX_ROWS = 5000
@@ -25,7 +26,7 @@ def _rows(client, sql: str, parameters: dict | None = None) -> list[dict]:
     out = []
     for row in result.result_rows:
         d = dict(zip(result.column_names, row, strict=True))
-        for k in ("starts_at", "ends_at", "instant", "firing_delivered_at"):
+        for k in ("starts_at", "ends_at", "instant", "first_instant", "firing_delivered_at"):
             if d.get(k) is not None:
                 d[k] = as_utc(d[k])
         out.append(d)
@@ -66,10 +67,26 @@ def history(client, lo: date | None = None, hi: date | None = None, state: str |
                          f"ORDER BY starts_at DESC, fingerprint LIMIT {n}", params)
 
 
+def of_day(client, day: date, instant: datetime, limit: int = 200) -> list[dict]:
+    """The alerts about ``day`` known at event time ``instant`` (episodes first judged by then, so a replay
+    that judged further gives the same list): labour-market alerts firing after the day was judged (at its
+    end), and data faults whose hours overlap the day. Delivered ones first, most severe first."""
+    ms = int(instant.timestamp() * 1000)
+    return _rows(client, f"""
+        SELECT * FROM ({NEWEST})
+        WHERE first_instant <= fromUnixTimestamp64Milli(toInt64({ms}), 'UTC')
+          AND if(class = 'labour_market',
+                 first_instant <= {{end:DateTime}} AND (ends_at IS NULL OR ends_at > {{end:DateTime}}),
+                 starts_at < {{end:DateTime}} AND (ends_at IS NULL OR ends_at >= {{start:DateTime}}))
+        ORDER BY inhibited_by != '', indexOf(['critical', 'warning', 'info'], severity), starts_at, fingerprint
+        LIMIT {max(1, min(int(limit), MAX_ROWS))}""",
+                 {"start": seoul_midnight(day), "end": seoul_midnight(day + timedelta(days=1))})
+
+
 def as_json(row: dict) -> dict:
     """An episode for the API: times in ISO 8601, labels and annotations as objects, no internal columns."""
     out = {k: v for k, v in row.items() if k not in ("version", "labels", "annotations", "job")}
-    for k in ("starts_at", "ends_at", "instant"):
+    for k in ("starts_at", "ends_at", "instant", "first_instant"):
         out[k] = None if row.get(k) is None else row[k].isoformat()
     out["day"] = row["day"].isoformat() if row.get("day") else None
     out["labels"] = json.loads(row["labels"]) if row.get("labels") else {}

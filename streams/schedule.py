@@ -154,10 +154,13 @@ class Scheduler:
     def run_due(self, clock: datetime, start: datetime | None = None, limit: int | None = None,
                 on_ran: Callable[[Ran], Any] | None = None) -> list[Ran]:
         """Run every instant at or before ``clock`` not yet done (a new job's from ``start``, by default the
-        clock), each job's in order, at most ``limit`` of each job per call (a replay's thousands of hourly
-        instants then do not hold the other jobs' news back: call again while :meth:`behind`). A job that
-        ``follows`` another runs an instant only once that one has. A job that fails stops at that instant
-        and is retried at the next call; the others go on. ``on_ran`` hears of each instant as it is done."""
+        clock), all jobs' in the order of their instants (at the same instant, in the jobs' order), as live
+        streaming would: a briefing due at 08:00 runs after the 08:00 detectors and before the 09:00 ones,
+        however far the clock is ahead. At most ``limit`` instants of a job per call (a replay's thousands
+        of hourly instants then do not hold the worker's other news back: call again while :meth:`behind`);
+        the call ends when one job reaches it, so the order holds across calls. A job that ``follows``
+        another runs an instant only once that one has. A job that fails stops at that instant and is
+        retried at the next call; the others go on. ``on_ran`` hears of each instant as it is done."""
         ran: list[Ran] = []
         self._failed = set()
 
@@ -170,22 +173,28 @@ class Scheduler:
 
         start = clock if start is None else start
         upcoming = {job.name: self.next_instant(job, start) for job in self.jobs}
-        for job in self.jobs:
-            instant, done = upcoming[job.name], 0
-            while instant <= clock and (limit is None or done < limit) and (
-                    not job.follows or instant < upcoming[job.follows]):
-                done += 1
-                try:
-                    job.run(instant, clock)
-                except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
-                    log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
-                                  instant.isoformat())
-                    record(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
-                    break
-                self.log.done(job.name, instant, clock)
-                record(Ran(job.name, instant))
-                instant = upcoming[job.name] = self._next[job.name] = job.schedule.next_after(instant)
-        return ran
+        done = dict.fromkeys(upcoming, 0)
+        while True:
+            due = [(upcoming[job.name], k) for k, job in enumerate(self.jobs)
+                   if upcoming[job.name] <= clock and job.name not in self._failed
+                   and (not job.follows or upcoming[job.name] < upcoming[job.follows])]
+            if not due:
+                return ran
+            instant, k = min(due)
+            job = self.jobs[k]
+            done[job.name] += 1
+            try:
+                job.run(instant, clock)
+            except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
+                log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
+                              instant.isoformat())
+                record(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
+                continue
+            self.log.done(job.name, instant, clock)
+            record(Ran(job.name, instant))
+            upcoming[job.name] = self._next[job.name] = job.schedule.next_after(instant)
+            if limit is not None and done[job.name] >= limit:
+                return ran
 
     def behind(self, clock: datetime) -> bool:
         """Whether a job seen, that did not fail in the last call, has an instant at or before ``clock``

@@ -12,7 +12,7 @@ from lmis.cli import app
 from lmis.settings import settings_table
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("schemas", "simulator", "streams", "sinks", "dashboards", "alerts", "lmis")
+PACKAGES = ("schemas", "simulator", "streams", "sinks", "dashboards", "alerts", "briefing", "lmis")
 
 
 def commands(typer_app, prefix=()):
@@ -59,7 +59,8 @@ ALLOWED = {
     "streams": {"schemas", "sinks"},
     "dashboards": {"schemas", "sinks"},
     "alerts": {"schemas", "sinks"},
-    "lmis": {"schemas", "simulator", "streams", "sinks", "dashboards", "alerts"},
+    "briefing": {"schemas", "sinks", "dashboards", "alerts"},
+    "lmis": {"schemas", "simulator", "streams", "sinks", "dashboards", "alerts", "briefing"},
 }
 
 
