@@ -42,7 +42,9 @@ def _axes(title: str):
 
 
 def _legend(ax) -> None:
-    ax.legend(loc="upper left", fontsize=8, frameon=False, prop={"family": FONT_FAMILIES, "size": 8})
+    # above the plot, right-aligned: never over the lines
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False,
+              prop={"family": FONT_FAMILIES, "size": 8})
 
 
 def claims_chart(series: list[tuple[date, float | None]], lang: str) -> bytes:

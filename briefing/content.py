@@ -78,8 +78,10 @@ def _same(a: float | None, b: float | None, kind: str) -> bool:
     return fmt_number(a, kind) == fmt_number(b, kind) if kind == RATIO else a == b
 
 
-def read(client, day: date, as_of: datetime, lateness: timedelta = timedelta(hours=72)) -> Briefing:
-    """Everything the briefing for ``day`` says, read now (``as_of``: the event time it stands for)."""
+def read(client, day: date, as_of: datetime, lateness: timedelta = timedelta(hours=72),
+         previous: dict | None = None) -> Briefing:
+    """Everything the briefing for ``day`` says, read now (``as_of``: the event time it stands for); its
+    revisions against ``previous`` (a ``briefings`` row; by default the newest kept before ``day``)."""
     rows = _national(client, day - timedelta(days=CHART_DAYS - 1), day)
     year = day - timedelta(days=COMPARISON_LAGS["year_before"])
     rows.update(_national(client, year, year))
@@ -108,7 +110,7 @@ def read(client, day: date, as_of: datetime, lateness: timedelta = timedelta(hou
             before = {c: r[week][measure] for c, r in cells.items() if week in r and r[week].get(measure) is not None}
             moved += movers(dimension, measure, now, before)
 
-    previous = briefing_log.previous(client, day)
+    previous = previous or briefing_log.previous(client, day)
     revisions: list[Revision] = []
     if previous is not None:
         stated = {date.fromisoformat(d): v for d, v in briefing_log.stated(previous).items()}

@@ -46,7 +46,7 @@ class Smtp:
                 server.starttls(context=context)
             if self.username:
                 server.login(self.username, self.password or "")
-            server.sendmail(self.sender, recipients, raw.encode("utf-8"))
+            server.sendmail(self.sender, recipients, raw)  # 7-bit (quoted-printable, base64): CRLF-ed by smtplib
 
 
 class Mailer:

@@ -13,6 +13,7 @@ from briefing.content import read
 from briefing.render import message, render
 from schemas.calendar import seoul_day
 from sinks import briefing_log
+from sinks.readers import first_day
 
 
 @dataclass(frozen=True)
@@ -50,5 +51,8 @@ class BriefingJob:
 
     def run(self, instant: datetime, clock: datetime | None = None) -> None:
         day = self.cfg.day_of(instant)
+        first = first_day(self.client)
+        if first is None or day < first:  # before the data begin (a new deployment's first morning)
+            return
         if not briefing_log.exists(self.client, day):
             briefing_log.write(self.client, make(self.client, day, instant, self.cfg))

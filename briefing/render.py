@@ -8,10 +8,12 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import format_datetime
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from alerts.model import FAMILY_NAMES
 from briefing.charts import charts
 from briefing.content import Briefing
 from briefing.figures import COMPARISONS, fmt_change, fmt_number, fmt_value, label
@@ -22,7 +24,7 @@ from schemas.calendar import SEOUL
 WORDS = {
     "ko": {"org": "LMIS · 고용동향 모니터링", "title": "고용동향 일일 브리핑", "as_of": "집계 기준", "summary": "요약",
            "basis": "전일(아시아/서울 기준 하루) 발생 기준",
-           "headline": "주요 지표", "indicator": "지표", "vs": "대비:", "ma7": "7일 평균",
+           "headline": "주요 지표", "indicator": "지표", "vs": "{} 대비", "ma7": "7일 평균",
            "ma28": "실업급여 신규신청 4주 평균",
            "small_cells": "3명 미만은 <3, 자료 없음은 —", "holiday": "공휴일", "movers": "지역·산업별 주요 변동",
            "where": "지역/산업", "week_before": "전주 같은 요일", "change": "증감",
@@ -40,7 +42,7 @@ WORDS = {
            "region": "지역", "industry": "산업"},
     "en": {"org": "LMIS · employment-trend monitoring", "title": "Daily labour-market briefing", "as_of": "Data as of",
            "summary": "Summary", "basis": "events of the previous Asia/Seoul day",
-           "headline": "Headline figures", "indicator": "Indicator", "vs": "vs", "ma7": "7-day average",
+           "headline": "Headline figures", "indicator": "Indicator", "vs": "vs {}", "ma7": "7-day average",
            "ma28": "UI initial claims, 4-week average", "small_cells": "below 3 shown as <3, missing as —",
            "holiday": "public holiday", "movers": "Top movers by region and industry",
            "where": "Region / industry", "week_before": "Same day last week", "change": "Change",
@@ -98,7 +100,9 @@ def _context(b: Briefing, lang: str) -> dict:
                (w["late"], f"{q['late']:,}"), (w["dead"], f"{q['dead_letters']:,}")]
     quality += [(f"{w['dead']}: {names['measure'].get(reason, reason)}", f"{n:,}")
                 for reason, n in q["dead_by_reason"].items()]
-    quality.append((w["silent"], ", ".join(a["source"] for a in b.silent_sources) or w["none"]))
+    silent = sorted({f"{a['source']} ({FAMILY_NAMES.get(a['family'], (a['family'],) * 2)[0 if lang == 'ko' else 1]})"
+                     for a in b.silent_sources})
+    quality.append((w["silent"], ", ".join(silent) or w["none"]))
     matching = []
     if b.matching:
         if b.matching["recommendations"] is not None:
@@ -111,7 +115,8 @@ def _context(b: Briefing, lang: str) -> dict:
     return {"lang": lang, "w": w, "day": b.day.isoformat(), "holiday": b.holiday,
             "as_of": b.as_of.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M"), "subject": subject(b, lang),
             "sentences": sentences(b, lang), "figures": figures,
-            "comparisons": [(k, v[0 if lang == "ko" else 1]) for k, v in COMPARISONS.items()],
+            "comparisons": [(k, w["vs"].format(v[0 if lang == "ko" else 1] if lang == "ko" else v[1].lower()))
+                            for k, v in COMPARISONS.items()],
             "claims_ma28": fmt_number(claims.ma28, "count"),
             "holidays_note": f"{w['holiday']}: {', '.join(holidays)}" if holidays else "",
             "movers": movers, "alerts": alerts, "revisions": revisions,
@@ -138,7 +143,7 @@ def text(b: Briefing, lang: str) -> str:
     w = ctx["w"]
     lines = [ctx["subject"], f"{w['as_of']} {ctx['as_of']} KST", "", *ctx["sentences"], "", w["headline"]]
     for f in ctx["figures"]:
-        parts = "; ".join(f"{name} {c['change']} ({c['value']})"
+        parts = "; ".join(f"{name}: {c['change']} ({c['value']})"
                           for (_, name), c in zip(ctx["comparisons"], f["comparisons"], strict=True))
         lines.append(f"- {f['label']}: {f['value']}  [{parts}; {w['ma7']} {f['ma7']}]")
     lines.append(f"{w['ma28']}: {ctx['claims_ma28']}")
@@ -172,7 +177,9 @@ def message(r: Rendered, day: str, sender: str, recipients: list[str], sent_at: 
     """The MIME message: text and HTML alternatives, the charts as related inline images. Its Message-ID
     is the day's, so a copy sent twice (a crash between the send and its record) is one message to mail
     clients that de-duplicate."""
-    msg = EmailMessage()
+    # Headers unfolded (up to SMTP's 998): Python's folding drops the space between two encoded words of
+    # a Korean subject ("— 실업급여" read back as "—실업급여").
+    msg = EmailMessage(policy=default_policy.clone(max_line_length=998))
     msg["Subject"], msg["From"], msg["To"] = r.subject, sender, ", ".join(recipients)
     msg["Date"] = format_datetime(sent_at)
     domain = sender.rsplit("@", 1)[-1] if "@" in sender else "lmis.local"

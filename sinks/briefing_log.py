@@ -80,11 +80,14 @@ def listing(client, lo: date | None = None, hi: date | None = None, limit: int =
 def unsent(client, limit: int = 10) -> list[dict]:
     """Briefings with recipients not sent yet, oldest day first (with the attempts made so far)."""
     rows = client.query(f"""
-        SELECT day, recipients, message, subject,
-               (SELECT count() FROM briefing_deliveries AS d WHERE d.day = b.day AND d.state = '{SENDING}') AS attempts
+        SELECT b.day AS day, b.recipients AS recipients, b.message AS message, b.subject AS subject,
+               ifNull(d.attempts, 0) AS attempts
         FROM ({_newest("recipients != ''")}) AS b
-        WHERE day NOT IN (SELECT day FROM briefing_deliveries WHERE state = '{SENT}')
+        LEFT JOIN (SELECT day, countIf(state = '{SENDING}') AS attempts, countIf(state = '{SENT}') AS sent
+                   FROM briefing_deliveries GROUP BY day) AS d ON d.day = b.day
+        WHERE ifNull(d.sent, 0) = 0
         ORDER BY day LIMIT {int(limit)}
+        SETTINGS join_use_nulls = 1
     """)
     return _dicts(rows)
 

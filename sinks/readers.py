@@ -110,7 +110,7 @@ def engine_memory_bytes(client) -> int:
     return int(client.query("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'").result_rows[0][0])
 
 
-def _first_day(client) -> date | None:
+def first_day(client) -> date | None:
     rows = client.query("SELECT min(day), count() FROM rollup_log").result_rows
     return rows[0][0] if rows and rows[0][1] else None
 
@@ -180,7 +180,7 @@ def indicator_table(client, lo: date, hi: date, by: tuple[str, ...] = (), max_ro
             group = tuple(row[1:1 + width])
             if group in data:
                 data[group].setdefault(row[0], {}).update(zip(TREND_SERIES, map(int, row[1 + width:]), strict=True))
-    first = _first_day(client)
+    first = first_day(client)
     fills = time_to_fill(client, lo, hi, by)
     out: list[dict] = []
     for group in sorted(data):

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import date
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 import pytest
@@ -52,3 +52,29 @@ def client(engine_dsn):
     return c
 
 
+@pytest.fixture(scope="session")
+def judged(engine_dsn, month_run):
+    """The month stored, then every alert instant judged in order (the alerts' and the briefings' tests)."""
+    from alerts.jobs import AlertJobs
+    from schemas.calendar import seoul_midnight
+    from simulator.output import read_jsonl
+    from sinks import alert_log
+    from sinks.clickhouse import connect, migrate
+    from streams.pipeline import TrendPipeline
+    from streams.processing import Policy
+    from tests.test_alerts import DAYS, START, judge_all
+    from tests.test_pipeline import as_records
+
+    client = connect(engine_dsn, database=f"a_{uuid.uuid4().hex[:12]}")
+    migrate(client)
+    path, _, sim = month_run
+    records = sorted(as_records(read_jsonl(path)), key=lambda r: r.timestamp)
+    pipeline = TrendPipeline(client, Policy())
+    for i in range(0, len(records), 20_000):
+        pipeline.submit(records[i:i + 20_000])
+        pipeline.checkpoint()
+    pipeline.rollup()
+    jobs = AlertJobs(client)
+    end = seoul_midnight(START + timedelta(days=DAYS)).astimezone(UTC)
+    judge_all(jobs, end)
+    return client, records, sim, alert_log.history(client, limit=5000)

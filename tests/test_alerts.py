@@ -23,7 +23,6 @@ from sinks import alert_log
 from streams.pipeline import TrendPipeline
 from streams.processing import Policy
 from tests.test_dashboards import RecordedGrafana
-from tests.test_pipeline import as_records
 
 START = datetime(2026, 3, 2).date()
 DAYS = 28
@@ -42,27 +41,6 @@ def instants(last: datetime):
 def judge_all(jobs: AlertJobs, until: datetime) -> None:
     for job, t in instants(until):
         (jobs.hourly if job == HOURLY else jobs.daily)(t, t)
-
-
-@pytest.fixture(scope="module")
-def judged(engine_dsn, month_run):
-    """The month stored, then every instant judged in order."""
-    from simulator.output import read_jsonl
-    from sinks.clickhouse import connect, migrate
-
-    client = connect(engine_dsn, database=f"a_{uuid.uuid4().hex[:12]}")
-    migrate(client)
-    path, _, sim = month_run
-    records = sorted(as_records(read_jsonl(path)), key=lambda r: r.timestamp)
-    pipeline = TrendPipeline(client, Policy())
-    for i in range(0, len(records), 20_000):
-        pipeline.submit(records[i:i + 20_000])
-        pipeline.checkpoint()
-    pipeline.rollup()
-    jobs = AlertJobs(client)
-    end = seoul_midnight(START + timedelta(days=DAYS)).astimezone(UTC)
-    judge_all(jobs, end)
-    return client, records, sim, alert_log.history(client, limit=5000)
 
 
 def episodes(rows, name):
