@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from briefing.content import read
 from briefing.render import message, render
 from schemas.calendar import seoul_day
 from sinks import briefing_log
-from sinks.readers import first_day
+from sinks.indicators import MEASURES
+from sinks.readers import first_day, first_whole_day, last_day
+
+# The flows whose first day together starts the briefings.
+FEEDS = ("ui_initial_claims", "openings_posted", "new_job_seekers", "insured_acquisitions", "insured_losses")
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class BriefingConfig:
     sender: str = "lmis@localhost"
     hour: int = 8
     lateness: timedelta = timedelta(hours=72)
+    start: date | None = None  # the first day briefed; None: the first day every headline feed flowed
 
     def day_of(self, instant: datetime) -> date:
         """The day a briefing due at ``instant`` (``hour`` o'clock, Asia/Seoul) is about: the day before."""
@@ -43,16 +48,33 @@ def make(client, day: date, as_of: datetime, cfg: BriefingConfig, lang: str | No
             "figures": json.dumps(b.stated(), ensure_ascii=False), "instant": as_of, "as_of": as_of}
 
 
+def preview(client, day: date, lang: str, cfg: BriefingConfig, now: datetime | None = None) -> dict | None:
+    """The day's briefing rendered now from the current numbers (None for a day outside the data)."""
+    first, last = first_day(client), last_day(client)
+    if first is None or not first <= day <= last:
+        return None
+    return make(client, day, now or datetime.now(UTC), cfg, lang)
+
+
 class BriefingJob:
     """``run(instant, clock)`` for the scheduler: keep the briefing of the day that ``instant`` follows."""
 
     def __init__(self, client, cfg: BriefingConfig):
         self.client, self.cfg = client, cfg
+        self._start = cfg.start
+
+    def start(self) -> date | None:
+        """The first day to brief: set, or the first on which every headline feed counted something (a history
+        loaded at go-live is not briefed day by day). Once found, every later day is briefed, whatever its
+        data (a feed down is news, said in the briefing's data-quality section)."""
+        if self._start is None:
+            self._start = first_whole_day(self.client, [MEASURES[name] for name in FEEDS])
+        return self._start
 
     def run(self, instant: datetime, clock: datetime | None = None) -> None:
         day = self.cfg.day_of(instant)
-        first = first_day(self.client)
-        if first is None or day < first:  # before the data begin (a new deployment's first morning)
+        start = self.start()
+        if start is None or day < start:
             return
         if not briefing_log.exists(self.client, day):
             briefing_log.write(self.client, make(self.client, day, instant, self.cfg))

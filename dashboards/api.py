@@ -28,6 +28,8 @@ from dashboards import panels
 from dashboards.boards import BOARDS, labels
 from sinks.alert_log import as_json as alert_json
 from sinks.alert_log import history as alert_history
+from sinks.briefing_log import get as briefing_row
+from sinks.briefing_log import listing as briefing_listing
 from sinks.clickhouse import too_large
 from sinks.observatory import matching_exposure, matching_metrics
 from sinks.published import revisions
@@ -109,10 +111,12 @@ def recommendation_items(items) -> list[dict]:
 
 
 def create_api(client_factory: Callable[[], object], token: str | None = None,
-               health: Callable[[], dict] | None = None, matching=None, max_rows: int = 50_000) -> FastAPI:
+               health: Callable[[], dict] | None = None, matching=None, max_rows: int = 50_000,
+               briefing: Callable[[object, date, str], dict] | None = None) -> FastAPI:
     """``matching``: the worker's ``MatchingService`` (recommendations need its model in memory); ``max_rows``:
     the most rows a request returns (more: 413). The client's queries should be bounded too
-    (``sinks.clickhouse.limit_reads``)."""
+    (``sinks.clickhouse.limit_reads``). ``briefing(client, day, lang)``: a day's briefing rendered now (a
+    ``briefings`` row), for previews."""
     api = FastAPI(title="LMIS API", version="1", description="Exact employment-trend indicators (read-only).")
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lmis-api")
     client = client_factory()
@@ -250,6 +254,51 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         rows = await in_thread(alert_history, client, from_, to, None if state == "all" else state,
                                None if cls == "all" else cls, limit)
         return JSONResponse({"alerts": [alert_json(r) for r in rows]})
+
+    @api.get("/api/briefings", dependencies=[Depends(authorised)], responses={400: {"description": "bad range"}})
+    async def get_briefings(
+        from_: Annotated[date | None, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")] = None,
+        to: Annotated[date | None, Query(description="last day (Asia/Seoul), YYYY-MM-DD")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000, description="at most this many, newest first (1-1000)")] = 100,
+    ) -> JSONResponse:
+        """The daily briefings kept (one per day, as rendered at 08:00 event time): the day, language, subject,
+        how many recipients, when it was sent (null: not yet or not to be: no recipients), attempts and the
+        last error. Each one's page: ``/api/briefings/{day}``."""
+        check_range(from_ or to or date(2000, 1, 1), to or from_ or date(2000, 1, 1))
+        rows = await in_thread(briefing_listing, client, from_, to, limit)
+        return JSONResponse({"briefings": [
+            {"day": r["day"].isoformat(), "lang": r["lang"], "subject": r["subject"],
+             "recipients": len([a for a in r["recipients"].split(",") if a.strip()]),
+             "instant": r["instant"].isoformat(), "sent_at": r["sent_at"].isoformat() if r["sent_at"] else None,
+             "attempts": r["attempts"] or 0, "last_error": r["last_error"] or None} for r in rows]})
+
+    @api.get("/api/briefings/{day}", dependencies=[Depends(authorised)], response_class=HTMLResponse,
+             responses={404: {"description": "no briefing kept for the day"}})
+    async def get_briefing(day: Annotated[date, PathParam(description="the day (Asia/Seoul), YYYY-MM-DD")]
+                           ) -> HTMLResponse:
+        """A kept briefing as a standalone page (as sent: charts inline, no scripts)."""
+        row = await in_thread(briefing_row, client, day)
+        if row is None:
+            raise HTTPException(status_code=404, detail=f"no briefing kept for {day}")
+        return HTMLResponse(row["page"])
+
+    @api.get("/api/briefings/{day}/preview", dependencies=[Depends(authorised)],
+             responses={404: {"description": "no data for the day"}, 503: {"description": "not served here"}})
+    async def preview_briefing(
+        day: Annotated[date, PathParam(description="the day (Asia/Seoul), YYYY-MM-DD")],
+        lang: Annotated[Literal["ko", "en"], Query(description="ko or en")] = "ko",
+        format: Annotated[Literal["html", "eml"], Query(description="html (the page) or eml (the e-mail)")] = "html",
+    ) -> Response:
+        """A day's briefing rendered now from the current numbers (not kept, not sent)."""
+        if briefing is None:
+            raise HTTPException(status_code=503, detail="briefings are rendered by the worker")
+        async with large_reads:
+            row = await in_thread(briefing, client, day, lang)
+        if row is None:
+            raise HTTPException(status_code=404, detail=f"no data for {day}")
+        if format == "eml":
+            return Response(row["message"], media_type="message/rfc822")
+        return HTMLResponse(row["page"])
 
     def matcher():
         if matching is None:

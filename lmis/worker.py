@@ -10,7 +10,7 @@ from alerts.delivery import Outbox
 from alerts.jobs import AlertJobs
 from alerts.judge import DAILY, HOURLY
 from briefing.delivery import Mailer, Smtp
-from briefing.jobs import BriefingConfig, BriefingJob, recipients
+from briefing.jobs import BriefingConfig, BriefingJob, preview, recipients
 from dashboards.api import create_api
 from lmis import alertmanager
 from lmis.procs import proc_status
@@ -111,7 +111,9 @@ def build(settings: Settings):
                 "memory_mb": process_memory_mb()}
 
     # The API reads through the worker's engine: only one process may open an embedded ClickHouse folder.
-    api = create_api(lambda: api_client, token, health, matching, max_rows=settings.query_max_rows)
+    cfg = briefing_config(settings, policy.allowed_lateness)
+    api = create_api(lambda: api_client, token, health, matching, max_rows=settings.query_max_rows,
+                     briefing=lambda c, day, lang: preview(c, day, lang, cfg))
     jobs_client = connect(settings.clickhouse_url)  # the event-time jobs' (a thread of their own)
     scheduler = Scheduler(publication_jobs(jobs_client, policy.allowed_lateness)
                           + alert_jobs(AlertJobs(jobs_client, policy.allowed_lateness,
@@ -147,7 +149,8 @@ def alert_jobs(alerts: AlertJobs) -> tuple[EventTimeJob, ...]:
 
 def briefing_config(settings: Settings, lateness: timedelta = timedelta(hours=72)) -> BriefingConfig:
     return BriefingConfig(lang=settings.briefing_lang, recipients=recipients(settings.briefing_email_to),
-                          sender=settings.smtp_from, hour=settings.briefing_hour, lateness=lateness)
+                          sender=settings.smtp_from, hour=settings.briefing_hour, lateness=lateness,
+                          start=settings.briefing_from)
 
 
 def briefing_job(client, settings: Settings, lateness: timedelta) -> EventTimeJob:

@@ -115,6 +115,24 @@ def first_day(client) -> date | None:
     return rows[0][0] if rows and rows[0][1] else None
 
 
+def last_day(client) -> date | None:
+    rows = client.query("SELECT max(day), count() FROM rollup_log").result_rows
+    return rows[0][0] if rows and rows[0][1] else None
+
+
+def first_whole_day(client, measures: list[str]) -> date | None:
+    """The first day on which every one of ``measures`` counted something nationally: where a deployment's
+    feeds are all flowing (a history load before it carries only some)."""
+    lo, hi = "toDate('1970-01-02')", "toDate('2149-06-06')"
+    listed = ", ".join(f"'{m}'" for m in measures)
+    rows = client.query(f"""
+        SELECT min(day), count() FROM (
+            SELECT day FROM daily_region_measures
+            WHERE measure IN ({listed}) AND value > 0 AND (day, version) IN ({latest_versions(lo, hi)})
+            GROUP BY day HAVING uniqExact(measure) = {len(measures)})""").result_rows
+    return rows[0][0] if rows and rows[0][1] else None
+
+
 def time_to_fill(client, lo: date, hi: date, by: tuple[str, ...]) -> dict[tuple, float]:
     """Median days from posting to filling, per closing day and group (vacancies carry no age or sex)."""
     from sinks.rollups import open_vacancies_sql

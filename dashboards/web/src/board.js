@@ -45,14 +45,18 @@ const I18N = {
         alerts: "경보", firing: "발생 중", resolved: "해소", data_fault: "자료 장애", labour_market: "노동시장 신호",
         critical: "심각", warning: "주의", info: "정보", since: "최초 감지", until: "해소 시각", what: "내용",
         observed: "관측", expected: "예상 (범위)", inhibited: "자료 장애로 억제됨", no_alerts: "경보 없음",
-        firing_now: "발생 중인 경보", all_alerts: "경보 전체 보기" },
+        firing_now: "발생 중인 경보", all_alerts: "경보 전체 보기",
+        briefings: "일일 브리핑", day: "날짜", subject: "제목", sent: "발송", not_sent: "미발송", archived: "보관만 (수신자 없음)",
+        no_briefings: "브리핑 없음", attempts: "시도" },
   en: { from: "From", to: "To", all: "All", suppressed: "<3", updated: "Updated", through: "Data through", lang: "한국어",
         error: "Error", wow: "vs last week", claims: "UI claims", openings: "Openings",
         alerts: "Alerts", firing: "firing", resolved: "resolved", data_fault: "data fault",
         labour_market: "labour-market signal", critical: "critical", warning: "warning", info: "info",
         since: "First seen", until: "Resolved", what: "What", observed: "Observed", expected: "Expected (interval)",
         inhibited: "explained by a data fault", no_alerts: "No alerts", firing_now: "firing now",
-        all_alerts: "all alerts" },
+        all_alerts: "all alerts",
+        briefings: "Daily briefings", day: "Day", subject: "Subject", sent: "Sent", not_sent: "not sent yet",
+        archived: "archived only (no recipients)", no_briefings: "No briefings", attempts: "Attempts" },
 };
 const GRID = { "28": [0, 0], "11": [1, 0], "51": [2, 0], "41": [1, 1], "43": [2, 1], "44": [0, 2], "36": [1, 2],
   "30": [2, 2], "47": [3, 2], "52": [0, 3], "27": [3, 3], "31": [4, 3], "29": [0, 4], "46": [1, 4], "48": [2, 4],
@@ -66,6 +70,7 @@ const state = {
   board: params.get("board") || "lmis-national",
   vars: {}, from: null, to: null, boards: [], labels: {}, charts: {},
   alertsPage: params.get("page") === "alerts",
+  briefingsPage: params.get("page") === "briefings",
 };
 
 async function api(path) {
@@ -199,15 +204,18 @@ function layout() {
   document.querySelectorAll("[data-i18n]").forEach((e) => (e.textContent = t(e.dataset.i18n)));
   document.getElementById("boards").replaceChildren(...state.boards.map((x) => {
     const q = new URLSearchParams({ board: x.uid, lang: state.lang });
-    return h("a", { href: `?${q}`, class: x.uid === b.uid && !state.alertsPage ? "active" : "" },
+    return h("a", { href: `?${q}`, class: x.uid === b.uid && !state.alertsPage && !state.briefingsPage ? "active" : "" },
       state.lang === "ko" ? x.ko : x.en);
   }), h("a", { href: `?${new URLSearchParams({ page: "alerts", lang: state.lang })}`, id: "alerts-link",
-    class: state.alertsPage ? "active" : "" }, t("alerts")));
-  if (state.alertsPage) {
-    document.title = `LMIS · ${t("alerts")}`;
-    document.getElementById("title").textContent = `LMIS · ${t("alerts")}`;
+    class: state.alertsPage ? "active" : "" }, t("alerts")),
+  h("a", { href: `?${new URLSearchParams({ page: "briefings", lang: state.lang })}`, id: "briefings-link",
+    class: state.briefingsPage ? "active" : "" }, t("briefings")));
+  if (state.alertsPage || state.briefingsPage) {
+    const page = state.alertsPage ? "alerts" : "briefings";
+    document.title = `LMIS · ${t(page)}`;
+    document.getElementById("title").textContent = `LMIS · ${t(page)}`;
     document.getElementById("controls").hidden = true;
-    document.getElementById("panels").replaceChildren(h("section", { class: "panel alerts", id: "alerts-page" }));
+    document.getElementById("panels").replaceChildren(h("section", { class: "panel alerts", id: `${page}-page` }));
     return;
   }
   document.getElementById("variables").replaceChildren(...b.variables.map((v) => h("label", {},
@@ -279,9 +287,24 @@ async function refreshAlertsPage() {
     h("td", {}, a.expected == null ? "—" : `${num(a.expected)} (${num(a.lower)}–${num(a.upper)})`))))));
 }
 
+// The briefings kept each morning, newest first, each one's page as it was sent.
+async function refreshBriefingsPage() {
+  const el = document.getElementById("briefings-page");
+  const briefings = (await api("/api/briefings?limit=400")).briefings;
+  const cols = ["day", "subject", "sent", "attempts"];
+  const sent = (b) => (b.sent_at ? kstTime(b.sent_at) : b.recipients === 0 ? t("archived")
+    : `${t("not_sent")}${b.last_error ? ` — ${b.last_error}` : ""}`);
+  el.replaceChildren(h("h2", {}, t("briefings")), briefings.length === 0 ? h("p", {}, t("no_briefings")) : h("table", {},
+    h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, t(c))))),
+    h("tbody", {}, briefings.map((b) => h("tr", { dataset: { day: b.day, sent: b.sent_at ? "yes" : "no" } },
+      h("td", {}, h("a", { href: `/api/briefings/${encodeURIComponent(b.day)}`, target: "_blank", rel: "noopener" },
+        b.day)),
+      h("td", {}, b.subject), h("td", {}, sent(b)), h("td", {}, String(b.attempts)))))));
+}
+
 async function refreshAll() {
-  if (state.alertsPage) {
-    await Promise.all([refreshBanner(), refreshAlertsPage()]);
+  if (state.alertsPage || state.briefingsPage) {
+    await Promise.all([refreshBanner(), state.alertsPage ? refreshAlertsPage() : refreshBriefingsPage()]);
     document.body.dataset.ready = "true";
     return;
   }
