@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     briefing_hour: int = Field(8, ge=0, le=23, description="The briefing of each day is due at this hour (Asia/Seoul, "
                                "event time) the next morning.")
     briefing_from: date | None = Field(None, description="The first day briefed (YYYY-MM-DD). Unset: the first day "
-                                       "on which every headline feed counted something (no briefing of a history load).")
+                                       "every headline feed counted something on (no briefing of a history load).")
     briefing_alert_after_minutes: int = Field(30, ge=1, description="A briefing that could not be sent for this long "
                                               "raises a data-fault alert for ops (retries go on).")
     smtp_host: str | None = Field(None, description="SMTP server for alert and briefing e-mails (unset: none sent).")
