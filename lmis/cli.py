@@ -462,6 +462,70 @@ def dashboards_push(
         console.print(f"{uid}: {outcome}")
 
 
+@app.command()
+def briefing(
+    day: str = typer.Option(..., "--date", help="The day briefed, YYYY-MM-DD (Asia/Seoul)."),
+    lang: str = typer.Option("", "--lang", help="ko or en (default: LMIS_BRIEFING_LANG)."),
+    out: Path | None = typer.Option(None, "--out", help="Write the briefing's page (HTML) to this file."),
+    send: bool = typer.Option(False, "--send", help="Send it now to LMIS_BRIEFING_EMAIL_TO through LMIS_SMTP_*."),
+) -> None:
+    """A day's briefing rendered from the current numbers: printed as text, written as a page, or sent (an ad-hoc
+    send; the worker's own 08:00 briefing is sent once whatever this does). Asks the running worker, else reads
+    ClickHouse itself. The briefings kept and sent: the board's briefings page and /api/briefings."""
+    import email
+    from email.policy import default as default_policy
+
+    import httpx
+
+    from briefing.delivery import Smtp
+    from briefing.jobs import preview
+    from lmis.worker import briefing_config, smtp
+
+    s = get_settings()
+    try:
+        the_day = date.fromisoformat(day)
+    except ValueError:
+        raise typer.BadParameter(f"--date must be YYYY-MM-DD, not {day!r}") from None
+    lang = lang or s.briefing_lang
+    if lang not in ("ko", "en"):
+        raise typer.BadParameter("--lang must be ko or en")
+    headers = {"Authorization": f"Bearer {s.api_token.get_secret_value()}"} if s.api_token else {}
+    url = f"http://{s.web_host}:{s.web_port}/api/briefings/{the_day}/preview"
+    try:
+        res = httpx.get(url, params={"lang": lang, "format": "eml"}, headers=headers, timeout=300)
+        if res.status_code == 404:
+            _fail(f"no data for {the_day}")
+        if res.status_code != 200:
+            _fail(f"the worker's API answered {res.status_code}: {res.text}")
+        raw = res.text
+        page = httpx.get(url, params={"lang": lang}, headers=headers, timeout=300).text if out else ""
+    except httpx.TransportError:
+        from sinks.clickhouse import ClickHouseLocked, StoreUnavailable, connect
+
+        try:
+            row = preview(connect(s.clickhouse_url), the_day, lang, briefing_config(s))
+        except (ClickHouseLocked, StoreUnavailable) as exc:
+            _fail(f"{exc}; but the worker's API at {url} does not answer")
+        if row is None:
+            _fail(f"no data for {the_day}")
+        raw, page = row["message"], row["page"]
+    msg = email.message_from_string(raw, policy=default_policy)
+    if out:
+        out.write_text(page, encoding="utf-8")
+        console.print(f"wrote {out}")
+    if send:
+        to = [a.strip() for a in (s.briefing_email_to or "").split(",") if a.strip()]
+        if not to or not s.smtp_host:
+            _fail("set LMIS_BRIEFING_EMAIL_TO and LMIS_SMTP_HOST to send")
+        del msg["To"]
+        msg["To"] = ", ".join(to)
+        server: Smtp = smtp(s)
+        server.send(msg.as_string(), to)
+        console.print(f"sent the briefing of {the_day} to {', '.join(to)}")
+    if not out and not send:
+        sys.stdout.write(msg.get_body(("plain",)).get_content())
+
+
 @alerts_app.command("list")
 def alerts_list(
     state: str = typer.Option("firing", help="firing, resolved or all."),

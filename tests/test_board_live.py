@@ -164,6 +164,36 @@ def test_the_worker_alerts_on_the_layoff_and_the_outage_and_the_board_lists_them
     page.close()
 
 
+def test_the_worker_keeps_a_briefing_each_morning_browsable_on_the_board_and_by_lmis_briefing(board_url, browser):
+    """The worker's 08:00 event-time job over the month: a briefing for every day from the first on which
+    every headline feed flowed (the 2nd) to the last whose next morning the data reach (the 28th)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        jobs = httpx.get(f"{board_url}/api/health", params={"store": "false"}).json()["event_time_jobs"]
+        if (jobs.get("briefing", {}).get("done") or "") >= "2026-03-28T23:00":
+            break
+        time.sleep(2)
+    kept = httpx.get(f"{board_url}/api/briefings").json()["briefings"]
+    assert [b["day"] for b in kept] == [f"2026-03-{d:02d}" for d in range(28, 1, -1)]
+    assert all(b["sent_at"] is None and b["recipients"] == 0 for b in kept)  # no recipients set: archived only
+    page = httpx.get(f"{board_url}/api/briefings/2026-03-17")
+    assert page.status_code == 200 and "고용동향 일일 브리핑 · 2026-03-17" in page.text and "<script" not in page.text
+    assert httpx.get(f"{board_url}/api/briefings/2026-04-30").status_code == 404
+    board, errors = open_board(browser, f"{board_url}/?page=briefings")
+    rows = board.query_selector_all("#briefings-page tbody tr")
+    assert len(rows) == 27 and "2026-03-28" in rows[0].inner_text()
+    assert board.get_attribute("#briefings-page tbody tr a", "href") == "/api/briefings/2026-03-28"
+    board.screenshot(path=str(ARTIFACTS / "board-briefings.png"), full_page=True)
+    assert errors == []
+    board.close()
+    env = {"LMIS_WEB_PORT": str(PORT)}
+    text = run_lmis("briefing", "--date", "2026-03-17", "--lang", "en", env=env).stdout
+    assert text.startswith("Daily labour-market briefing, 2026-03-17 — UI initial claims")
+    claims = httpx.get(f"{board_url}/api/indicators", params={"from": "2026-03-17", "to": "2026-03-17"}
+                       ).json()["rows"][0]["ui_initial_claims"]
+    assert f"UI initial claims were {claims:,}" in text
+
+
 def test_the_api_is_the_same_numbers_as_lmis_indicators(board_url):
     rows = httpx.get(f"{board_url}/api/indicators", params={"from": "2026-03-02", "to": "2026-03-08",
                                                             "by": "day,region"}).json()["rows"]
