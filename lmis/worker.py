@@ -111,9 +111,9 @@ def build(settings: Settings):
                 "memory_mb": process_memory_mb()}
 
     # The API reads through the worker's engine: only one process may open an embedded ClickHouse folder.
-    cfg = briefing_config(settings, policy.allowed_lateness)
+    briefings = briefing_config(settings, policy.allowed_lateness)
     api = create_api(lambda: api_client, token, health, matching, max_rows=settings.query_max_rows,
-                     briefing=lambda c, day, lang: preview(c, day, lang, cfg))
+                     briefing=lambda c, day, lang: preview(c, day, lang, briefings))
     jobs_client = connect(settings.clickhouse_url)  # the event-time jobs' (a thread of their own)
     scheduler = Scheduler(publication_jobs(jobs_client, policy.allowed_lateness)
                           + alert_jobs(AlertJobs(jobs_client, policy.allowed_lateness,

@@ -35,6 +35,7 @@ th { color:var(--muted); font-weight:500; }
 #alerts-banner[hidden] { display:none; }
 #alerts-banner[data-class=data_fault] { background:#5a3b00; } #alerts-banner[data-class=labour_market] { background:#5c1f1c; }
 #alerts-banner a { color:var(--fg); }
+.alerts a { color:#8ab4f8; }
 .alerts { grid-column:span 24; } .alerts td { text-align:left; vertical-align:top; }
 .sev-critical { color:#ff7b72; font-weight:600; } .sev-warning { color:#f0b429; } .state-resolved { color:var(--muted); }
 `;
@@ -214,7 +215,8 @@ function layout() {
     const page = state.alertsPage ? "alerts" : "briefings";
     document.title = `LMIS · ${t(page)}`;
     document.getElementById("title").textContent = `LMIS · ${t(page)}`;
-    document.getElementById("controls").hidden = true;
+    // no dates or filters here (the language switch stays)
+    document.querySelectorAll("#controls label, #variables").forEach((e) => (e.hidden = true));
     document.getElementById("panels").replaceChildren(h("section", { class: "panel alerts", id: `${page}-page` }));
     return;
   }
