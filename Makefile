@@ -96,6 +96,7 @@ bench: setup
 	$(BIN)/lmis bench matching
 	$(BIN)/lmis bench recovery
 	$(BIN)/lmis bench alerts
+	$(BIN)/lmis bench briefing
 
 # Re-resolve the pinned Python dependencies after editing pyproject.toml.
 lock: python-deps

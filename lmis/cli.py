@@ -258,7 +258,7 @@ def demo(
 ) -> None:
     """The main job on the embedded default: Kafka and Alertmanager up, six simulated weeks with every
     scenario (a layoff, a national shock, a portal outage, a re-sent day) through the worker into
-    ClickHouse, the alerts they raise, and where to see it all."""
+    ClickHouse, the alerts they raise, the daily briefings, and where to see it all."""
     import time
 
     import httpx
@@ -277,7 +277,8 @@ def demo(
              kafka=True, truth=truth, count_only=False)
     ends = sum(procs.end_and_committed(s)[0].values())
     # The simulated go-live: before it the stream holds only the history of what was still open then.
-    worker_proc = procs.WorkerProcess({"LMIS_ALERT_HISTORY_FROM": start}, s.data_dir / "worker.log", loglevel="info")
+    worker_proc = procs.WorkerProcess({"LMIS_ALERT_HISTORY_FROM": start, "LMIS_BRIEFING_FROM": start},
+                                      s.data_dir / "worker.log", loglevel="info")
     pid_file = s.data_dir / "worker.pid"
     if not (pid_file.exists() and stack.pid_alive(int(pid_file.read_text()))):
         worker_proc.start()
@@ -292,12 +293,15 @@ def demo(
             procs.wait_drained(s, worker_proc, ends)
     base = f"http://{s.web_host}:{s.web_port}"
     last_day = (date.fromisoformat(start) + timedelta(days=days - 1)).isoformat()
-    with console.status("the detectors are judging each hour and day of the simulated weeks ..."):
+    # The last briefing the data reach: the day before the last, due at 08:00 KST of the last (23:00 UTC).
+    last_briefing = f"{date.fromisoformat(last_day) - timedelta(days=2)}T23:00"
+    with console.status("the detectors and the briefing are going through each hour and morning of the weeks ..."):
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             try:
                 jobs = httpx.get(f"{base}/api/health", params={"store": "false"}, timeout=10).json()
-                if (jobs.get("event_time_jobs", {}).get("alerts.daily", {}).get("done") or "") >= last_day:
+                done = {k: v.get("done") or "" for k, v in jobs.get("event_time_jobs", {}).items()}
+                if done.get("alerts.daily", "") >= last_day and done.get("briefing", "") >= last_briefing:
                     break
             except httpx.HTTPError:
                 pass
@@ -309,8 +313,18 @@ def demo(
     console.print(f"\n[bold]Alerts[/] ({len(alerts)}; delivered through Alertmanager at {alertmanager.url(s)})")
     for a in alerts[:12]:
         console.print(f"  {a['state']:<9} {a['starts_at'][:16]} {a['summary_en']}")
+    try:
+        briefings = httpx.get(f"{base}/api/briefings", timeout=10).json()["briefings"]
+    except httpx.HTTPError:
+        briefings = []
+    sent = "sent by SMTP" if s.briefing_email_to else "kept, not sent (set LMIS_BRIEFING_EMAIL_TO and LMIS_SMTP_*)"
+    console.print(f"\n[bold]Daily briefings[/] ({len(briefings)}; {sent})")
+    for b in briefings[:3]:
+        console.print(f"  {b['subject']}   {base}/api/briefings/{b['day']}")
     console.print("\n[bold]Where to look[/]")
     console.print(f"  Alerts page: {base}/?page=alerts   API: {base}/api/alerts   Alertmanager: {alertmanager.url(s)}")
+    console.print(f"  Briefings page: {base}/?page=briefings   one as text: lmis briefing --date "
+                  f"{briefings[0]['day'] if briefings else last_day} [--lang en] [--out briefing.html]")
     console.print(f"  Expected counts and the injected anomalies (the simulator's truth): {truth}")
     console.print(f"  Indicators: lmis indicators --from {start} --to {start} --by day,region")
     console.print("  Stop everything: lmis stack down")
@@ -665,6 +679,16 @@ def bench_alerts(
     for line in result.unmatched:
         console.print(f"[yellow]not an injected anomaly[/] {line}")
     console.print(f"one detection cycle (p50): hourly {result.hourly_p50_s:.2f} s, daily {result.daily_p50_s:.2f} s")
+    print(result.line())
+
+
+@bench_app.command("briefing")
+def bench_briefing(repeats: int = typer.Option(5, help="Renders timed (the median is printed).")) -> None:
+    """The daily briefing of a day of a national year (scale 1) read and rendered: time, size, images."""
+    from lmis.bench_briefing import run_briefing_bench
+
+    result = run_briefing_bench(get_settings(), repeats=repeats, log=console.print)
+    console.print(f"reading its numbers {result.read_ms:.0f} ms (median); {result.rows} measure rows for the year")
     print(result.line())
 
 
