@@ -26,3 +26,10 @@ class ClickHouseRunLog:
     def done(self, job: str, instant: datetime, clock: datetime) -> None:
         self.client.insert("scheduled_runs", [[job, instant, 1, clock]],
                            column_names=["job", "instant", "done", "clock"])
+
+
+def last_visible(client) -> datetime | None:
+    """The newest visible clock a worker recorded (``pipeline_health.event_time``): how far the aggregates
+    held the data when it last said so -- they still do after a restart."""
+    rows = client.query("SELECT max(event_time), count() FROM pipeline_health WHERE event_time IS NOT NULL").result_rows
+    return as_utc(rows[0][0]) if rows and rows[0][1] else None

@@ -30,6 +30,7 @@ from aiokafka.structs import OffsetAndMetadata
 from schemas.calendar import seoul_day
 from schemas.events import DLQ_TOPIC, TOPICS
 from sinks.clickhouse import release_memory
+from sinks.schedule_log import last_visible
 from sinks.sink import Backoff
 from streams import kafka_records
 from streams.alignment import TimeAlignment
@@ -196,9 +197,25 @@ class Ingest(mode.Service):
         self.consumer.subscribe(list(self.cfg.topics))
         log.info("consuming %s as group %s", ", ".join(self.cfg.topics), self.cfg.group_id)
 
+    async def _restore_visible_clock(self) -> None:
+        """Start from the visible clock the last run reached (the aggregates still hold that far): the
+        event-time jobs it had not run yet run now, not only once new messages come -- a replay that ended,
+        then a restart, would otherwise leave its last mornings unbriefed until the next live message."""
+        if self.scheduler is None:
+            return
+        try:
+            visible = await self._on(self.writer, partial(last_visible, self.pipeline.client))
+        except Exception as exc:  # noqa: BLE001 -- the clock comes back with the next messages anyway
+            log.warning("could not read the last visible clock (%s); the jobs wait for new messages", exc)
+            return
+        if visible is not None and self._advance("visible", int(visible.timestamp() * 1000)):
+            log.info("event time visible up to %s (the last run's); due event-time jobs run now", visible.isoformat())
+            self.kick_event_time_jobs()
+
     @mode.Service.task
     async def _consume(self) -> None:
         assert self.consumer is not None
+        await self._restore_visible_clock()
         try:
             while not self.should_stop and not self.stopping:
                 try:

@@ -82,9 +82,9 @@ def test_every_briefing_and_the_layoff_alert_arrive_once_through_a_kill_and_a_re
         assert briefings(box) == Counter(dict.fromkeys(DAYS, 1))
         kept = httpx.get(f"{url}/api/briefings").json()["briefings"]
         assert sorted(b["day"] for b in kept) == DAYS and all(b["sent_at"] for b in kept)
-        layoff = [m for m in box.messages if EMPLOYER in m.get_body(("plain", "html")).get_content()
-                  and "ops@keis.or.kr" in m["To"]]
-        assert len(layoff) == 1, [m["Subject"] for m in layoff]
+        layoff = [m for m in box.messages if m["Subject"].startswith("[LMIS FIRING] LayoffWarning")]
+        assert len(layoff) == 1, [m["Subject"] for m in box.messages if not m["X-LMIS-Briefing"]]
+        assert EMPLOYER in layoff[0].get_body(("html", "plain")).get_content() and layoff[0]["To"] == "ops@keis.or.kr"
     finally:
         worker.kill()
         run_lmis("stack", "down", env=env, timeout=120, check=False)
