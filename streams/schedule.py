@@ -130,6 +130,14 @@ class Scheduler:
             if job.follows and job.follows not in names[:k]:
                 raise ValueError(f"{job.name} follows {job.follows!r}, which must be listed before it")
         self.log = log
+        # Jobs tied by ``follows`` (transitively) run in one time order; unrelated ones go at their own pace.
+        group = {job.name: k for k, job in enumerate(self.jobs)}
+        for job in self.jobs:
+            if job.follows:
+                old, new = group[job.name], group[job.follows]
+                group = {name: new if g == old else g for name, g in group.items()}
+        self.chains = [[k for k, job in enumerate(self.jobs) if group[job.name] == g]
+                       for g in sorted(set(group.values()))]
         # Each job's next instant once read from (or armed in) the log: this scheduler is the log's only
         # writer while it runs, so the log is read once per job, not at every clock.
         self._next: dict[str, datetime] = {}
@@ -154,13 +162,14 @@ class Scheduler:
     def run_due(self, clock: datetime, start: datetime | None = None, limit: int | None = None,
                 on_ran: Callable[[Ran], Any] | None = None) -> list[Ran]:
         """Run every instant at or before ``clock`` not yet done (a new job's from ``start``, by default the
-        clock), all jobs' in the order of their instants (at the same instant, in the jobs' order), as live
-        streaming would: a briefing due at 08:00 runs after the 08:00 detectors and before the 09:00 ones,
-        however far the clock is ahead. At most ``limit`` instants of a job per call (a replay's thousands
-        of hourly instants then do not hold the worker's other news back: call again while :meth:`behind`);
-        the call ends when one job reaches it, so the order holds across calls. A job that ``follows``
-        another runs an instant only once that one has. A job that fails stops at that instant and is
-        retried at the next call; the others go on. ``on_ran`` hears of each instant as it is done."""
+        clock). Jobs tied by ``follows`` run in the order of their instants (at the same instant, in the
+        jobs' order), as live streaming would, however far the clock is ahead: a briefing due at 08:00 runs
+        after the day's detectors and before the next day's, so it never sees what they judged later; a job
+        runs an instant only once the one it follows has. Unrelated jobs go at their own pace. At most
+        ``limit`` instants of a job per call (a replay's thousands of hourly instants then do not hold the
+        worker's other news back: call again while :meth:`behind`); its chain's turn ends when one of its jobs
+        reaches it, so the order holds across calls. A job that fails stops at that instant and is retried
+        at the next call; the others go on. ``on_ran`` hears of each instant as it is done."""
         ran: list[Ran] = []
         self._failed = set()
 
@@ -174,27 +183,29 @@ class Scheduler:
         start = clock if start is None else start
         upcoming = {job.name: self.next_instant(job, start) for job in self.jobs}
         done = dict.fromkeys(upcoming, 0)
-        while True:
-            due = [(upcoming[job.name], k) for k, job in enumerate(self.jobs)
-                   if upcoming[job.name] <= clock and job.name not in self._failed
-                   and (not job.follows or upcoming[job.name] < upcoming[job.follows])]
-            if not due:
-                return ran
-            instant, k = min(due)
-            job = self.jobs[k]
-            done[job.name] += 1
-            try:
-                job.run(instant, clock)
-            except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
-                log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
-                              instant.isoformat())
-                record(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
-                continue
-            self.log.done(job.name, instant, clock)
-            record(Ran(job.name, instant))
-            upcoming[job.name] = self._next[job.name] = job.schedule.next_after(instant)
-            if limit is not None and done[job.name] >= limit:
-                return ran
+        for chain in self.chains:
+            while True:
+                due = [(upcoming[self.jobs[k].name], k) for k in chain
+                       if upcoming[self.jobs[k].name] <= clock and self.jobs[k].name not in self._failed
+                       and (not self.jobs[k].follows or upcoming[self.jobs[k].name] < upcoming[self.jobs[k].follows])]
+                if not due:
+                    break
+                instant, k = min(due)
+                job = self.jobs[k]
+                done[job.name] += 1
+                try:
+                    job.run(instant, clock)
+                except Exception as exc:  # noqa: BLE001 -- reported, and retried when the clock moves
+                    log.exception("event-time job %s failed at %s; retried when the clock next moves", job.name,
+                                  instant.isoformat())
+                    record(Ran(job.name, instant, f"{type(exc).__name__}: {exc}"))
+                    continue
+                self.log.done(job.name, instant, clock)
+                record(Ran(job.name, instant))
+                upcoming[job.name] = self._next[job.name] = job.schedule.next_after(instant)
+                if limit is not None and done[job.name] >= limit:
+                    break
+        return ran
 
     def behind(self, clock: datetime) -> bool:
         """Whether a job seen, that did not fail in the last call, has an instant at or before ``clock``

@@ -21,6 +21,28 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PORT = 26266
 
 
+def wait_caught_up(url: str, timeout: float = 900) -> None:
+    """Until the event-time jobs (on their own thread, after the reading) have run every instant the visible
+    clock reached: the day ends published and judged, the 08:00 briefings kept."""
+    from datetime import datetime, timedelta
+
+    from schemas.calendar import SEOUL
+
+    deadline = time.monotonic() + timeout
+    while True:
+        health = httpx.get(f"{url}/api/health", params={"store": "false"}).json()
+        visible = datetime.fromisoformat(health["event_time"]["visible"]).astimezone(SEOUL)
+        midnight = visible.replace(hour=0, minute=0, second=0, microsecond=0)
+        morning = midnight + timedelta(hours=8) - (timedelta(days=1) if visible.hour < 8 else timedelta(0))
+        due = {"published.first": midnight, "alerts.daily": midnight, "briefing": morning}
+        jobs = health["event_time_jobs"]
+        if all(datetime.fromisoformat(jobs.get(j, {}).get("done") or "2000-01-01T00:00:00+00:00") >= t
+               for j, t in due.items()):
+            return
+        assert time.monotonic() < deadline, (health["event_time"], jobs)
+        time.sleep(2)
+
+
 @pytest.fixture(scope="module")
 def board_url(tmp_path_factory, month_run):
     folder = tmp_path_factory.mktemp("live")
@@ -48,16 +70,7 @@ def board_url(tmp_path_factory, month_run):
                 break
             time.sleep(1)
         time.sleep(6)  # one more observatory write after the last batch
-        # The event-time jobs caught up with the month: its last day's end published and judged, the
-        # briefing of the last day whose next morning the data reach kept.
-        caught_up = {"published.first": "2026-03-29T15:00", "alerts.daily": "2026-03-29T15:00",
-                     "briefing": "2026-03-28T23:00"}
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            jobs = httpx.get(f"{url}/api/health", params={"store": "false"}).json()["event_time_jobs"]
-            if all((jobs.get(job, {}).get("done") or "") >= t for job, t in caught_up.items()):
-                break
-            time.sleep(2)
+        wait_caught_up(url)
         yield url
     finally:
         worker.kill()
@@ -144,12 +157,6 @@ def test_korean_labels_with_an_english_switch(board_url, browser):
 def test_the_worker_alerts_on_the_layoff_and_the_outage_and_the_board_lists_them(board_url, browser):
     """The worker's own event-time jobs judged the month as it streamed in: the layoff and the portal's
     outage are on the alerts page, in Korean and English; the banner counts what fires now."""
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:  # the jobs run on their own thread, after the reading
-        jobs = httpx.get(f"{board_url}/api/health", params={"store": "false"}).json()["event_time_jobs"]
-        if (jobs.get("alerts.daily", {}).get("done") or "") >= "2026-03-29T15:00":
-            break
-        time.sleep(2)
     alerts = httpx.get(f"{board_url}/api/alerts").json()["alerts"]
     layoff = [a for a in alerts if a["name"] == "LayoffWarning"]
     assert len(layoff) == 1 and layoff[0]["labels"]["region"] == "48" and layoff[0]["employer_id"]

@@ -132,18 +132,25 @@ def test_every_schedule_gives_the_first_instant_strictly_after_and_never_skips_o
         assert schedule.next_after(n) - n == period and n - t <= period
 
 
-def test_jobs_run_in_the_order_of_their_instants_however_far_the_clock_is_ahead():
-    """A replay runs the instants in the order live streaming does: the 08:00 briefing after the 08:00 hour's
-    job and the day's end, before the 09:00 hour's (it must not see what the hours after 08:00 judged)."""
+def test_jobs_tied_by_follows_run_in_the_order_of_their_instants_and_the_others_at_their_own_pace():
+    """A replay runs tied jobs in the order live streaming does: the 08:00 briefing after the 08:00 hour's
+    job, before the 09:00 hour's (it must not see what the hours after 08:00 judged). A job tied to none
+    (the day's publication) is not held back by the hours' pace."""
     seen: list = []
     hourly = recording_job("hourly", Every(timedelta(hours=1)), seen)
-    briefing = recording_job("briefing", AfterEachDay(timedelta(hours=8)), seen)
-    scheduler = Scheduler([hourly, briefing], MemoryRunLog())
+    run_briefing = recording_job("briefing", AfterEachDay(timedelta(hours=8)), seen).run
+    briefing = EventTimeJob("briefing", AfterEachDay(timedelta(hours=8)), run_briefing, follows="hourly")
+    published = recording_job("published", AfterEachDay(), seen)
+    scheduler = Scheduler([hourly, briefing, published], MemoryRunLog())
     scheduler.run_due(kst(2026, 3, 4, 0, 30))
-    while scheduler.behind(kst(2026, 3, 7)):
-        scheduler.run_due(kst(2026, 3, 7), limit=5)
-    assert seen == sorted(seen, key=lambda r: (r[1], r[0] == "briefing"))
-    assert seen.index(("briefing", kst(2026, 3, 5, 8))) == seen.index(("hourly", kst(2026, 3, 5, 8))) + 1
+    first = scheduler.run_due(kst(2026, 3, 14), limit=5)
+    assert [r.instant for r in first if r.job == "published"] == [kst(2026, 3, d) for d in range(5, 10)]
+    assert max(r.instant for r in first if r.job == "hourly") == kst(2026, 3, 4, 5)
+    while scheduler.behind(kst(2026, 3, 14)):
+        scheduler.run_due(kst(2026, 3, 14), limit=5)
+    tied = [r for r in seen if r[0] != "published"]
+    assert tied == sorted(tied, key=lambda r: (r[1], r[0] == "briefing"))
+    assert tied.index(("briefing", kst(2026, 3, 5, 8))) == tied.index(("hourly", kst(2026, 3, 5, 8))) + 1
 
 
 def test_a_replay_runs_a_limited_number_per_call_and_a_follower_after_its_leader():
