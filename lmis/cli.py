@@ -293,7 +293,9 @@ def demo(
             procs.wait_drained(s, worker_proc, ends)
     base = f"http://{s.web_host}:{s.web_port}"
     last_day = (date.fromisoformat(start) + timedelta(days=days - 1)).isoformat()
-    # The last briefing the data reach: the day before the last, due at 08:00 KST of the last (23:00 UTC).
+    # What the visible clock reaches (an hour before the newest message, so not the last day's end): the
+    # end of the day before the last (15:00 UTC), and its eve's briefing, due at 08:00 KST (23:00 UTC).
+    last_judged = f"{date.fromisoformat(last_day) - timedelta(days=1)}T15:00"
     last_briefing = f"{date.fromisoformat(last_day) - timedelta(days=2)}T23:00"
     with console.status("the detectors and the briefing are going through each hour and morning of the weeks ..."):
         deadline = time.monotonic() + 900
@@ -301,7 +303,7 @@ def demo(
             try:
                 jobs = httpx.get(f"{base}/api/health", params={"store": "false"}, timeout=10).json()
                 done = {k: v.get("done") or "" for k, v in jobs.get("event_time_jobs", {}).items()}
-                if done.get("alerts.daily", "") >= last_day and done.get("briefing", "") >= last_briefing:
+                if done.get("alerts.daily", "") >= last_judged and done.get("briefing", "") >= last_briefing:
                     break
             except httpx.HTTPError:
                 pass
