@@ -64,17 +64,13 @@ def listing(client, lo: date | None = None, hi: date | None = None, limit: int =
         SELECT b.day AS day, b.lang AS lang, b.subject AS subject, b.recipients AS recipients, b.instant AS instant,
                b.as_of AS as_of, d.sent_at AS sent_at, d.attempts AS attempts, d.last_error AS last_error
         FROM ({_newest("day BETWEEN {lo:Date} AND {hi:Date}")}) AS b
-        LEFT JOIN (SELECT day, minIf(at, state = '{SENT}') AS sent_at, countIf(state = '{SENDING}') AS attempts,
-                          argMaxIf(error, at, state = '{FAILED}') AS last_error, countIf(state = '{SENT}') AS sent
+        LEFT JOIN (SELECT day, minIfOrNull(at, state = '{SENT}') AS sent_at, countIf(state = '{SENDING}') AS attempts,
+                          argMaxIf(error, at, state = '{FAILED}') AS last_error
                    FROM briefing_deliveries GROUP BY day) AS d ON d.day = b.day
         ORDER BY day DESC LIMIT {n}
         SETTINGS join_use_nulls = 1
     """, parameters={"lo": lo or date(1970, 1, 1), "hi": hi or date(2199, 12, 31)})
-    out = _dicts(rows)
-    for r in out:
-        if r.get("sent_at") is not None and r["sent_at"].year <= 1970:
-            r["sent_at"] = None
-    return out
+    return _dicts(rows)
 
 
 def unsent(client, limit: int = 10) -> list[dict]:
