@@ -49,6 +49,7 @@ class Verdict:
     score: float  # robust z: (observed − expected) ÷ the baseline's spread
     firing: bool
     direction: str  # "up", "down" or "" (within the interval)
+    spread: float = 0.0  # the baseline's spread, as a standard deviation
 
 
 def month_edge(day: date) -> str:
@@ -209,7 +210,7 @@ class ShiftDetector:
                 self.firing = False
         verdict = _judge(day, float(value), expected, sigma, self.threshold, self.min_size, self.direction)
         return Verdict(day, verdict.observed, expected, verdict.lower, verdict.upper, round(self.level, 3),
-                       self.firing, ("up" if self.level > 0 else "down") if self.firing else "")
+                       self.firing, ("up" if self.level > 0 else "down") if self.firing else "", sigma)
 
 
 class EmployerBurst:
@@ -260,4 +261,4 @@ def _judge(day: date, observed: float, expected: float, sigma: float, threshold:
     half = max(threshold * sigma, min_size)
     firing = abs(z) >= threshold and abs(observed - expected) >= min_size and _towards(z, direction)
     return Verdict(day, observed, expected, max(0.0, expected - half), expected + half, round(z, 3), firing,
-                   ("up" if z > 0 else "down") if firing else "")
+                   ("up" if z > 0 else "down") if firing else "", sigma)

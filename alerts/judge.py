@@ -100,19 +100,32 @@ def feed_start(national: dict[date, int], days: list[date]) -> date:
     return days[-1] if days else date.max
 
 
-def _shift(values: list[tuple[date, float]], rules: Rules, season) -> tuple[object, date | None]:
-    """The shift detector run over the series: its verdict on the last day, and the day it began firing."""
+def _shift(values: list[tuple[date, float]], rules: Rules, season) -> list:
+    """The shift detector run over the series: the verdicts of the days judged since it began firing, if it
+    is still firing at the end (a holiday, not judged, does not end a shift); else empty."""
     levels = [v for d, v in values if not is_holiday(d)]
     typical = statistics.median(levels) if levels else 0.0
     detector = ShiftDetector(threshold=rules.shift_threshold, season=season,
                              min_size=max(rules.min_size, rules.shift_min_share * typical))
-    verdict, began = None, None
+    episode: list = []
     for d, v in values:
         verdict = detector.score(d, v)
         detector.update(d, v)
         if verdict is not None:
-            began = (began or d) if verdict.firing else None
-    return verdict, began
+            episode = [*episode, verdict] if verdict.firing else []
+    return episode if detector.firing else []
+
+
+def shift_totals(values: list[tuple[date, float]], episode: list, threshold: float
+                 ) -> tuple[float, float, float, float]:
+    """A shift's total over its days (``values`` from its first day on) against the expected total, and
+    that total's interval (the days' spreads added as independent ones): what a sustained shift amounts to,
+    not its last day alone. A day the detector could not judge (a public holiday) counts as expected."""
+    judged = {v.day: v for v in episode}
+    observed = sum(v for _, v in values)
+    expected = sum(judged[d].expected if d in judged else v for d, v in values)
+    half = threshold * math.sqrt(sum(v.spread ** 2 for v in episode))
+    return observed, expected, max(0.0, expected - half), expected + half
 
 
 def labour_market(day: date, series: dict[tuple[str, str, str], dict[date, int]], first_day: date,
@@ -139,14 +152,18 @@ def labour_market(day: date, series: dict[tuple[str, str, str], dict[date, int]]
         observed = values[-1][1]
         shifting = False
         if not industry:
-            verdict, began = _shift(values, rules, season)
-            if verdict is not None and verdict.firing:
+            episode = _shift(values, rules, season)
+            span = [(d, v) for d, v in values if episode and d >= episode[0].day]
+            total, expected, lower, upper = shift_totals(span, episode, rules.shift_threshold)
+            # An alert's own numbers say why it fired: a shift whose total is still inside its interval (one
+            # spike's echo in the weighted scores) is left to the spike.
+            if episode and not lower <= total <= upper:
                 shifting = True
                 found.append(Alert(
                     "LabourMarketShift", LABOUR_MARKET, "critical" if not region else "warning", judged_at,
-                    day, measure, region, observed=observed, expected=verdict.expected, lower=verdict.lower,
-                    upper=verdict.upper, direction=verdict.direction,
-                    detail_ko=f"{began}부터 지속", detail_en=f"sustained since {began}"))
+                    day, measure, region, observed=total, expected=expected, lower=lower, upper=upper,
+                    direction=episode[-1].direction, since=episode[0].day,
+                    detail_ko="지속적 변화", detail_en="a sustained shift"))
         spikes = SpikeDetector(threshold=rules.spike_threshold, min_size=rules.min_size, season=season)
         for d, v in values[:-1]:
             spikes.update(d, v)

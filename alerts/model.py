@@ -82,6 +82,7 @@ class Alert:
     lower: float | None = None
     upper: float | None = None
     direction: str = ""
+    since: date | None = None  # a sustained shift's first day: the numbers are its totals since then
     detail_ko: str = ""  # what the numbers alone do not say (a data fault's own words)
     detail_en: str = ""
     extra: dict = field(default_factory=dict, compare=False)
@@ -127,9 +128,12 @@ class Alert:
         if self.observed is None:
             return ""
         band = "" if self.lower is None else f" ({_n(self.lower)}–{_n(self.upper)})"
+        span = self.since is not None and self.since != self.day
         if lang == "ko":
-            return f"{self.day} {_n(self.observed)}건, 예상 {_n(self.expected)}{band}"
-        return f"{_n(self.observed)} on {self.day}, expected {_n(self.expected)}{band}"
+            when = f"{self.since}~{self.day}" if span else f"{self.day}"
+            return f"{when} {_n(self.observed)}건, 예상 {_n(self.expected)}{band}"
+        when = f"from {self.since} to {self.day}" if span else f"on {self.day}"
+        return f"{_n(self.observed)} {when}, expected {_n(self.expected)}{band}"
 
     def with_severity(self, severity: str) -> Alert:
         """The same alert at another severity (an episode keeps the severity it began with: Alertmanager knows

@@ -253,7 +253,8 @@ DEMO_SCENARIOS = ["regional_layoff:region=48,industry=C,day=29,workers=1500", "n
 @app.command()
 def demo(
     days: int = typer.Option(42, min=40, help="Simulated days (the scenarios fall in the last two weeks)."),
-    scale: float = typer.Option(0.01, help="Share of Korea's national flows."),
+    scale: float = typer.Option(0.1, help="Share of Korea's national flows (0.1: most regions' daily "
+                                "counts above the small-cell limit; the national shock well above the noise)."),
     start: str = typer.Option("2026-03-02", help="First simulated day."),
 ) -> None:
     """The main job on the embedded default: Kafka and Alertmanager up, six simulated weeks with every
@@ -273,9 +274,6 @@ def demo(
     s.data_dir.mkdir(parents=True, exist_ok=True)
     truth = s.data_dir / "demo-truth.json"
     before = sum(procs.end_and_committed(s)[0].values())
-    simulate(seed=1, start=start, days=days, scale=scale, scenario=DEMO_SCENARIOS, speed="max", out=None,
-             kafka=True, truth=truth, count_only=False)
-    ends = sum(procs.end_and_committed(s)[0].values())
     # The simulated go-live: before it the stream holds only the history of what was still open then.
     worker_proc = procs.WorkerProcess({"LMIS_ALERT_HISTORY_FROM": start, "LMIS_BRIEFING_FROM": start},
                                       s.data_dir / "worker.log", loglevel="info")
@@ -288,6 +286,10 @@ def demo(
     else:
         worker_proc.proc = None
         console.print(f"worker already running (pid {pid_file.read_text()})")
+    # The worker reads while the simulator writes (two cores: the stream and its processing side by side).
+    simulate(seed=1, start=start, days=days, scale=scale, scenario=DEMO_SCENARIOS, speed="max", out=None,
+             kafka=True, truth=truth, count_only=False)
+    ends = sum(procs.end_and_committed(s)[0].values())
     with console.status(f"the worker is processing {ends - before} new messages ..."):
         if worker_proc.proc is not None:
             procs.wait_drained(s, worker_proc, ends)
@@ -323,6 +325,9 @@ def demo(
     console.print(f"\n[bold]Daily briefings[/] ({len(briefings)}; {sent})")
     for b in briefings[:3]:
         console.print(f"  {b['subject']}   {base}/api/briefings/{b['day']}")
+    console.print(f"\n[bold]Simulated period[/] {start} – {last_day} ({days} days at scale {scale:g}; the layoff, "
+                  "the national shock, the portal outage and the re-sent day in its last two weeks)")
+    console.print(f"  Kafka {s.kafka_bootstrap}   worker and board {base}   Alertmanager {alertmanager.url(s)}")
     console.print("\n[bold]Where to look[/]")
     console.print(f"  Alerts page: {base}/?page=alerts   API: {base}/api/alerts   Alertmanager: {alertmanager.url(s)}")
     console.print(f"  Briefings page: {base}/?page=briefings   one as text: lmis briefing --date "

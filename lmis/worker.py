@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from alerts.delivery import Outbox
@@ -16,6 +16,7 @@ from lmis import alertmanager
 from lmis.procs import proc_status
 from lmis.settings import Settings
 from lmis.stack import port_free
+from schemas.calendar import seoul_midnight
 from sinks.clickhouse import connect, limit_reads, migrate
 from sinks.published import FINAL, FIRST, publish_day
 from sinks.rollups import Rollup
@@ -117,7 +118,8 @@ def build(settings: Settings):
     jobs_client = connect(settings.clickhouse_url)  # the event-time jobs' (a thread of their own)
     scheduler = Scheduler(publication_jobs(jobs_client, policy.allowed_lateness)
                           + alert_jobs(AlertJobs(jobs_client, policy.allowed_lateness,
-                                                 history_from=settings.alert_history_from))
+                                                 history_from=settings.alert_history_from),
+                                       settings.alert_history_from)
                           + (briefing_job(jobs_client, settings, policy.allowed_lateness),),
                           ClickHouseRunLog(jobs_client))
     app = build_app(cfg, pipeline, api, jobs, scheduler)
@@ -140,11 +142,13 @@ def publication_jobs(client, allowed_lateness: timedelta) -> tuple[EventTimeJob,
     return job(FIRST, AfterEachDay()), job(FINAL, AfterEachDay(allowed_lateness))
 
 
-def alert_jobs(alerts: AlertJobs) -> tuple[EventTimeJob, ...]:
+def alert_jobs(alerts: AlertJobs, go_live: date | None = None) -> tuple[EventTimeJob, ...]:
     """The detectors: data faults each hour, then (at a day's end, after that hour's) the day's labour-market
-    signals, which data faults of the day inhibit."""
-    return (EventTimeJob(HOURLY, Every(timedelta(hours=1)), alerts.hourly),
-            EventTimeJob(DAILY, AfterEachDay(), alerts.daily, follows=HOURLY))
+    signals, which data faults of the day inhibit. From the go-live on, when there is one (the hours before
+    it hold only the loaded history of what was still open)."""
+    begins = None if go_live is None else seoul_midnight(go_live)
+    return (EventTimeJob(HOURLY, Every(timedelta(hours=1)), alerts.hourly, begins=begins),
+            EventTimeJob(DAILY, AfterEachDay(), alerts.daily, follows=HOURLY, begins=begins))
 
 
 def briefing_config(settings: Settings, lateness: timedelta = timedelta(hours=72)) -> BriefingConfig:
@@ -156,8 +160,9 @@ def briefing_config(settings: Settings, lateness: timedelta = timedelta(hours=72
 def briefing_job(client, settings: Settings, lateness: timedelta) -> EventTimeJob:
     """The day's briefing at ``briefing_hour`` the next morning, after the day's alerts were judged."""
     cfg = briefing_config(settings, lateness)
+    begins = None if cfg.start is None else seoul_midnight(cfg.start + timedelta(days=1))
     return EventTimeJob("briefing", AfterEachDay(timedelta(hours=cfg.hour)), BriefingJob(client, cfg).run,
-                        follows=DAILY)
+                        follows=DAILY, begins=begins)
 
 
 def smtp(settings: Settings) -> Smtp:

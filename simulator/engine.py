@@ -470,11 +470,11 @@ class Simulator:
         fit = {}
         for idx in drawn:
             s = self._seekers[idx]
-            here = suitability(s, vac, haversine_km(COORDS[s["region"]], COORDS[vac["region"]]))
+            here = suitability(s, vac, REGION_KM[s["region"], vac["region"]])
             recent = self._recent_vacancies[s["occupation"]]
             if recent:
                 alts = [recent[int(d.integers(0, len(recent)))] for _ in range(ALTERNATIVES_WEIGHED)]
-                here -= sum(suitability(s, a, haversine_km(COORDS[s["region"]], COORDS[a["region"]]))
+                here -= sum(suitability(s, a, REGION_KM[s["region"], a["region"]])
                             for a in alts) / len(alts)
             fit[idx] = here + d.normal(0, CHOICE_NOISE)
         return sorted(drawn, key=lambda i: -fit[i])[:count]
@@ -566,7 +566,7 @@ class Simulator:
             scores = []
             for idx in applicants:
                 s = self._seekers[idx]
-                dist = haversine_km(COORDS[s["region"]], COORDS[vac["region"]])
+                dist = REGION_KM[s["region"], vac["region"]]
                 scores.append(suitability(s, vac, dist) + d.normal(0, 0.8))
             order = sorted(range(len(applicants)), key=lambda j: -scores[j])
             n_int, n_hire, n_wd = int(v["interviews"][k]), int(v["hires"][k]), int(v["app_withdrawn"][k])

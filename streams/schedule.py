@@ -81,6 +81,9 @@ class EventTimeJob:
     schedule: Schedule
     run: Callable[[datetime, datetime], Any]
     follows: str = ""  # a job whose instants this one's wait for (listed before it)
+    # No instant before this one (a go-live: the stream before it holds only the history of what was still
+    # open then, nothing to judge or publish).
+    begins: datetime | None = None
 
 
 class RunLog(Protocol):
@@ -152,6 +155,8 @@ class Scheduler:
         newest = self.log.newest(job.name)
         if newest is None:
             first = job.schedule.next_after(start)
+            if job.begins is not None and first < job.begins:
+                first = job.schedule.next_after(job.begins - timedelta(microseconds=1))
             self.log.arm(job.name, first)
         else:
             instant, done = newest

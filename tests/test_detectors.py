@@ -157,3 +157,28 @@ def test_detectors_do_no_io_and_their_examples_run():
         imported
     result = doctest.testmod(detectors)
     assert result.attempted >= 15 and result.failed == 0
+
+
+def test_a_sustained_shift_is_one_alert_stating_its_totals_since_it_began():
+    """A national shift reads as what it amounts to (the days' totals against their expected totals), not
+    as its last day alone, and a public holiday inside it does not end it."""
+    from alerts.judge import labour_market
+
+    start, shock = date(2026, 2, 23), date(2026, 4, 27)  # the shock from a Monday, Children's Day (5/5) in it
+    series: dict[date, int] = {}
+    for i in range(((shock - start).days) + 14):
+        day = start + timedelta(days=i)
+        usual = 400 if day.weekday() < 5 else 60
+        series[day] = round(usual * (1.4 if day >= shock else 1.0)) + (i * 7) % 11
+    found = {}
+    for last in (shock + timedelta(days=k) for k in range(14)):
+        alerts = labour_market(last, {("ui.initial_claim", "", ""): {d: v for d, v in series.items() if d <= last}},
+                               start)
+        found[last] = [a for a in alerts if a.name == "LabourMarketShift"]
+    firing = [d for d, alerts in found.items() if alerts]
+    assert firing and firing[0] <= shock + timedelta(days=3)
+    assert firing == [d for d in found if d >= firing[0]], "one episode, holiday included"
+    alert = found[max(found)][0]
+    assert alert.observed == sum(v for d, v in series.items() if alert.since <= d <= max(found))
+    assert alert.lower < alert.expected < alert.upper < alert.observed
+    assert f"from {alert.since} to {max(found)}" in alert.summary_en and alert.direction == "up"

@@ -111,6 +111,15 @@ def test_a_new_job_may_start_where_the_worker_began_reading():
     assert [i for _, i in seen] == [kst(2026, 3, d) for d in (2, 3, 4)]
 
 
+def test_a_job_with_a_go_live_runs_no_instant_before_it():
+    seen: list = []
+    job = recording_job("hourly", Every(timedelta(hours=1)), seen)
+    live = EventTimeJob(job.name, job.schedule, job.run, begins=kst(2026, 3, 4))
+    scheduler = Scheduler([live], MemoryRunLog())
+    scheduler.run_due(kst(2026, 3, 4, 2), start=kst(2026, 3, 1, 12))
+    assert [i for _, i in seen] == [kst(2026, 3, 4, 0), kst(2026, 3, 4, 1), kst(2026, 3, 4, 2)]
+
+
 SCHEDULES = [AfterEachDay(), AfterEachDay(timedelta(hours=8)), AfterEachDay(timedelta(hours=72)),
              Every(timedelta(minutes=15)), Every(timedelta(hours=1)), Every(timedelta(days=1))]
 
