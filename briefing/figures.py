@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from dashboards.boards import MEASURE_LABELS, PERSON_MEASURES, SMALL_CELL
+from dashboards.boards import MEASURE_LABELS
+from sinks.disclosure import PERSON_MEASURES, SMALL_CELL
 from sinks.indicators import INDICATORS, MEASURES
 
 COUNT, PERSONS, NET, RATIO = "count", "persons", "net", "ratio"

@@ -31,6 +31,7 @@ from sinks.alert_log import history as alert_history
 from sinks.briefing_log import get as briefing_row
 from sinks.briefing_log import listing as briefing_listing
 from sinks.clickhouse import too_large
+from sinks.disclosure import SUPPRESSED, UNSUPPRESSED, suppress_indicator_rows, suppress_revisions
 from sinks.observatory import matching_exposure, matching_metrics
 from sinks.published import revisions
 from sinks.readers import (
@@ -50,6 +51,7 @@ PanelId = Literal[tuple(dict.fromkeys(p.id for b in BOARDS for p in b.panels))] 
 
 CSV_OR_JSON = {200: {"description": "rows", "content": {"application/json": {}, "text/csv": {}}},
                400: {"description": "bad parameters"},
+               403: {"description": "raw=true without the API token as a bearer token"},
                413: {"description": "more rows than a request may return: narrow it (the message says how)"}}
 
 
@@ -151,6 +153,24 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
             raise HTTPException(status_code=401, detail="missing or wrong bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})
 
+    def disclosed(request: Request, rows: list[dict], raw: bool, suppress: Callable[[list[dict]], list[dict]]
+                  ) -> tuple[list[dict], str]:
+        """The rows as published (small counts of persons suppressed), or exact for an authorised internal
+        caller who asked: the API token itself in the request (not the board's session), with ``raw=true``."""
+        if not raw:
+            return suppress(rows), SUPPRESSED
+        header = request.headers.get("authorization", "")
+        if token is None or not secrets.compare_digest(header.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(status_code=403, detail="raw=true (exact small counts of persons) needs the API "
+                                                        "token (LMIS_API_TOKEN) as a bearer token")
+        return rows, UNSUPPRESSED
+
+    def published(body: dict | str, disclosure: str, media_type: str | None = None) -> Response:
+        headers = {"X-LMIS-Disclosure": "unsuppressed" if disclosure == UNSUPPRESSED else "suppressed"}
+        if isinstance(body, str):
+            return PlainTextResponse(body, media_type=media_type, headers=headers)
+        return JSONResponse({**body, "disclosure": disclosure}, headers=headers)
+
     @api.middleware("http")
     async def guard(request: Request, call_next):
         """With a token set, everything but the login page needs it -- the board's page and code and the API's
@@ -200,13 +220,16 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
 
     @api.get("/api/indicators", dependencies=[Depends(authorised)], responses=CSV_OR_JSON)
     async def get_indicators(
+        request: Request,
         from_: Annotated[date, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")],
         to: Annotated[date, Query(description="last day (Asia/Seoul), YYYY-MM-DD")],
         by: Annotated[str, Query(description="day, then any of region, industry, occupation, age_band, sex, "
                                              "size_band; comma separated", pattern=BY_PATTERN)] = "day",
         format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+        raw: Annotated[bool, Query(description="exact small counts of persons (with the API token only)")] = False,
     ):
-        """Counts and indicators per day and breakdown -- the same numbers as `lmis indicators`."""
+        """Counts and indicators per day and breakdown -- the same numbers as `lmis indicators`. Counts of 1
+        or 2 persons, and the figures computed from them, are null (suppressed)."""
         try:
             dims = parse_by(by)
         except ValueError as exc:
@@ -217,25 +240,30 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
                 rows = await in_thread(indicator_table, client, from_, to, dims, max_rows)
         except TooLarge as exc:
             raise HTTPException(status_code=413, detail=str(exc)) from None
+        rows, disclosure = disclosed(request, rows, raw, suppress_indicator_rows)
         if format == "csv":
-            return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
-        return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "by": ["day", *dims], "rows": rows})
+            return published(rows_to_csv(rows), disclosure, "text/csv")
+        return published({"from": from_.isoformat(), "to": to.isoformat(), "by": ["day", *dims], "rows": rows},
+                         disclosure)
 
     @api.get("/api/revisions", dependencies=[Depends(authorised)], responses=CSV_OR_JSON)
     async def get_revisions(
+        request: Request,
         from_: Annotated[date, Query(alias="from", description="first day (Asia/Seoul), YYYY-MM-DD")],
         to: Annotated[date, Query(description="last day (Asia/Seoul), YYYY-MM-DD")],
         format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+        raw: Annotated[bool, Query(description="exact small counts of persons (with the API token only)")] = False,
     ):
         """Each day's counts per measure and region ('' national) as published when the day ended (event
         time), as final once the allowed lateness had passed, and now: every revision, explained by when
-        it happened. null: not published (yet)."""
+        it happened. null: not published (yet), or a count of 1 or 2 persons (suppressed)."""
         check_range(from_, to)
         async with large_reads:
             rows = await in_thread(revisions, client, from_, to)
+        rows, disclosure = disclosed(request, rows, raw, suppress_revisions)
         if format == "csv":
-            return PlainTextResponse(rows_to_csv(rows), media_type="text/csv")
-        return JSONResponse({"from": from_.isoformat(), "to": to.isoformat(), "rows": rows})
+            return published(rows_to_csv(rows), disclosure, "text/csv")
+        return published({"from": from_.isoformat(), "to": to.isoformat(), "rows": rows}, disclosure)
 
     @api.get("/api/alerts", dependencies=[Depends(authorised)], responses={400: {"description": "bad range"}})
     async def get_alerts(

@@ -13,18 +13,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas.codes import code_list
+from sinks.disclosure import PERSON_MEASURES, SMALL_CELL
 from sinks.indicators import MEASURES
 from sinks.rollups import HEADLINE
 
 SEOUL_DAY_FROM = "toDate($__fromTime, 'Asia/Seoul')"
 SEOUL_DAY_TO = "toDate($__toTime, 'Asia/Seoul')"
 DAY_RANGE = f"day BETWEEN {SEOUL_DAY_FROM} AND {SEOUL_DAY_TO}"
-PERSON_MEASURES = {
-    "application.submitted", "application.outcome:interview", "application.outcome:hired",
-    "seeker.registered", "ui.initial_claim", "ui.continued_claim", "ui.claim_ended",
-    "insurance.acquisition", "insurance.loss",
-}
-SMALL_CELL = 3  # counts of persons below this are suppressed on every published output
 
 
 def latest(table: str, days: str) -> str:

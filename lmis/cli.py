@@ -358,11 +358,15 @@ def indicators(
     to: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD."),
     by: str = typer.Option("day", help="day, then any of region, industry, occupation, age_band, sex, size_band."),
     format: str = typer.Option("csv", "--format", help="csv or json."),
+    raw: bool = typer.Option(False, "--raw", help="Exact small counts of persons, for authorised internal use "
+                             "(through the worker: needs LMIS_API_TOKEN)."),
 ) -> None:
-    """Exact counts and indicators; asks the running worker, else reads ClickHouse itself."""
+    """Exact counts and indicators as published (counts of 1 or 2 persons suppressed, empty in CSV, null in
+    JSON); asks the running worker, else reads ClickHouse itself."""
     import httpx
 
     from dashboards.api import parse_by, rows_to_csv
+    from sinks.disclosure import SUPPRESSED, UNSUPPRESSED, suppress_indicator_rows
 
     if format not in ("csv", "json"):
         raise typer.BadParameter("--format must be csv or json")
@@ -378,13 +382,15 @@ def indicators(
     headers = {"Authorization": f"Bearer {s.api_token.get_secret_value()}"} if s.api_token else {}
     url = f"http://{s.web_host}:{s.web_port}/api/indicators"
     try:
-        res = httpx.get(url, params={"from": from_, "to": to, "by": by, "format": format}, headers=headers,
-                        timeout=120)
+        res = httpx.get(url, params={"from": from_, "to": to, "by": by, "format": format, "raw": str(raw).lower()},
+                        headers=headers, timeout=120)
     except httpx.TransportError:
         res = None
     if res is not None:
         if res.status_code != 200:
             _fail(f"the worker's API answered {res.status_code}: {res.text}")
+        console.print(res.json()["disclosure"] if format == "json" else (
+            UNSUPPRESSED if res.headers.get("x-lmis-disclosure") == "unsuppressed" else SUPPRESSED))
         sys.stdout.write(res.text if format == "csv" else json.dumps(res.json()["rows"], ensure_ascii=False, indent=1))
         return
     from sinks.clickhouse import ClickHouseLocked, connect, limit_reads
@@ -402,6 +408,8 @@ def indicators(
         if "UNKNOWN_TABLE" in str(exc):
             _fail(f"the store at {s.clickhouse_url} holds no LMIS data yet (`lmis worker` creates its tables)")
         _fail(f"reading {s.clickhouse_url} failed: {str(exc).strip()[:500]}")
+    console.print(UNSUPPRESSED if raw else SUPPRESSED)
+    rows = rows if raw else suppress_indicator_rows(rows)
     sys.stdout.write(rows_to_csv(rows) if format == "csv" else json.dumps(rows, ensure_ascii=False, indent=1))
 
 

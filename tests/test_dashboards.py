@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +29,7 @@ from sinks.rollups import HEADLINE
 from streams.matching import Matcher
 from streams.matching_service import MatchingService
 from streams.pipeline import TrendPipeline
+from tests.conftest import run_lmis
 from tests.test_pipeline import as_records, run
 
 FROM, TO = date(2026, 3, 2), date(2026, 3, 29)
@@ -388,3 +390,93 @@ def test_health_reports_the_engines_and_the_processs_memory(board_db):
     memory = body["memory_mb"]
     assert memory["anon"] > 0 and memory["file"] > 0 and memory["peak"] >= memory["rss"]
     assert abs(memory["rss"] - memory["anon"] - memory["file"]) < 50  # the shared memory between them is small
+
+
+def _person_values(rows: list[dict]) -> list[tuple[str, object]]:
+    from sinks.disclosure import PERSON_FIELDS
+
+    # A 7-day average gives its week's total back.
+    return [(k, v) for r in rows for k, v in r.items() if k in PERSON_FIELDS] + [
+        (k, None if v is None else round(v * 7)) for r in rows for k, v in r.items()
+        if k.endswith("_ma7") and k.removesuffix("_ma7") in PERSON_FIELDS]
+
+
+def test_no_published_output_gives_a_count_of_one_or_two_persons(board_db, tmp_path):
+    """The API (JSON and CSV), the revisions, the Grafana panels and `lmis indicators` publish no count of 1
+    or 2 persons (nor a figure computed from one); only the API token with raw=true gets them, marked."""
+    import csv
+    import io
+
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    from dashboards.api import create_api
+    from sinks.disclosure import PERSON_MEASURES, is_small
+    from tests.test_alertmanager import free_port
+
+    api = TestClient(create_api(lambda: board_db, token="s3cret-token"))
+    bearer = {"Authorization": "Bearer s3cret-token"}
+    params = {"from": "2026-03-02", "to": "2026-03-08", "by": "day,region,industry"}
+    published = api.get("/api/indicators", params=params, headers=bearer)
+    assert published.headers["x-lmis-disclosure"] == "suppressed" and "suppressed" in published.json()["disclosure"]
+    values = _person_values(published.json()["rows"])
+    assert values and not [kv for kv in values if is_small(kv[1])]
+    raw = api.get("/api/indicators", params={**params, "raw": "true"}, headers=bearer)
+    assert raw.headers["x-lmis-disclosure"] == "unsuppressed" and raw.json()["disclosure"].startswith("UNSUPPRESSED")
+    small = [kv for kv in _person_values(raw.json()["rows"]) if is_small(kv[1])]
+    assert len(small) > 20, "the week by region and industry holds small cells: the test must see some"
+    # Every suppressed figure is one the raw answer has as 1 or 2, or computed from one.
+    for pub, exact in zip(published.json()["rows"], raw.json()["rows"], strict=True):
+        for k, v in pub.items():
+            assert v == exact[k] or v is None, (k, v, exact[k])
+    # The ratio computed from a suppressed count would give it back: it is suppressed with it.
+    for pub, exact in zip(published.json()["rows"], raw.json()["rows"], strict=True):
+        if is_small(exact["ui_initial_claims"]) and exact["openings_posted"]:
+            assert pub["claims_per_opening"] is None
+    # The board's session (a browser) and a caller without the token get no raw counts.
+    assert api.get("/api/indicators", params={**params, "raw": "true"}).status_code == 401
+    assert TestClient(create_api(lambda: board_db)).get("/api/indicators",
+                                                        params={**params, "raw": "true"}).status_code == 403
+    as_csv = api.get("/api/indicators", params={**params, "format": "csv"}, headers=bearer)
+    csv_rows = [{k: (float(v) if v else None) for k, v in r.items() if k not in ("day", "region", "industry")}
+                for r in csv.DictReader(io.StringIO(as_csv.text))]
+    assert csv_rows and not [kv for kv in _person_values(csv_rows) if is_small(kv[1])]
+    revised = api.get("/api/revisions", params={"from": "2026-03-02", "to": "2026-03-29"}, headers=bearer).json()
+    persons = [r for r in revised["rows"] if r["measure"] in PERSON_MEASURES]
+    assert persons and not [r for r in persons if any(is_small(r[k]) for k in ("first", "final", "now"))]
+    raw_revised = api.get("/api/revisions", params={"from": "2026-03-02", "to": "2026-03-29", "raw": "true"},
+                          headers=bearer).json()["rows"]
+    assert any(is_small(r["now"]) for r in raw_revised if r["measure"] in PERSON_MEASURES)
+    # Grafana's panels (the same SQL as the board's): every board, the smallest region drilled into.
+    for board in (NATIONAL, REGION):  # the labour market's (the pipeline's and the matcher's count no persons)
+        for p in board.panels:
+            data = panels.run(board_db, board, p, FROM, TO, {"region": ["50"]} if board is REGION else {})
+            names = [c["name"] for c in data["columns"]]
+            for row in data["rows"]:
+                cells = dict(zip(names, row, strict=True))
+                for name, value in cells.items():
+                    if name in PERSON_COLUMNS or name.removesuffix("_7d") in PERSON_COLUMNS:
+                        assert not is_small(value), (board.uid, p.id, row)
+    # `lmis indicators` (through the worker's API, as when the worker runs).
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_api(lambda: board_db, token="s3cret-token"), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        env = {"LMIS_WEB_PORT": str(port), "LMIS_API_TOKEN": "s3cret-token", "LMIS_DATA_DIR": str(tmp_path)}
+        args = ("indicators", "--from", "2026-03-02", "--to", "2026-03-08", "--by", "day,region,industry",
+                "--format", "json")
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.1)
+        out = run_lmis(*args, env=env, timeout=300)
+        assert "suppressed" in out.stderr and not [kv for kv in _person_values(json.loads(out.stdout))
+                                                   if is_small(kv[1])]
+        out = run_lmis(*args, "--raw", env=env, timeout=300)
+        assert "UNSUPPRESSED" in out.stderr and [kv for kv in _person_values(json.loads(out.stdout))
+                                                 if is_small(kv[1])]
+    finally:
+        server.should_exit = True
+        thread.join(10)
