@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas.codes import code_list
-from sinks.disclosure import PERSON_MEASURES, SMALL_CELL
+from sinks.disclosure import PERSON_FIELDS, PERSON_MEASURES, SMALL_CELL
 from sinks.indicators import MEASURES
 from sinks.rollups import HEADLINE
 
@@ -50,7 +50,7 @@ class Panel:
     id: str
     ko: str
     en: str
-    kind: Literal["stat", "timeseries", "table", "bar", "grid"]
+    kind: Literal["headline", "stat", "timeseries", "table", "bar", "grid"]
     sql: str
     format: Literal["time_series", "table"]
     columns: tuple[tuple[str, str], ...]  # (name, kind): kind is time, string, number
@@ -59,6 +59,11 @@ class Panel:
     height: int = 8
     description: str = ""
     label_column: str | None = None  # a column of codes to show with their labels
+
+    @property
+    def person_columns(self) -> tuple[str, ...]:
+        """The columns that count persons: their nulls are suppressed counts ("<3"), others' are missing."""
+        return tuple(n for n, _ in self.columns if n.removesuffix("_7d") in PERSON_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -90,22 +95,47 @@ FILTERS = ("$__conditionalAll(region IN (${region:singlequote}), $region) "
 HEADLINE_PERSONS = tuple(k for k, _, d in HEADLINE if not d and k in PERSON_MEASURES)
 
 
+HEADLINE_COLUMNS = (("indicator", "string"), ("unit", "string"), ("value", "number"), ("ma7", "number"),
+                    ("change_1d", "number"), ("pct_1d", "number"), ("change_7d", "number"), ("pct_7d", "number"),
+                    ("change_364d", "number"), ("pct_364d", "number"))
+HEADLINE_UNITS = {"ratio.offers_to_seekers": "ratio", "ratio.stock_offers_to_seekers": "ratio",
+                  "openings.posted": "openings", "stock.open_openings": "openings"}
+
+
 def _headline_sql() -> str:
-    # The four comparison days of the rollup's precomputed headline (counts and both 구인배수): a pivot of
-    # at most 36 small rows. Computing the ratios here cost ~35 ms of query analysis per refresh.
+    # The last complete day of the rollup's precomputed headline (counts and both 구인배수) against the day
+    # before, the same weekday a week and 52 weeks earlier, and its 7-day average: a pivot of at most 14
+    # days × 9 small rows. NULL: missing (no data that day, or a ratio's zero denominator), or a count of 1
+    # or 2 persons (suppressed; ``unit`` says which rows count persons) and every change computed from one.
     order = ", ".join(f"'{k}'" for k, _, _ in HEADLINE)
     persons = ", ".join(f"'{k}'" for k in HEADLINE_PERSONS)
-    refs = (("today", "d"), ("yesterday", "d - 1"), ("same_day_last_week", "d - 7"),
-            ("same_day_last_year", "d - 364"))
-    cols = ",\n       ".join(
-        f"if(indicator IN ({persons}) AND anyIf(value, day = {day}) BETWEEN 1 AND {SMALL_CELL - 1}, NULL, "
-        f"anyIf(value, day = {day})) AS {name}" for name, day in refs)
+    units = ", ".join(f"indicator = '{k}', '{u}'" for k, u in HEADLINE_UNITS.items())
+
+    def on(day: str) -> str:
+        return f"if(countIf(day = {day}) = 0, NULL, anyIf(value, day = {day}))"
+
+    def shown(v: str) -> str:  # a person count of 1 or 2 is not published
+        return f"if(persons AND {v} BETWEEN 1 AND {SMALL_CELL - 1}, NULL, {v})"
+
+    week = " + ".join(on(f"d - {k}") for k in range(7))
+    changes = ",\n       ".join(
+        f"{shown('v0')} - {shown(b)} AS change_{lag},\n       "
+        f"if({shown(b)} = 0, NULL, round(100 * ({shown('v0')} - {shown(b)}) / {shown(b)}, 1)) AS pct_{lag}"
+        for lag, b in (("1d", "v1"), ("7d", "v7"), ("364d", "v364")))
     return f"""
 WITH {SEOUL_DAY_TO} AS d
 SELECT indicator,
-       {cols}
-FROM {latest("daily_headline", "day IN (d, d - 1, d - 7, d - 364)")}
-GROUP BY indicator
+       multiIf(persons, 'persons', {units}, 'count') AS unit,
+       {shown('v0')} AS value,
+       if(unit = 'ratio' OR (persons AND week BETWEEN 1 AND {SMALL_CELL - 1}), NULL, round(week / 7, 1)) AS ma7,
+       {changes}
+FROM (
+  SELECT indicator, indicator IN ({persons}) AS persons,
+         {on('d')} AS v0, {on('d - 1')} AS v1, {on('d - 7')} AS v7, {on('d - 364')} AS v364,
+         {week} AS week
+  FROM {latest("daily_headline", "(day BETWEEN d - 7 AND d OR day = d - 364)")}
+  GROUP BY indicator
+)
 ORDER BY indexOf([{order}], indicator)"""
 
 
@@ -234,13 +264,13 @@ LIMIT {7 * len(REVISED_MEASURES)}"""
 NATIONAL = Board(
     uid="lmis-national", ko="고용동향 모니터링 현황판", en="Employment trend monitoring board",
     panels=(
-        Panel("headline", "오늘·어제·지난주·작년 같은 날", "Today, yesterday, a week and a year ago", "table",
-              _headline_sql(), "table",
-              (("indicator", "string"), ("today", "number"), ("yesterday", "number"),
-               ("same_day_last_week", "number"), ("same_day_last_year", "number")),
+        Panel("headline", "최근 완결일: 전일·전주 같은 요일·52주 전 대비", "Last complete day: vs the day before, "
+              "the same weekday a week and 52 weeks earlier", "headline", _headline_sql(), "table", HEADLINE_COLUMNS,
               width=24, height=9, label_column="indicator",
-              description="Counts for the last day of the range; 구인배수 flow = openings ÷ new seekers, "
-                          "stock = open openings ÷ seekers registered in the last 90 days."),
+              description="The last day of the range (the last complete day by default): its value, 7-day "
+                          "average, and change and % against the day before, the same weekday a week earlier "
+                          "and 52 weeks earlier. 구인배수 flow = openings ÷ new seekers, stock = open openings "
+                          "÷ seekers registered in the last 90 days. — missing; <3 a count of 1 or 2 persons."),
         Panel("trend_ui", "실업급여 신규신청 (7일 평균, 전년 대비)", "UI initial claims (7-day average, vs last year)",
               "timeseries", _trend_sql("ui.initial_claim"), "time_series",
               (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series"),
@@ -403,6 +433,11 @@ BOARD_BY_UID = {b.uid: b for b in BOARDS}
 
 COLUMN_LABELS = {
     "today": ("오늘", "Today"), "yesterday": ("어제", "Yesterday"),
+    "unit": ("단위", "Unit"), "ma7": ("7일 평균", "7-day average"),
+    "change_1d": ("전일 대비", "vs the day before"), "change_7d": ("전주 같은 요일 대비", "vs a week earlier"),
+    "change_364d": ("52주 전 대비", "vs 52 weeks earlier"),
+    "persons": ("명", "persons"), "openings": ("명(구인)", "openings"), "ratio": ("배", "ratio"),
+    "count": ("건", "count"),
     "same_day_last_week": ("지난주 같은 요일", "Same day last week"),
     "same_day_last_year": ("작년 같은 요일", "Same day last year"),
     "ui_initial_claims": ("실업급여 신규신청", "UI initial claims"),

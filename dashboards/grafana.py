@@ -65,9 +65,12 @@ def _panel(p: Panel, x: int, y: int) -> cogbuilder.Builder:
     for name, _ in p.columns:  # Korean column headers
         if name in columns:
             b = b.override_by_name(name, [model.DynamicConfigValue(id_val="displayName", value=columns[name])])
-    # Suppressed small cells come back as NULL: shown as "<3".
-    mappings = [model.SpecialValueMap(options=model.DashboardSpecialValueMapOptions(
-        match=model.SpecialValueMatch.NULL, result=model.ValueMappingResult(text="<3")))]
+    # In a column of persons, NULL is a suppressed count of 1 or 2: shown as "<3" (elsewhere, missing: "—").
+    suppressed = model.SpecialValueMap(options=model.DashboardSpecialValueMapOptions(
+        match=model.SpecialValueMatch.NULL, result=model.ValueMappingResult(text="<3")))
+    for name in p.person_columns:
+        b = b.override_by_name(name, [model.DynamicConfigValue(id_val="mappings", value=[suppressed])])
+    mappings = []
     if p.label_column:
         names = labels("ko")[label_namespace(p.label_column)]
         mappings.append(model.ValueMap(options={k: model.ValueMappingResult(text=v) for k, v in names.items()}))

@@ -10,6 +10,7 @@ from dashboards.boards import BOARD_BY_UID, Board, Panel
 from dashboards.macros import ALL, QueryContext, expand
 from schemas.calendar import SEOUL
 from schemas.codes import code_list, occupation_sub_majors
+from sinks.schedule_log import last_visible
 
 VARIABLE_CODES = {"region": code_list("regions").values(), "industry": code_list("industries").values(),
                   "occupation": occupation_sub_majors()}
@@ -77,6 +78,10 @@ def run(client, board: Board, panel: Panel, lo: date, hi: date, variables: dict[
 
 
 def latest_day(client) -> date:
+    """The last complete day: the last whose end the aggregates hold (the day before the visible clock's),
+    not a partial today; without a recorded clock, the newest day rolled up."""
     rows = client.query("SELECT max(day), count() FROM rollup_log").result_rows
     # An empty store: yesterday in Seoul (the machine's own date is UTC's, a day behind until 09:00 KST).
-    return rows[0][0] if rows and rows[0][1] else datetime.now(SEOUL).date() - timedelta(days=1)
+    newest = rows[0][0] if rows and rows[0][1] else datetime.now(SEOUL).date() - timedelta(days=1)
+    visible = last_visible(client)
+    return newest if visible is None else min(newest, visible.astimezone(SEOUL).date() - timedelta(days=1))

@@ -3,6 +3,7 @@ with schemathesis against its own OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -150,6 +151,27 @@ def test_korean_labels_with_an_english_switch(board_url, browser):
     page.click("#lang")
     page.wait_for_function("() => document.querySelector('h1').innerText === 'Employment trend monitoring board'")
     page.wait_for_function("() => document.querySelector('#panel-regions').innerText.includes('Gyeongnam')")
+    assert errors == []
+    page.close()
+
+
+def test_the_headline_is_the_last_complete_day_with_its_changes_and_says_missing_apart_from_suppressed(
+        board_url, browser):
+    """Opened without dates, the board's headline is the last day whose end the data hold (the 28th: the
+    data go into the 29th), with signed changes and percentages; the year before the simulated month is
+    missing ("—"), never "<3", and "<3" appears only in rows counting persons."""
+    page, errors = open_board(browser, f"{board_url}/?board=lmis-national")
+    assert page.inner_text("#panel-headline .headline-day") == "기준일 2026-03-28 (최근 완결일)"
+    rows = page.eval_on_selector_all("#panel-headline tbody tr", """els => els.map(e => ({
+        unit: e.dataset.unit, cells: [...e.querySelectorAll('td')].map(td => td.innerText)}))""")
+    assert len(rows) == 9 and all(len(r["cells"]) == 6 for r in rows)
+    assert all(r["cells"][5] == "—" for r in rows)  # 52 weeks earlier: before the data
+    assert all("<3" not in r["cells"] for r in rows if r["unit"] != "persons")
+    day_before = [r["cells"][3] for r in rows if r["unit"] != "ratio"]
+    assert all(re.fullmatch(r"[+−±][\d,]+ \([+−±][\d.,]+%\)|[+−±][\d,]+|—", c) for c in day_before), day_before
+    assert any(c != "—" for c in day_before)
+    headers = page.inner_text("#panel-headline thead")
+    assert "전일 대비" in headers and "7일 평균" in headers and "vs" not in headers
     assert errors == []
     page.close()
 

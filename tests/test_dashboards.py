@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from dashboards import panels
-from dashboards.boards import BOARDS, NATIONAL, REGION, SMALL_CELL, labels
+from dashboards.boards import BOARDS, HEADLINE_COLUMNS, NATIONAL, REGION, SMALL_CELL, labels
 from dashboards.grafana import DATASOURCE_UID, dashboard_json, export_provisioning, load_back, push
 from dashboards.macros import ALL, QueryContext, expand
 from schemas.calendar import SEOUL
@@ -145,18 +145,41 @@ def _day_total(client, measure: str, day: date) -> int:
 
 
 def test_headline_matches_every_cell_of_the_rollup(board_db):
+    """The last day's value, 7-day average, and change and % against the day before, a week and 52 weeks
+    earlier, each from the rollup's cells; the year before the simulated month is missing (null, shown
+    "—"), not suppressed."""
     data = panels.run(board_db, NATIONAL, NATIONAL.panels[0], FROM, TO, {})
-    rows = {r[0]: r[1:] for r in data["rows"]}
+    names = [c["name"] for c in data["columns"]]
+    assert names == [n for n, _ in HEADLINE_COLUMNS]
+    rows = {r[0]: dict(zip(names, r, strict=True)) for r in data["rows"]}
     assert list(rows) == [k for k, _, _ in HEADLINE]
-    for day, column in ((TO, 0), (TO - timedelta(days=1), 1), (TO - timedelta(days=7), 2)):
-        claims = _day_total(board_db, "ui.initial_claim", day)
-        assert rows["ui.initial_claim"][column] == (None if 0 < claims < SMALL_CELL else claims)
+    assert {k: r["unit"] for k, r in rows.items()}["ui.initial_claim"] == "persons"
+    assert rows["ratio.offers_to_seekers"]["unit"] == "ratio" and rows["openings.posted"]["unit"] == "openings"
+
+    def shown(v: float) -> float | None:
+        return None if 0 < v < SMALL_CELL else v
+
+    claims = {k: _day_total(board_db, "ui.initial_claim", TO - timedelta(days=k)) for k in range(8)}
+    headline = rows["ui.initial_claim"]
+    assert headline["value"] == shown(claims[0])
+    assert headline["ma7"] == round(sum(claims[k] for k in range(7)) / 7, 1)
+    for lag, k in (("1d", 1), ("7d", 7)):  # a change from or to a suppressed count is not given either
+        now, base = shown(claims[0]), shown(claims[k])
+        assert headline[f"change_{lag}"] == (None if now is None or base is None else now - base)
+        assert headline[f"pct_{lag}"] == (None if now is None or not base else round(100 * (now - base) / base, 1))
+    assert headline["change_364d"] is None and headline["pct_364d"] is None  # no data a year earlier
+    openings = {k: _day_total(board_db, "openings.posted", TO - timedelta(days=k)) for k in (0, 1, 7)}
+    assert rows["openings.posted"]["value"] == openings[0]  # not persons: never suppressed
+    assert rows["openings.posted"]["change_7d"] == openings[0] - openings[7]
+    assert rows["openings.posted"]["pct_1d"] == round(100 * (openings[0] - openings[1]) / openings[1], 1)
+    for column, day in (("value", TO),):
         flow = offers_to_seekers_ratio(_day_total(board_db, "openings.posted", day),
                                        _day_total(board_db, "seeker.registered", day))
         stock = stock_offers_to_seekers_ratio(_day_total(board_db, "stock.open_openings", day),
                                               _day_total(board_db, "stock.active_seekers", day))
         assert rows["ratio.offers_to_seekers"][column] == round(flow, 3)
         assert rows["ratio.stock_offers_to_seekers"][column] == round(stock, 3)
+    assert rows["ratio.offers_to_seekers"]["ma7"] is None  # an average of daily ratios is not a ratio
 
 
 def _cells(client, dimension: str | None, measure: str, variables: dict[str, list[str]]) -> dict:
@@ -454,6 +477,8 @@ def test_no_published_output_gives_a_count_of_one_or_two_persons(board_db, tmp_p
             names = [c["name"] for c in data["columns"]]
             for row in data["rows"]:
                 cells = dict(zip(names, row, strict=True))
+                if cells.get("unit", "persons") != "persons":
+                    continue  # the headline's ratios and openings: not persons
                 for name, value in cells.items():
                     if name in PERSON_COLUMNS or name.removesuffix("_7d") in PERSON_COLUMNS:
                         assert not is_small(value), (board.uid, p.id, row)

@@ -37,6 +37,8 @@ th { color:var(--muted); font-weight:500; }
 #alerts-banner a { color:var(--fg); }
 .alerts a { color:#8ab4f8; }
 .alerts { grid-column:span 24; } .alerts td { text-align:left; vertical-align:top; }
+.headline-day { margin:0 0 6px; color:var(--muted); } .headline small { color:var(--muted); }
+.change.flat { color:var(--muted); }
 .sev-critical { color:#ff7b72; font-weight:600; } .sev-warning { color:#f0b429; } .state-resolved { color:var(--muted); }
 `;
 
@@ -102,8 +104,11 @@ const t = (k) => I18N[state.lang][k] || k;
 const NS = { region: "region", industry: "industry", occupation: "occupation" };
 const label = (code, ns) => (code == null ? "" : (ns && state.labels[NS[ns]] || {})[code]
   || state.labels.measure[code] || state.labels.column[code] || code);
-const fmt = (v) => (v === null ? t("suppressed") : typeof v === "number"
+// null is a suppressed count of 1 or 2 persons ("<3") in a column of persons, and missing ("—") elsewhere.
+const fmt = (v, persons = false) => (v === null ? (persons ? t("suppressed") : "—") : typeof v === "number"
   ? (Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 3 })) : String(v));
+const signed = (v, digits = 0) => (v === null ? "—"
+  : `${v > 0 ? "+" : v < 0 ? "−" : "±"}${Math.abs(v).toLocaleString(undefined, { maximumFractionDigits: digits })}`);
 
 function board() { return state.boards.find((b) => b.uid === state.board) || state.boards[0]; }
 
@@ -120,7 +125,38 @@ function renderTable(el, panel, data) {
   el.replaceChildren(h("table", {},
     h("thead", {}, h("tr", {}, cols.map((c, i) => h("th", {}, i === 0 ? "" : label(c))))),
     h("tbody", {}, data.rows.map((r) => h("tr", {},
-      r.map((v, i) => h("td", {}, i === coded ? label(v, panel.label_column) : fmt(v))))))));
+      r.map((v, i) => h("td", {}, i === coded ? label(v, panel.label_column)
+        : fmt(v, (panel.persons || []).includes(cols[i])))))))));
+}
+
+// The headline: each indicator's value on the last complete day, its 7-day average, and its change (and %)
+// against the day before, the same weekday a week earlier and 52 weeks earlier. A row's unit says whether
+// its nulls are suppressed counts of persons ("<3") or missing ("—").
+function renderHeadline(el, panel, data) {
+  const cols = data.columns.map((c) => c.name);
+  const at = (r, c) => r[cols.indexOf(c)];
+  const head = ["indicator", "value", "ma7", "change_1d", "change_7d", "change_364d"];
+  const complete = state.to === state.latestDay ? (state.lang === "ko" ? " (최근 완결일)" : " (the last complete day)") : "";
+  el.replaceChildren(h("p", { class: "headline-day" }, `${state.lang === "ko" ? "기준일" : "Day"} ${state.to}${complete}`),
+    h("table", { class: "headline" },
+      h("thead", {}, h("tr", {}, head.map((c, i) => h("th", {}, i === 0 ? "" : label(c))))),
+      h("tbody", {}, data.rows.map((r) => {
+        const unit = at(r, "unit");
+        const persons = unit === "persons";
+        const digits = unit === "ratio" ? 3 : 0;
+        const change = (lag) => {
+          const c = at(r, `change_${lag}`);
+          const pct = at(r, `pct_${lag}`);
+          const cls = c === null || c === 0 ? "flat" : c > 0 ? "up" : "down";
+          return h("td", { class: `change ${cls}`, dataset: { lag } }, signed(c, digits),
+            pct === null ? "" : ` (${signed(pct, 1)}%)`);
+        };
+        return h("tr", { dataset: { indicator: at(r, "indicator"), unit } },
+          h("td", {}, label(at(r, "indicator"), panel.label_column), h("small", {}, ` ${label(unit)}`)),
+          h("td", { class: "value" }, fmt(at(r, "value"), persons)),
+          h("td", {}, fmt(at(r, "ma7"), persons && unit !== "ratio")),
+          change("1d"), change("7d"), change("364d"));
+      }))));
 }
 
 function renderBars(el, panel, data) {
@@ -181,7 +217,7 @@ function renderSeries(el, panel, data) {
   state.charts[panel.id] = new uPlot(opts, aligned, el);
 }
 
-const RENDER = { table: renderTable, stat: renderTable, bar: renderBars, grid: renderGrid, timeseries: renderSeries };
+const RENDER = { headline: renderHeadline, table: renderTable, stat: renderTable, bar: renderBars, grid: renderGrid, timeseries: renderSeries };
 
 async function refreshPanel(panel) {
   const card = document.getElementById(`panel-${panel.id}`);
@@ -328,6 +364,7 @@ async function start() {
   // Today is an Asia/Seoul day, as every day on the board: the UTC date lags it from 00:00 to 09:00 KST
   // (the pipeline board then showed yesterday, without the health rows being written).
   const seoulToday = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Seoul" }).format(new Date());
+  state.latestDay = meta.latest_day;
   state.to = params.get("to") || (b.time_basis === "processing" ? seoulToday : meta.latest_day);
   const from = new Date(`${state.to}T00:00:00Z`);
   from.setUTCDate(from.getUTCDate() - (b.default_days - 1));
