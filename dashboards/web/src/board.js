@@ -76,15 +76,16 @@ const state = {
   briefingsPage: params.get("page") === "briefings",
 };
 
-async function api(path) {
+async function fetchOk(path) {
   const r = await fetch(path, { credentials: "same-origin" });
   if (r.status === 401) {
     location.reload(); // the session ended: the page asks for the token again
     throw new Error("401");
   }
   if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
-  return r.json();
+  return r;
 }
+const api = async (path) => (await fetchOk(path)).json();
 
 // Elements are built with text nodes only: no text from the API or the URL is ever parsed as HTML.
 function h(tag, attrs = {}, ...children) {
@@ -223,8 +224,15 @@ async function refreshPanel(panel) {
   const card = document.getElementById(`panel-${panel.id}`);
   const body = card.querySelector(".body");
   try {
-    const data = await api(query(panel));
+    // The browser revalidates with the panel's ETag (a 304 moves no data); unchanged data, drawn in the same
+    // language, are not drawn again.
+    const url = query(panel);
+    const r = await fetchOk(url);
+    const version = `${state.lang} ${url} ${r.headers.get("etag")}`;
+    if (card.dataset.version === version && card.dataset.state !== "error") return;
+    const data = await r.json();
     RENDER[panel.kind](body, panel, data);
+    card.dataset.version = version;
     card.dataset.state = data.rows.length ? "ok" : "empty";
     card.dataset.rows = String(data.rows.length);
   } catch (e) {
