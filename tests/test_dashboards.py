@@ -505,3 +505,19 @@ def test_no_published_output_gives_a_count_of_one_or_two_persons(board_db, tmp_p
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_panel_unchanged_since_the_last_refresh_moves_no_data_and_answers_compressed(board_db):
+    from fastapi.testclient import TestClient
+
+    from dashboards.api import create_api
+
+    api = TestClient(create_api(lambda: board_db))
+    url = "/api/boards/lmis-national/panels/trend_ui"
+    first = api.get(url, params={"from": "2026-03-02", "to": "2026-03-29"}, headers={"Accept-Encoding": "gzip"})
+    assert first.status_code == 200 and first.headers["content-encoding"] == "gzip"
+    etag = first.headers["etag"]
+    again = api.get(url, params={"from": "2026-03-02", "to": "2026-03-29"}, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    other = api.get(url, params={"from": "2026-03-02", "to": "2026-03-28"}, headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["etag"] != etag and other.json()["rows"]
