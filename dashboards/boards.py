@@ -393,13 +393,16 @@ ORDER BY time, series""", "time_series",
 SELECT ranker, sum(q) AS queries,
        if(sum(q) = 0, NULL, round(sum(h) / (10 * sum(q)), 4)) AS precision_at_10,
        if(sum(q) = 0, NULL, round(sum(g * q) / sum(q), 4)) AS ndcg_at_10,
-       if(sum(o) = 0, NULL, round(sum(a * o) / sum(o), 4)) AS auc
-FROM (SELECT ranker, queries AS q, hits_at_10 AS h, ndcg_at_10 AS g, outcomes AS o, auc AS a
+       if(sum(pairs) = 0, NULL, round(sum(a * pairs) / sum(pairs), 4)) AS auc
+FROM (SELECT ranker, queries AS q, hits_at_10 AS h, ndcg_at_10 AS g, auc AS a,
+             toInt64(queries) * (toInt64(outcomes) - toInt64(queries)) AS pairs
       FROM matching_daily FINAL WHERE {DAY_RANGE} AND group_kind = 'all')
 GROUP BY ranker ORDER BY ranker""", "table",
               (("ranker", "string"), ("queries", "number"), ("precision_at_10", "number"),
                ("ndcg_at_10", "number"), ("auc", "number")), label_column="ranker",
-              description="AUC over the range is the days' AUC weighted by their outcomes."),
+              description="AUC over the range: each day's AUC weighted by its pairs of a good outcome (an "
+                          "interview or a hire: the day's queries) and a rejection; a day with only one kind has "
+                          "no AUC (it counted as 0 before, and pulled the random baseline to 0.42)."),
         Panel("exposure", "추천 노출과 추천 후 채용", "Exposure and hires after a recommendation", "table", f"""
 SELECT toString(d) AS day, r AS recommendations, v AS vacancies_shown, round(g, 3) AS gini,
        round(m, 4) AS max_share, {suppress("h")} AS hires, {suppress("ha")} AS hires_attributed

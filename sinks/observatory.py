@@ -32,7 +32,9 @@ def matching_metrics(client, lo: date, hi: date, group_kind: str = "all") -> lis
         GROUP BY day, ranker, group_value ORDER BY day, ranker, group_value
         """, parameters={"lo": lo, "hi": hi, "kind": group_kind}).result_rows
     names = ("day", "ranker", "group", "queries", "hits_at_10", "precision_at_10", "ndcg_at_10", "outcomes", "auc")
-    return [dict(zip(names, (r[0].isoformat(), *r[1:]), strict=True)) for r in rows]
+    # A day with good outcomes only, or rejections only, has no AUC (null, not 0): the queries are its good ones.
+    return [dict(zip(names, (r[0].isoformat(), *r[1:8], r[8] if 0 < r[3] < r[7] else None), strict=True))
+            for r in rows]
 
 
 def matching_exposure(client, lo: date, hi: date) -> list[dict]:

@@ -521,3 +521,17 @@ def test_a_panel_unchanged_since_the_last_refresh_moves_no_data_and_answers_comp
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
     other = api.get(url, params={"from": "2026-03-02", "to": "2026-03-28"}, headers={"If-None-Match": etag})
     assert other.status_code == 200 and other.headers["etag"] != etag and other.json()["rows"]
+
+
+def test_the_random_baselines_auc_over_the_range_is_about_a_half(board_db):
+    """The quality panel pools the days' AUC by their pairs of a good outcome and a rejection: a random
+    ranking scores ≈ 0.5 (it read 0.42 when days with one kind of outcome counted as 0)."""
+    from dashboards.boards import BOARD_BY_UID
+
+    board = BOARD_BY_UID["lmis-matching"]
+    panel = next(p for p in board.panels if p.id == "quality")
+    data = panels.run(board_db, board, panel, FROM, TO, {})
+    names = [c["name"] for c in data["columns"]]
+    rows = {r[0]: dict(zip(names, r, strict=True)) for r in data["rows"]}
+    assert abs(rows["random"]["auc"] - 0.5) < 0.06, rows["random"]
+    assert rows["model"]["auc"] > rows["random"]["auc"]
