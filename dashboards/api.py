@@ -34,6 +34,7 @@ from sinks.briefing_log import get as briefing_row
 from sinks.briefing_log import listing as briefing_listing
 from sinks.clickhouse import too_large
 from sinks.disclosure import SUPPRESSED, UNSUPPRESSED, suppress_indicator_rows, suppress_revisions
+from sinks.indicators import definitions
 from sinks.observatory import matching_exposure, matching_metrics
 from sinks.published import revisions
 from sinks.readers import (
@@ -408,8 +409,9 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
 
     @api.get("/api/labels", dependencies=[Depends(authorised)])
     async def get_labels(lang: Annotated[Literal["ko", "en"], Query(description="ko or en")] = "ko") -> dict:
-        """Korean or English labels of every code a panel shows."""
-        return {"lang": lang, "labels": labels(lang)}
+        """Korean or English labels of every code a panel shows, and the definition of every published
+        figure (meaning, formula, source)."""
+        return {"lang": lang, "labels": labels(lang), "definitions": definitions(lang)}
 
     @api.get("/api/boards/{board_uid}/panels/{panel_id}", dependencies=[Depends(authorised)],
              responses={304: {"description": "not modified: the If-None-Match ETag is current"},

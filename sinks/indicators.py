@@ -58,8 +58,8 @@ def offers_to_seekers_ratio(openings_posted: Number | None, new_job_seekers: Num
     """Flow job-offers-to-applicants ratio (구인배수).
 
     Definition: new openings posted (persons sought) ÷ new job seekers registered, same period.
-    Source: Korea Employment Information Service, Work-net monthly labour-market trend (구인배수 = 신규구인인원 ÷
-    신규구직건수).
+    Source: Ministry of Employment and Labor, 「고용행정통계로 본 노동시장 동향」 (monthly), Work-net section:
+    구인배수 = 신규구인인원 ÷ 신규구직건수 (``DEFINITIONS["ratio.offers_to_seekers"]``).
     """
     return _ratio(openings_posted, new_job_seekers)
 
@@ -68,7 +68,8 @@ def stock_offers_to_seekers_ratio(open_openings: Number | None, active_job_seeke
     """Stock job-offers-to-applicants ratio.
 
     Definition: openings open at the end of the day ÷ job seekers with a valid registration (registered in the
-    last 90 days). Source: KEIS Work-net stock-based 구인배수 (유효구인인원 ÷ 유효구직자수).
+    last 90 days). Source: the active opening-to-application ratio of Japan's MHLW 「一般職業紹介状況」
+    (有効求人数 ÷ 有効求職者数), applied to Work-net registrations (``DEFINITIONS["ratio.stock_offers_to_seekers"]``).
     """
     return _ratio(open_openings, active_job_seekers)
 
@@ -77,7 +78,8 @@ def fill_rate(vacancies_filled: Number | None, vacancies_closed: Number | None) 
     """Fill rate (충족률).
 
     Definition: vacancies closed as filled ÷ all vacancies closed (filled, expired, withdrawn), same period.
-    Source: KEIS vacancy fill statistics (구인충족률), on closures.
+    Source: LMIS's own definition, after the fill rate of Japan's MHLW 「一般職業紹介状況」 (充足率 = 充足数 ÷
+    新規求人数), taken here on the vacancies that closed.
     """
     return _ratio(vacancies_filled, vacancies_closed)
 
@@ -85,8 +87,8 @@ def fill_rate(vacancies_filled: Number | None, vacancies_closed: Number | None) 
 def claims_per_opening(ui_initial_claims: Number | None, openings_posted: Number | None) -> float | None:
     """UI initial claims per new opening.
 
-    Definition: UI initial claims filed ÷ new openings posted, same period. Source: LMIS monitoring ratio,
-    after the US DOL practice of relating initial claims to job openings (JOLTS).
+    Definition: UI initial claims filed ÷ new openings posted, same period. Source: LMIS's own monitoring
+    ratio (no official statistic defines it).
     """
     return _ratio(ui_initial_claims, openings_posted)
 
@@ -95,7 +97,8 @@ def insured_net_change(acquisitions: Number | None, losses: Number | None) -> in
     """Net change of insured employment.
 
     Definition: employment-insurance acquisitions (피보험자격 취득) − losses (상실), same period.
-    Source: Ministry of Employment and Labor, Employment Insurance Statistics (고용행정통계).
+    Source: Ministry of Employment and Labor, 「고용행정통계로 본 노동시장 동향」 (monthly), employment-insurance
+    section (피보험자 취득 − 상실).
     """
     if acquisitions is None or losses is None:
         return None
@@ -105,8 +108,8 @@ def insured_net_change(acquisitions: Number | None, losses: Number | None) -> in
 def median_time_to_fill(days: Sequence[float]) -> float | None:
     """Median time to fill, in days.
 
-    Definition: median over vacancies closed as filled of (closing time − posting time). Source: KEIS
-    vacancy duration statistics (구인 소요기간).
+    Definition: median over vacancies closed as filled of (closing time − posting time), exact (the middle
+    value, or the mean of the two middle ones). Source: LMIS's own definition.
     """
     return float(statistics.median(days)) if days else None
 
@@ -115,8 +118,8 @@ def moving_average(series: Series, window: int = 7) -> list[float | None]:
     """Trailing moving average.
 
     Definition: mean of the last ``window`` values (7 for daily series: removes the weekday pattern); None
-    until ``window`` values exist or when one of them is missing. Source: standard smoothing used by the
-    ministry's daily monitoring board.
+    until ``window`` values exist or when one of them is missing. Source: LMIS's own definition
+    (``DEFINITIONS["ma7"]``); the 4-week average of claims after the U.S. DOL's weekly claims release.
     """
     out: list[float | None] = []
     for i in range(len(series)):
@@ -128,8 +131,8 @@ def moving_average(series: Series, window: int = 7) -> list[float | None]:
 def change_over(series: Series, lag: int) -> list[float | None]:
     """Relative change over ``lag`` steps.
 
-    Definition: x[t] ÷ x[t − lag] − 1; None without a base or with a zero base. Source: standard
-    period-on-period change.
+    Definition: x[t] ÷ x[t − lag] − 1; None without a base or with a zero base. Source: LMIS's own
+    definition (``DEFINITIONS["change_1d"]`` and the others).
     """
     out: list[float | None] = []
     for i, value in enumerate(series):
@@ -141,7 +144,7 @@ def change_over(series: Series, lag: int) -> list[float | None]:
 def week_on_week(series: Series) -> list[float | None]:
     """Week-on-week change of a daily series.
 
-    Definition: x[t] ÷ x[t − 7 days] − 1 (same weekday). Source: standard period-on-period change.
+    Definition: x[t] ÷ x[t − 7 days] − 1 (same weekday). Source: LMIS (``DEFINITIONS["change_7d"]``).
     """
     return change_over(series, 7)
 
@@ -150,7 +153,7 @@ def year_on_year(series: Series) -> list[float | None]:
     """Year-on-year change of a daily series.
 
     Definition: x[t] ÷ x[t − 364 days] − 1 -- 52 weeks back, so that a weekday is compared with the same
-    weekday (the monitoring board's "same day last year"). Source: KEIS/MOEL daily monitoring practice.
+    weekday. Source: LMIS (``DEFINITIONS["change_364d"]``).
     """
     return change_over(series, 364)
 
@@ -178,3 +181,101 @@ INDICATORS: tuple[Indicator, ...] = (
 SERIES_INDICATORS: tuple[tuple[str, Callable], ...] = (
     ("ma7", moving_average), ("wow", week_on_week), ("yoy", year_on_year),
 )
+
+
+# --- definitions an official can check: what each published figure is, its formula, and where it comes from
+MOEL_TRENDS = ("고용노동부, 「고용행정통계로 본 노동시장 동향」 (매월 보도자료)",
+               "Ministry of Employment and Labor, Labour Market Trends from Employment Administrative "
+               "Statistics (monthly press release)")
+MHLW_PLACEMENT = ("厚生労働省, 「一般職業紹介状況（職業安定業務統計）」 (매월): 有効求人倍率",
+                  "Ministry of Health, Labour and Welfare (Japan), Report on Employment Service (Employment "
+                  "Security Statistics), monthly: active opening-to-application ratio")
+DOL_CLAIMS = ("미국 노동부, 「Unemployment Insurance Weekly Claims」 (매주 보도자료): 4주 이동평균",
+              "U.S. Department of Labor, Unemployment Insurance Weekly Claims (weekly news release): "
+              "4-week moving average")
+LMIS_OWN = ("LMIS 정의 (이 저장소의 sinks/indicators.py)", "LMIS definition (sinks/indicators.py in this repository)")
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A published figure: its meaning and formula in Korean and English, and the source of the definition
+    (a document, its issuer and its section; LMIS's own where no statistic defines it)."""
+
+    ko: str
+    en: str
+    formula_ko: str
+    formula_en: str
+    source: tuple[str, str]
+
+    def text(self, lang: str) -> dict[str, str]:
+        i = 0 if lang == "ko" else 1
+        return {"meaning": (self.ko, self.en)[i], "formula": (self.formula_ko, self.formula_en)[i],
+                "source": self.source[i]}
+
+
+DEFINITIONS: dict[str, Definition] = {
+    "ui.initial_claim": Definition(
+        "그날 접수된 구직급여(실업급여) 신규 신청 건수 (수급자격 신청인 수)",
+        "UI (job-seeker's allowance) initial claims filed that day: claimants applying for eligibility",
+        "Σ ui.initial_claim 이벤트 (occurred_at의 서울 날짜 기준, 중복 제외)",
+        "Σ ui.initial_claim events (by the Asia/Seoul day of occurred_at, duplicates counted once)",
+        (f"{MOEL_TRENDS[0]} — 구직급여 신규신청자", f"{MOEL_TRENDS[1]} — new applicants for job-seeker's allowance")),
+    "openings.posted": Definition(
+        "그날 게시된 구인공고의 모집 인원 합 (신규 구인인원)", "Persons sought by vacancies posted that day",
+        "Σ 게시된 vacancy.submitted의 openings", "Σ openings of the vacancies posted (vacancy.submitted, accepted)",
+        (f"{MOEL_TRENDS[0]} — 워크넷 신규구인인원", f"{MOEL_TRENDS[1]} — Work-net new openings")),
+    "seeker.registered": Definition(
+        "그날 워크넷·고용센터에 새로 등록한 구직자 수 (신규구직건수)", "Job seekers newly registered that day",
+        "Σ seeker.registered 이벤트", "Σ seeker.registered events",
+        (f"{MOEL_TRENDS[0]} — 워크넷 신규구직건수", f"{MOEL_TRENDS[1]} — Work-net new job seekers")),
+    "application.outcome:hired": Definition(
+        "지원 결과가 채용(취업)으로 확인된 건수", "Applications whose outcome was a hire",
+        "Σ outcome = hired인 application.outcome", "Σ application.outcome events with outcome = hired",
+        (f"{MOEL_TRENDS[0]} — 워크넷 취업건수", f"{MOEL_TRENDS[1]} — Work-net placements")),
+    "insurance.acquisition": Definition(
+        "그날 고용보험 피보험자격을 취득한 사람 수 (입직)", "Persons acquiring employment-insurance coverage that day",
+        "Σ insurance.acquisition 이벤트", "Σ insurance.acquisition events",
+        (f"{MOEL_TRENDS[0]} — 고용보험 피보험자 취득", f"{MOEL_TRENDS[1]} — insured acquisitions")),
+    "insurance.loss": Definition(
+        "그날 고용보험 피보험자격을 상실한 사람 수 (이직)", "Persons losing employment-insurance coverage that day",
+        "Σ insurance.loss 이벤트", "Σ insurance.loss events",
+        (f"{MOEL_TRENDS[0]} — 고용보험 피보험자 상실", f"{MOEL_TRENDS[1]} — insured losses")),
+    "stock.open_openings": Definition(
+        "그날 끝에 마감되지 않은 구인공고의 모집 인원 합 (유효 구인인원)",
+        "Openings of the vacancies still open at the end of the day",
+        "Σ openings, 게시 후 마감(충원·만료·철회) 전인 공고", "Σ openings of vacancies posted and not yet closed",
+        (f"{MHLW_PLACEMENT[0]} — 有効求人数의 개념", f"{MHLW_PLACEMENT[1]} — the concept of active openings")),
+    "ratio.offers_to_seekers": Definition(
+        "구인배수(유량): 구직자 1명당 신규 구인인원", "Offers-to-seekers ratio (flow): new openings per new seeker",
+        "신규 구인인원 ÷ 신규 구직자 (같은 날)", "openings posted ÷ new job seekers (same day)",
+        (f"{MOEL_TRENDS[0]} — 워크넷 구인배수 (신규구인인원 ÷ 신규구직건수)",
+         f"{MOEL_TRENDS[1]} — Work-net offers-to-seekers ratio (new openings ÷ new job seekers)")),
+    "ratio.stock_offers_to_seekers": Definition(
+        "구인배수(저량): 유효 구직자 1명당 유효 구인인원",
+        "Offers-to-seekers ratio (stock): open openings per seeker with a valid registration",
+        f"유효 구인인원 ÷ 최근 {ACTIVE_SEEKER_DAYS}일 안에 등록한 구직자",
+        f"open openings ÷ job seekers registered in the last {ACTIVE_SEEKER_DAYS} days",
+        (f"{MHLW_PLACEMENT[0]} (有効求人数 ÷ 有効求職者数)", f"{MHLW_PLACEMENT[1]} (active openings ÷ active "
+                                                            "applications)")),
+    "ma7": Definition(
+        "최근 7일(그날 포함)의 평균: 요일 효과를 없앤 수준", "Mean of the last 7 days (the day included): "
+        "the level without the weekday pattern", "(x[t−6] + … + x[t]) ÷ 7", "(x[t−6] + … + x[t]) ÷ 7", LMIS_OWN),
+    "change_1d": Definition("전일 대비 증감과 증감률", "Change and % against the day before",
+                            "x[t] − x[t−1], (x[t] ÷ x[t−1] − 1) × 100", "x[t] − x[t−1], (x[t] ÷ x[t−1] − 1) × 100",
+                            LMIS_OWN),
+    "change_7d": Definition("전주 같은 요일 대비 증감과 증감률", "Change and % against the same weekday a week earlier",
+                            "x[t] − x[t−7], (x[t] ÷ x[t−7] − 1) × 100", "x[t] − x[t−7], (x[t] ÷ x[t−7] − 1) × 100",
+                            LMIS_OWN),
+    "change_364d": Definition(
+        "52주(364일) 전 같은 요일 대비: 요일이 맞는 전년 비교", "Against the same weekday 52 weeks (364 days) "
+        "earlier: a year-ago comparison with the weekday aligned", "x[t] − x[t−364], (x[t] ÷ x[t−364] − 1) × 100",
+        "x[t] − x[t−364], (x[t] ÷ x[t−364] − 1) × 100", LMIS_OWN),
+    "ui_initial_claims_ma28": Definition(
+        "실업급여 신규신청의 4주(28일) 평균", "UI initial claims, 4-week (28-day) average",
+        "(x[t−27] + … + x[t]) ÷ 28", "(x[t−27] + … + x[t]) ÷ 28", DOL_CLAIMS),
+}
+
+
+def definitions(lang: str = "ko") -> dict[str, dict[str, str]]:
+    """Every definition in one language: {key: {meaning, formula, source}}."""
+    return {k: d.text(lang) for k, d in DEFINITIONS.items()}

@@ -134,7 +134,10 @@ def first_whole_day(client, measures: list[str]) -> date | None:
 
 
 def time_to_fill(client, lo: date, hi: date, by: tuple[str, ...]) -> dict[tuple, float]:
-    """Median days from posting to filling, per closing day and group (vacancies carry no age or sex)."""
+    """Median days from posting to filling, per closing day and group (vacancies carry no age or sex): the
+    exact median of ``sinks.indicators.median_time_to_fill`` over every filled vacancy (ClickHouse's
+    ``median`` samples)."""
+    from sinks.indicators import median_time_to_fill
     from sinks.rollups import open_vacancies_sql
 
     if any(d in ("age_band", "sex") for d in by):
@@ -142,12 +145,12 @@ def time_to_fill(client, lo: date, hi: date, by: tuple[str, ...]) -> dict[tuple,
     dims = "".join(f", {d}" for d in by)
     rows = client.query(f"""
         SELECT toDate(closed_at, 'Asia/Seoul') AS day{dims},
-               median(dateDiff('second', submitted_at, closed_at) / 86400.0)
+               groupArray(dateDiff('second', submitted_at, closed_at) / 86400.0)
         FROM ({open_vacancies_sql()})
         WHERE close_reason = 'filled' AND closed_at IS NOT NULL AND day BETWEEN {_d(lo)} AND {_d(hi)}
         GROUP BY day{dims}
     """).result_rows
-    return {tuple(r[:-1]): float(r[-1]) for r in rows}
+    return {tuple(r[:-1]): median_time_to_fill(r[-1]) for r in rows}
 
 
 TREND_SERIES = ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires", "insured_acquisitions",

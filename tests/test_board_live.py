@@ -172,6 +172,14 @@ def test_the_headline_is_the_last_complete_day_with_its_changes_and_says_missing
     assert any(c != "—" for c in day_before)
     headers = page.inner_text("#panel-headline thead")
     assert "전일 대비" in headers and "7일 평균" in headers and "vs" not in headers
+    # Every indicator's definition: its formula and its source, on a click.
+    stock = "#panel-headline tr[data-indicator='ratio.stock_offers_to_seekers']"
+    assert page.is_hidden(f"{stock} .definition")
+    page.click(f"{stock} button.info")
+    definition = page.inner_text(f"{stock} .definition")
+    assert "유효 구인인원 ÷" in definition and "一般職業紹介状況" in definition and "출처" in definition
+    assert all(page.get_attribute(f"#panel-headline tr[data-indicator='{k}'] button.info", "title")
+               for k in ("ui.initial_claim", "openings.posted", "ratio.offers_to_seekers"))
     assert errors == []
     page.close()
 

@@ -78,3 +78,20 @@ def test_series_indicators_compute_what_they_say():
     year = [100.0] + [1.0] * 363 + [80.0]
     assert ind.year_on_year(year)[364] == pytest.approx(-0.2)
     assert ind.median_time_to_fill([3.0, 1.0, 10.0]) == 3.0 and ind.median_time_to_fill([]) is None
+
+
+def test_every_figure_of_the_headline_has_a_definition_with_formula_and_source_in_both_languages():
+    from dashboards.boards import HEADLINE_COLUMNS
+    from sinks.rollups import HEADLINE
+
+    keys = [k for k, _, _ in HEADLINE] + [c for c, _ in HEADLINE_COLUMNS if c in ("ma7",) or c.startswith("change_")]
+    for lang in ("ko", "en"):
+        defs = ind.definitions(lang)
+        for key in keys:
+            d = defs[key]
+            assert d["meaning"] and d["formula"] and d["source"], (lang, key)
+            assert "standard" not in d["source"].lower() and "practice" not in d["source"].lower()
+    assert "고용행정통계로 본 노동시장 동향" in ind.definitions("ko")["ui.initial_claim"]["source"]
+    # The pure functions cite the same documents as the board.
+    assert "고용행정통계로 본 노동시장 동향" in ind.offers_to_seekers_ratio.__doc__
+    assert "一般職業紹介状況" in ind.stock_offers_to_seekers_ratio.__doc__

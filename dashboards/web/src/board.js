@@ -37,6 +37,8 @@ th { color:var(--muted); font-weight:500; }
 #alerts-banner a { color:var(--fg); }
 .alerts a { color:#8ab4f8; }
 .alerts { grid-column:span 24; } .alerts td { text-align:left; vertical-align:top; }
+.info { background:none; border:0; color:var(--muted); cursor:pointer; font-size:14px; padding:0 2px; }
+.definition { display:block; font-size:13px; color:var(--muted); text-align:left; font-weight:normal; max-width:60ch; white-space:normal; }
 .headline-day { margin:0 0 6px; color:var(--muted); } .headline small { color:var(--muted); }
 .change.flat { color:var(--muted); }
 .sev-critical { color:#ff7b72; font-weight:600; } .sev-warning { color:#f0b429; } .state-resolved { color:var(--muted); }
@@ -130,6 +132,20 @@ function renderTable(el, panel, data) {
         : fmt(v, (panel.persons || []).includes(cols[i])))))))));
 }
 
+// A figure's definition (meaning, formula, source): on hover as a tooltip, and on a click of "ⓘ" in full.
+function defined(key, ...children) {
+  const d = (state.definitions || {})[key];
+  if (!d) return h("span", {}, ...children);
+  const words = state.lang === "ko" ? ["정의", "산식", "출처"] : ["Definition", "Formula", "Source"];
+  const text = `${d.meaning}\n${words[1]}: ${d.formula}\n${words[2]}: ${d.source}`;
+  const box = h("span", { class: "definition", hidden: true, dataset: { key } },
+    h("b", {}, `${words[0]} `), d.meaning, h("br"), h("b", {}, `${words[1]} `), d.formula, h("br"),
+    h("b", {}, `${words[2]} `), d.source);
+  const button = h("button", { class: "info", type: "button", title: text, "aria-label": `${words[0]}: ${key}` }, "ⓘ");
+  button.addEventListener("click", () => { box.hidden = !box.hidden; });
+  return h("span", { class: "defined", title: text }, ...children, " ", button, box);
+}
+
 // The headline: each indicator's value on the last complete day, its 7-day average, and its change (and %)
 // against the day before, the same weekday a week earlier and 52 weeks earlier. A row's unit says whether
 // its nulls are suppressed counts of persons ("<3") or missing ("—").
@@ -140,7 +156,7 @@ function renderHeadline(el, panel, data) {
   const complete = state.to === state.latestDay ? (state.lang === "ko" ? " (최근 완결일)" : " (the last complete day)") : "";
   el.replaceChildren(h("p", { class: "headline-day" }, `${state.lang === "ko" ? "기준일" : "Day"} ${state.to}${complete}`),
     h("table", { class: "headline" },
-      h("thead", {}, h("tr", {}, head.map((c, i) => h("th", {}, i === 0 ? "" : label(c))))),
+      h("thead", {}, h("tr", {}, head.map((c, i) => h("th", {}, i === 0 ? "" : defined(c, label(c)))))),
       h("tbody", {}, data.rows.map((r) => {
         const unit = at(r, "unit");
         const persons = unit === "persons";
@@ -153,7 +169,8 @@ function renderHeadline(el, panel, data) {
             pct === null ? "" : ` (${signed(pct, 1)}%)`);
         };
         return h("tr", { dataset: { indicator: at(r, "indicator"), unit } },
-          h("td", {}, label(at(r, "indicator"), panel.label_column), h("small", {}, ` ${label(unit)}`)),
+          h("td", {}, defined(at(r, "indicator"), label(at(r, "indicator"), panel.label_column),
+            h("small", {}, ` ${label(unit)}`))),
           h("td", { class: "value" }, fmt(at(r, "value"), persons)),
           h("td", {}, fmt(at(r, "ma7"), persons && unit !== "ratio")),
           change("1d"), change("7d"), change("364d"));
@@ -367,7 +384,7 @@ async function start() {
   document.head.appendChild(style);
   const meta = await api("/api/boards");
   state.boards = meta.boards;
-  state.labels = (await api(`/api/labels?lang=${state.lang}`)).labels;
+  ({ labels: state.labels, definitions: state.definitions } = await api(`/api/labels?lang=${state.lang}`));
   const b = board();
   // Today is an Asia/Seoul day, as every day on the board: the UTC date lags it from 00:00 to 09:00 KST
   // (the pipeline board then showed yesterday, without the health rows being written).
@@ -385,7 +402,7 @@ async function start() {
   document.getElementById("to").addEventListener("change", (e) => { state.to = e.target.value; refreshAll(); });
   document.getElementById("lang").addEventListener("click", async () => {
     state.lang = state.lang === "ko" ? "en" : "ko";
-    state.labels = (await api(`/api/labels?lang=${state.lang}`)).labels;
+    ({ labels: state.labels, definitions: state.definitions } = await api(`/api/labels?lang=${state.lang}`));
     layout();
     document.getElementById("from").value = state.from;
     document.getElementById("to").value = state.to;
