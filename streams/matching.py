@@ -44,6 +44,7 @@ KST_MS = 9 * 3_600_000
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 SEEKER_DAYS = 90  # a registration stays valid (and recommendable) for three months
 CLOSED_KEEP_DAYS = 30  # outcomes of a closed vacancy still arrive (and are learned) for this long
+APPLIED_KEEP = 16  # a seeker's most recent applications remembered (for when each outcome's ranking is judged)
 PARK_DAYS = 3  # an outcome waits at most this long (event time) for its seeker or vacancy
 ATTRIBUTION_DAYS = 30
 RANKERS = ("model", "rule", "random")
@@ -87,6 +88,8 @@ class Seeker:
     registered_ms: int = 0
     hired: bool = False
     number: int = 0  # the matcher's own compact id (see ``ServedPairs``)
+    # Recent applications, (vacancy number, event time): rankings are judged as of when the seeker applied.
+    applied: list[tuple[int, int]] | None = None
 
 
 @dataclass(slots=True)
@@ -529,6 +532,11 @@ class Matcher:
             v = self.vacancies.get(p.vacancy_id)
             if v is not None and v.closed_ms is None:
                 self._close(v, occurred_ms)
+        elif etype == "application.submitted":
+            s, v = self.seekers.get(p.seeker_id), self.vacancies.get(p.vacancy_id)
+            if s is not None and v is not None:
+                recent = [a for a in (getattr(s, "applied", None) or ()) if a[0] != v.number]
+                s.applied = [*recent[-(APPLIED_KEEP - 1):], (v.number, occurred_ms)]
         elif etype == "application.outcome":
             self.outcome(p.seeker_id, p.vacancy_id, p.outcome, occurred_ms)
 
@@ -631,15 +639,18 @@ class Matcher:
             self._scorer = LinearScorer(self.model)
         return self._scorer
 
-    def candidates(self, s: Seeker, limit: int | None = None) -> list[Vacancy]:
+    def candidates(self, s: Seeker, limit: int | None = None, posted_by: int | None = None) -> list[Vacancy]:
         """Candidate generation before scoring: open vacancies of the seeker's occupation in the seeker's
-        region, then elsewhere, then of the occupation's major group -- newest first, at most ``limit``.
+        region, then elsewhere, then of the occupation's major group -- newest first, at most ``limit``;
+        with ``posted_by`` (epoch ms), only those posted by then (the candidates a seeker had when applying).
         (Indexes are insertion-ordered dicts: the order survives a checkpoint, so do the answers.)"""
         limit = limit or self.max_candidates
         ids: dict[str, None] = {}
         for group in (self.open_by_cell.get((s.occupation, s.region)), self.open_by_occupation.get(s.occupation),
                       self.open_by_major.get(s.occupation[0])):
             for vid in reversed(group or {}):
+                if posted_by is not None and self.vacancies[vid].posted_ms > posted_by:
+                    continue
                 ids[vid] = None
                 if len(ids) >= limit:
                     return [self.vacancies[i] for i in ids]
@@ -711,10 +722,12 @@ class Matcher:
 
     # --- learning with progressive validation
     def _learn(self, s: Seeker, v: Vacancy, label: bool, now_ms: int) -> None:
+        """Learn the pair as the seeker saw it when applying (``now_ms``: then), and for a good outcome a few
+        vacancies the seeker had then and did not take as negatives."""
         self.model.learn_one(features(s, v, now_ms), label)
         self.learned += 1
         if label:
-            others = [c for c in self.candidates(s, 100) if c.vacancy_id != v.vacancy_id]
+            others = [c for c in self.candidates(s, 100, posted_by=now_ms) if c.vacancy_id != v.vacancy_id]
             for neg in self.rng.sample(others, min(self.negatives, len(others))):
                 self.model.learn_one(features(s, neg, now_ms), False)
         self._scorer = None
@@ -735,7 +748,10 @@ class Matcher:
         self._seen(key, now_ms)
         day = seoul_day(now_ms)
         good = outcome in ("interview", "hired")
-        x = features(s, v, now_ms)
+        # Judged and learned as the seeker saw the vacancy when applying (the outcome comes days later).
+        applied = min(now_ms, next((at for number, at in getattr(s, "applied", None) or () if number == v.number),
+                                   now_ms))
+        x = features(s, v, applied)
         proba = self.model.predict_proba_one(x).get(True, 0.0)
         groups = (("all", ""), ("age_band", s.age_band), ("sex", s.sex), ("region", s.region))
         for name, value in (("model", proba), ("rule", rule_score(s, v) / RULE_MAX), ("random", self.rng.random())):
@@ -743,13 +759,13 @@ class Matcher:
             for g, gv in groups:
                 self._day(day, name, g, gv).add_outcome(good, value)
         if good:
-            self._rank(s, v, now_ms, day, groups)
+            self._rank(s, v, applied, day, groups)
         if outcome == "hired":
             s.hired = True
             self.hires[day] += 1
             if ServedPairs.pair(s, v) in self.served:
                 self.attributed[day] += 1
-        self._learn(s, v, good, now_ms)
+        self._learn(s, v, good, applied)
 
     def _day(self, day: str, ranker: str, group: str, value: str) -> RankingMetrics:
         key = (day, ranker, group, value)
@@ -758,9 +774,13 @@ class Matcher:
             m = self.daily[key] = RankingMetrics()
         return m
 
-    def _rank(self, s: Seeker, relevant: Vacancy, now_ms: int, day: str, groups) -> None:
-        pool = [c for c in self.candidates(s, 100) if c.vacancy_id != relevant.vacancy_id] + [relevant]
-        scores = {"model": list(self.scorer().scores(feature_matrix(s, pool, now_ms))),
+    def _rank(self, s: Seeker, relevant: Vacancy, applied_ms: int, day: str, groups) -> None:
+        """The good outcome's vacancy ranked among the seeker's candidates as they were when the seeker
+        applied (ranked at the outcome, days later, every vacancy posted since crowded out the older
+        relevant one -- the rule-based matcher, newest first, then ranked below random)."""
+        pool = [c for c in self.candidates(s, 100, posted_by=applied_ms)
+                if c.vacancy_id != relevant.vacancy_id] + [relevant]
+        scores = {"model": list(self.scorer().scores(feature_matrix(s, pool, applied_ms))),
                   "rule": [rule_score(s, c) for c in pool],
                   "random": [self.rng.random() for _ in pool]}
         for name, values in scores.items():

@@ -303,20 +303,22 @@ def matching_month():
     return learn_month(MATCHING_SCALE, log=lambda *_: None)
 
 
-def test_learned_model_beats_the_rule_based_matcher_by_30_percent(matching_month):
-    """Precision@10 by progressive validation over a simulated month, fixed seed.
+def test_learned_model_beats_the_rule_based_matcher_and_the_rule_beats_random(matching_month):
+    """Precision@10 by progressive validation over a simulated month, fixed seed: each interview or hire
+    ranked among the candidates the seeker had when applying (ranked when the outcome came, days later,
+    the newer vacancies posted since pushed the rule's newest-first pick below random at scale 0.5).
 
     At scale 0.03, not the 0.01 of the pipeline tests: at 0.01 an occupation × region cell holds about two
-    open vacancies, so the rule-based matcher's top 10 is the whole cell and its precision is an artefact of
-    the tiny scale (measured at 0.01: model 0.089, rule 0.070, 1.27×; at 0.03: 1.59×; the rule only gets
-    weaker as cells fill up towards the national ~170 open vacancies per cell).
+    open vacancies, so the rule-based matcher's top 10 is the whole cell (docs/benchmarks.md has the
+    figures at other scales).
     """
     model, rule, rnd = (matching_month.metrics[k] for k in ("model", "rule", "random"))
     assert model.queries > 3000
     print(f"precision@10 model={model.precision_at_10:.4f} rule={rule.precision_at_10:.4f} "
           f"random={rnd.precision_at_10:.4f} ndcg@10 model={model.ndcg_at_10:.3f} auc={model.auc.get():.3f}")
-    assert model.precision_at_10 >= 1.3 * rule.precision_at_10
+    assert model.precision_at_10 >= 1.2 * rule.precision_at_10
     assert rule.precision_at_10 > 2 * rnd.precision_at_10  # the baselines are what they claim to be
+    assert abs(rnd.auc.get() - 0.5) < 0.03 and abs(rnd.precision_at_10 - 0.01) < 0.003  # 10 of ~100 at random
     assert model.ndcg_at_10 > rule.ndcg_at_10 and model.auc.get() > 0.55
 
 
