@@ -216,6 +216,16 @@ FROM {rows}
 GROUP BY code ORDER BY code"""
 
 
+INSURANCE_BY_REGION_SQL = f"""
+SELECT region, {suppress("l")} AS insured_losses, {suppress("a")} AS insured_acquisitions,
+       if(a BETWEEN 1 AND {SMALL_CELL - 1} OR l BETWEEN 1 AND {SMALL_CELL - 1}, NULL, a - l) AS insured_net_change
+FROM (SELECT region, sumIf(value, measure = 'insurance.loss') AS l, sumIf(value, measure = 'insurance.acquisition') AS a
+      FROM {latest("daily_region_measures", DAY_RANGE)}
+        AND measure IN ('insurance.loss', 'insurance.acquisition') AND region != ''
+      GROUP BY region)
+ORDER BY region"""
+
+
 REVIEW_SQL = f"""
 SELECT replaceOne(measure, 'vacancy.rejected:', '') AS reason, sum(value) AS vacancies
 FROM {latest("daily_region_measures", DAY_RANGE)}
@@ -298,6 +308,12 @@ NATIONAL = Board(
               _breakdown_sql("occupation", ("ui_initial_claims", "openings_posted", "hires")), "table",
               (("occupation", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
                ("hires", "number")), label_column="occupation"),
+        Panel("insurance_by_region", "지역별 고용보험 피보험자격 상실·취득 (기간 합계)",
+              "Insured losses and acquisitions by region (over the range)", "table", INSURANCE_BY_REGION_SQL,
+              "table", (("region", "string"), ("insured_losses", "number"), ("insured_acquisitions", "number"),
+                        ("insured_net_change", "number")), label_column="region",
+              description="Employment-insurance coverage lost (이직) and acquired (입직) in each region over the "
+                          "range, and the net change (acquisitions − losses); a layoff shows here first."),
         Panel("review", "구인 심사 결과", "Vacancy review outcomes", "bar", REVIEW_SQL, "table",
               (("reason", "string"), ("vacancies", "number")), label_column="reason"),
         Panel("revisions", "발표 수치와 수정 (최근 7일)", "Published figures and their revisions (last 7 days)",
@@ -321,6 +337,10 @@ REGION = Board(
                              filtered=True), "table",
               (("industry", "string"), ("ui_initial_claims", "number"), ("openings_posted", "number"),
                ("new_job_seekers", "number"), ("hires", "number")), label_column="industry"),
+        Panel("region_insurance", "산업별 고용보험 피보험자격 상실·취득", "Insured losses and acquisitions by industry",
+              "bar", _breakdown_sql("industry", ("insured_losses", "insured_acquisitions"), filtered=True), "table",
+              (("industry", "string"), ("insured_losses", "number"), ("insured_acquisitions", "number")),
+              label_column="industry"),
         Panel("region_occupations", "직업별", "By occupation", "bar",
               _breakdown_sql("occupation", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"),
                              filtered=True), "table",
@@ -451,6 +471,9 @@ COLUMN_LABELS = {
     "new_job_seekers": ("신규 구직자", "New job seekers"), "new_job_seekers_7d": ("구직자(7일)", "Seekers (7 days)"),
     "offers_to_seekers_7d": ("구인배수(7일)", "Offers-to-seekers (7 days)"),
     "open_openings": ("유효 구인인원", "Open openings"),
+    "insured_losses": ("피보험자격 상실", "Insured losses"),
+    "insured_acquisitions": ("피보험자격 취득", "Insured acquisitions"),
+    "insured_net_change": ("순증", "Net change"),
     "hires": ("채용", "Hires"), "vacancies": ("구인 건수", "Vacancies"), "messages": ("메시지", "Messages"),
     "too_late": ("허용 지연 초과", "Too late"), "duplicates": ("중복", "Duplicates"),
     "first": ("마감 시 발표", "At the day's end"), "final": ("확정", "Final"), "now": ("현재", "Now"),

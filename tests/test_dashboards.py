@@ -535,3 +535,27 @@ def test_the_random_baselines_auc_over_the_range_is_about_a_half(board_db):
     rows = {r[0]: dict(zip(names, r, strict=True)) for r in data["rows"]}
     assert abs(rows["random"]["auc"] - 0.5) < 0.06, rows["random"]
     assert rows["model"]["auc"] > rows["random"]["auc"]
+
+
+def test_insured_losses_by_region_and_by_industry_show_the_layoff(board_db):
+    """The layoff (Gyeongnam manufacturing, from the month's 11th day) is where an official sees it: the
+    region's insured losses on the national board, and manufacturing's in the region's drill-down."""
+    layoff = (date(2026, 3, 12), date(2026, 3, 18))
+    data = panels.run(board_db, NATIONAL, next(p for p in NATIONAL.panels if p.id == "insurance_by_region"),
+                      *layoff, {})
+    rows = {r[0]: r[1:] for r in data["rows"]}
+    assert len(rows) == 17
+    for region, (losses, acquisitions, net) in rows.items():
+        exact = board_db.query(
+            "SELECT sumIf(value, measure = 'insurance.loss'), sumIf(value, measure = 'insurance.acquisition') "
+            "FROM measures_by_region WHERE region = {r:String} AND day BETWEEN {lo:Date} AND {hi:Date}",
+            parameters={"r": region, "lo": layoff[0], "hi": layoff[1]}).result_rows[0]
+        assert (losses, acquisitions) == tuple(None if 0 < v < SMALL_CELL else v for v in exact), region
+        assert net == (None if None in (losses, acquisitions) else acquisitions - losses)
+    before = panels.run(board_db, NATIONAL, next(p for p in NATIONAL.panels if p.id == "insurance_by_region"),
+                        layoff[0] - timedelta(days=7), layoff[1] - timedelta(days=7), {})
+    assert rows["48"][0] > 1.5 * {r[0]: r[1] for r in before["rows"]}["48"]
+    drill = panels.run(board_db, REGION, next(p for p in REGION.panels if p.id == "region_insurance"),
+                       *layoff, {"region": ["48"]})
+    by_industry = {r[0]: r[1] or 0 for r in drill["rows"]}
+    assert max(by_industry, key=by_industry.get) == "C"
