@@ -28,6 +28,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from dashboards import panels
 from dashboards.boards import BOARDS, labels
+from schemas.calendar import holiday_name, holidays_between
 from sinks.alert_log import as_json as alert_json
 from sinks.alert_log import history as alert_history
 from sinks.briefing_log import get as briefing_row
@@ -49,6 +50,8 @@ from sinks.readers import (
 from sinks.readers import check_range as check_days
 
 WEB = Path(__file__).resolve().parent / "web"
+# Public holidays the time axes mark (the years whose lunar holidays are known).
+HOLIDAYS = {d.isoformat(): holiday_name(d) for d in holidays_between(date(2020, 1, 1), date(2030, 12, 31))}
 BoardUid = Literal[tuple(b.uid for b in BOARDS)]  # type: ignore[valid-type]
 PanelId = Literal[tuple(dict.fromkeys(p.id for b in BOARDS for p in b.panels))]  # type: ignore[valid-type]
 
@@ -411,7 +414,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
     async def get_labels(lang: Annotated[Literal["ko", "en"], Query(description="ko or en")] = "ko") -> dict:
         """Korean or English labels of every code a panel shows, and the definition of every published
         figure (meaning, formula, source)."""
-        return {"lang": lang, "labels": labels(lang), "definitions": definitions(lang)}
+        return {"lang": lang, "labels": labels(lang), "definitions": definitions(lang), "holidays": HOLIDAYS}
 
     @api.get("/api/boards/{board_uid}/panels/{panel_id}", dependencies=[Depends(authorised)],
              responses={304: {"description": "not modified: the If-None-Match ETag is current"},

@@ -184,6 +184,32 @@ def test_the_headline_is_the_last_complete_day_with_its_changes_and_says_missing
     page.close()
 
 
+def test_charts_an_official_can_read(board_url, browser):
+    """Legends with visible colour keys, one colour per measure on every board, the values on the bars on
+    one scale, dates as 3/8 and the legend in Korean in the Korean view, and the month's public holiday
+    (the substitute holiday of 2026-03-02) shaded on the time axis."""
+    page, errors = open_board(browser, f"{board_url}/?board=lmis-national&from=2026-03-02&to=2026-03-29")
+    keys = page.eval_on_selector_all("#panel-industries .legend .key", """els => els.map(e => {
+        const s = e.querySelector('.swatch'); const r = s.getBoundingClientRect();
+        return [e.dataset.measure, getComputedStyle(s).backgroundColor, r.width, r.height]; })""")
+    assert keys and all(w >= 10 and h >= 10 and colour != "rgba(0, 0, 0, 0)" for _, colour, w, h in keys), keys
+    national = {m: colour for m, colour, _, _ in keys}
+    values = page.eval_on_selector_all("#panel-industries .barvalue", "els => els.map(e => e.innerText)")
+    assert values and all(re.fullmatch(r"[\d,]+|<3|—", v) for v in values) and any(v not in ("<3", "—", "0")
+                                                                                   for v in values)
+    trend = page.inner_text("#panel-trend_ui")
+    assert "날짜" in trend and "Time" not in trend and re.search(r"\b3/\d{1,2}\b", trend), trend[:300]
+    assert page.get_attribute("#panel-trend_ui .body", "data-holidays") == "1"
+    assert errors == []
+    region, errors = open_board(browser, f"{board_url}/?board=lmis-region&from=2026-03-02&to=2026-03-29&region=48")
+    keys = region.eval_on_selector_all("#panel-region_industries .legend .key", """els => els.map(e =>
+        [e.dataset.measure, getComputedStyle(e.querySelector('.swatch')).backgroundColor])""")
+    assert keys and all(national[m] == colour for m, colour in keys if m in national)
+    assert errors == []
+    page.close()
+    region.close()
+
+
 def test_the_worker_alerts_on_the_layoff_and_the_outage_and_the_board_lists_them(board_url, browser):
     """The worker's own event-time jobs judged the month as it streamed in: the layoff and the portal's
     outage are on the alerts page, in Korean and English; the banner counts what fires now."""

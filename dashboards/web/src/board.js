@@ -24,9 +24,9 @@ th, td { padding:4px 8px; border-bottom:1px solid #24313d; text-align:right; }
 th:first-child, td:first-child { text-align:left; }
 th { color:var(--muted); font-weight:500; }
 .bars .row { display:grid; grid-template-columns:12em 1fr; gap:8px; align-items:center; margin:3px 0; font-size:15px; }
-.bars .bar { height:14px; background:var(--accent); margin:1px 0; }
-.bar.b1 { background:#f0b429; } .bar.b2 { background:#3fb950; } .bar.b3 { background:#c678dd; }
-.legend .bar { display:inline-block; width:14px; height:12px; background:var(--accent); vertical-align:middle; }
+.bars .barline { display:flex; align-items:center; gap:6px; margin:1px 0; }
+.bars .bar { height:14px; min-width:0; } .bars .barvalue { font-size:13px; color:var(--muted); white-space:nowrap; }
+.legend .key { margin-right:14px; } .legend .swatch { display:inline-block; width:14px; height:12px; vertical-align:middle; }
 .grid { display:grid; grid-template-columns:repeat(5, 1fr); gap:8px; }
 .tile { border-radius:6px; padding:8px; min-height:84px; background:#24313d; }
 .tile b { display:block; font-size:17px; } .tile span { font-size:15px; color:#dfe7ee; display:block; }
@@ -177,15 +177,31 @@ function renderHeadline(el, panel, data) {
       }))));
 }
 
+// One colour per measure on every panel and board (a measure keeps its colour when a region is chosen).
+const COLOURS = {
+  ui_initial_claims: "#e5534b", "ui.initial_claim": "#e5534b", openings_posted: "#4ea1ff", "openings.posted": "#4ea1ff",
+  new_job_seekers: "#f0b429", "seeker.registered": "#f0b429", hires: "#3fb950", "application.outcome:hired": "#3fb950",
+  insured_losses: "#c678dd", "insurance.loss": "#c678dd", insured_acquisitions: "#56d4dd",
+  "insurance.acquisition": "#56d4dd", this_year: "#4ea1ff", last_year: "#8da2b5", model: "#4ea1ff", rule: "#f0b429",
+  random: "#8da2b5", vacancies: "#4ea1ff",
+};
+const PALETTE = ["#4ea1ff", "#f0b429", "#3fb950", "#e5534b", "#c678dd", "#56d4dd", "#d19a66", "#98c379"];
+const colour = (key, i) => COLOURS[key] || PALETTE[i % PALETTE.length];
+
+// Bars on one scale for the whole panel (so that two measures compare), each with its value; a suppressed
+// count is written "<3" with no bar, never drawn as a zero.
 function renderBars(el, panel, data) {
   const cols = data.columns.map((c) => c.name);
-  const max = cols.slice(1).map((_, j) => Math.max(1, ...data.rows.map((r) => r[j + 1] || 0)));
-  const legend = h("div", { class: "legend" }, cols.slice(1).map((c, j) => h("span", {},
-    h("span", { class: `bar b${j}` }), " ", label(c), "  ")));
+  const measures = cols.slice(1);
+  const max = Math.max(1, ...data.rows.flatMap((r) => r.slice(1).map((v) => v || 0)));
+  const legend = h("div", { class: "legend" }, measures.map((c, j) => h("span", { class: "key", dataset: { measure: c } },
+    h("span", { class: "swatch", style: { background: colour(c, j) } }), " ", label(c))));
   const bars = h("div", { class: "bars" }, data.rows.map((r) => h("div", { class: "row" },
     h("span", {}, label(r[0], panel.label_column)),
-    h("div", {}, r.slice(1).map((v, j) => h("div", { class: `bar b${j}`, title: `${label(cols[j + 1])}: ${fmt(v)}`,
-      style: { width: `${(100 * (v || 0)) / max[j]}%` } }))))));
+    h("div", {}, r.slice(1).map((v, j) => h("div", { class: "barline", dataset: { measure: measures[j] } },
+      h("div", { class: "bar", title: `${label(measures[j])}: ${fmt(v, (panel.persons || []).includes(measures[j]))}`,
+        style: { width: `${(100 * (v || 0)) / max}%`, background: colour(measures[j], j) } }),
+      h("span", { class: "barvalue" }, fmt(v, (panel.persons || []).includes(measures[j])))))))));
   el.replaceChildren(legend, bars);
 }
 
@@ -206,10 +222,23 @@ function renderGrid(el, panel, data) {
   })));
 }
 
+const DAY_S = 86400;
+const KST_S = 9 * 3600;
+const dayOf = (ts) => new Date((ts + KST_S) * 1000).toISOString().slice(0, 10); // ts: epoch seconds
+const monthDay = (ts) => { const d = new Date((ts + KST_S) * 1000); return `${d.getUTCMonth() + 1}/${d.getUTCDate()}`; };
+
+// Time series: daily series on every day of their span (a day without data is a gap, never bridged), dates
+// as 3/8 on the axis, public holidays shaded, and the legend and axes in the board's language.
 function renderSeries(el, panel, data) {
   const cols = data.columns.map((c) => c.name);
   const valueCols = cols.filter((c) => c !== "time" && c !== "series");
-  const times = [...new Set(data.rows.map((r) => r[0]))].sort((a, b) => a - b);
+  let times = [...new Set(data.rows.map((r) => r[0] / 1000))].sort((a, b) => a - b);
+  const daily = times.length > 0 && times.every((x) => (x + KST_S) % DAY_S === 0);
+  if (daily && times.length > 1) {
+    const all = [];
+    for (let x = times[0]; x <= times[times.length - 1]; x += DAY_S) all.push(x);
+    times = all;
+  }
   const index = new Map(times.map((x, i) => [x, i]));
   const series = new Map();
   for (const r of data.rows) {
@@ -217,22 +246,47 @@ function renderSeries(el, panel, data) {
     for (const vc of valueCols) {
       const key = cols.includes("series") ? row.series : vc;
       if (!series.has(key)) series.set(key, new Array(times.length).fill(null));
-      series.get(key)[index.get(row.time)] = row[vc];
+      series.get(key)[index.get(row.time / 1000)] = row[vc];
     }
   }
-  const palette = ["#4ea1ff", "#f0b429", "#3fb950", "#e5534b", "#c678dd", "#56d4dd"];
+  const ko = state.lang === "ko";
+  const holidays = state.holidays || {};
+  const shade = (u) => {
+    if (!daily) return;
+    const { ctx, bbox } = u;
+    ctx.save();
+    ctx.fillStyle = "rgba(240, 180, 41, 0.12)";
+    for (const x of times) {
+      if (!holidays[dayOf(x)]) continue;
+      const a = u.valToPos(x - DAY_S / 2, "x", true);
+      const b = u.valToPos(x + DAY_S / 2, "x", true);
+      ctx.fillRect(a, bbox.top, b - a, bbox.height);
+    }
+    ctx.restore();
+  };
+  const when = (u, ts) => (ts == null ? "" : daily ? `${dayOf(ts)}${holidays[dayOf(ts)] ? ` (${ko ? "공휴일" : holidays[dayOf(ts)]})` : ""}`
+    : new Intl.DateTimeFormat(ko ? "ko-KR" : "en-GB", { timeZone: "Asia/Seoul", month: "numeric", day: "numeric",
+      hour: "2-digit", minute: "2-digit", hour12: false }).format(new Date(ts * 1000)));
   const opts = {
     width: Math.max(300, el.clientWidth - 10), height: 260,
     // Days are Asia/Seoul days whatever the viewer's time zone.
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Asia/Seoul"),
-    series: [{}, ...[...series.keys()].map((k, i) => ({ label: label(k), stroke: palette[i % palette.length], width: 2 }))],
-    axes: [{ stroke: "#8da2b5", grid: { stroke: "#24313d" } }, { stroke: "#8da2b5", grid: { stroke: "#24313d" } }],
+    series: [{ label: ko ? (daily ? "날짜" : "시각") : (daily ? "Day" : "Time"), value: when },
+      ...[...series.keys()].map((k, i) => ({ label: label(k), stroke: colour(k, i), width: 2, spanGaps: false }))],
+    axes: [{ stroke: "#8da2b5", grid: { stroke: "#24313d" },
+      values: daily ? (u, splits) => splits.map(monthDay) : (u, splits) => splits.map((ts) =>
+        new Intl.DateTimeFormat(ko ? "ko-KR" : "en-GB", { timeZone: "Asia/Seoul", month: "numeric", day: "numeric",
+          hour: "2-digit", minute: "2-digit", hour12: false }).format(new Date(ts * 1000))) },
+    { stroke: "#8da2b5", grid: { stroke: "#24313d" }, label: label(valueCols[0]), size: 70 }],
     legend: { show: true },
+    hooks: { drawClear: [shade] },
   };
-  const aligned = [times.map((x) => x / 1000), ...series.values()];
+  const aligned = [times, ...series.values()];
   el.replaceChildren();
   if (state.charts[panel.id]) state.charts[panel.id].destroy();
   state.charts[panel.id] = new uPlot(opts, aligned, el);
+  el.dataset.daily = String(daily);
+  el.dataset.holidays = String(daily ? times.filter((x) => holidays[dayOf(x)]).length : 0);
 }
 
 const RENDER = { headline: renderHeadline, table: renderTable, stat: renderTable, bar: renderBars, grid: renderGrid, timeseries: renderSeries };
@@ -384,7 +438,7 @@ async function start() {
   document.head.appendChild(style);
   const meta = await api("/api/boards");
   state.boards = meta.boards;
-  ({ labels: state.labels, definitions: state.definitions } = await api(`/api/labels?lang=${state.lang}`));
+  ({ labels: state.labels, definitions: state.definitions, holidays: state.holidays } = await api(`/api/labels?lang=${state.lang}`));
   const b = board();
   // Today is an Asia/Seoul day, as every day on the board: the UTC date lags it from 00:00 to 09:00 KST
   // (the pipeline board then showed yesterday, without the health rows being written).
@@ -402,7 +456,7 @@ async function start() {
   document.getElementById("to").addEventListener("change", (e) => { state.to = e.target.value; refreshAll(); });
   document.getElementById("lang").addEventListener("click", async () => {
     state.lang = state.lang === "ko" ? "en" : "ko";
-    ({ labels: state.labels, definitions: state.definitions } = await api(`/api/labels?lang=${state.lang}`));
+    ({ labels: state.labels, definitions: state.definitions, holidays: state.holidays } = await api(`/api/labels?lang=${state.lang}`));
     layout();
     document.getElementById("from").value = state.from;
     document.getElementById("to").value = state.to;
