@@ -356,7 +356,7 @@ PIPELINE = Board(
 SELECT formatDateTime(argMax(event_time, ts), '%Y-%m-%d %H:%i:%S', 'Asia/Seoul') AS data_through,
        dateDiff('second', argMax(event_time, ts), max(ts)) AS behind_s
 FROM pipeline_health WHERE $__timeFilter(ts) AND event_time IS NOT NULL""", "table",
-              (("data_through", "string"), ("behind_s", "number")), width=24, height=4,
+              (("data_through", "string"), ("behind_s", "number")), unit="s", width=24, height=4,
               description="The sources' time (Asia/Seoul) up to which every partition is in the aggregates, and "
                           "how far it is behind the wall clock: seconds live, much more during a replay or "
                           "when a feed stopped. Day-end and final figures are published by this clock."),
@@ -478,7 +478,7 @@ COLUMN_LABELS = {
     "too_late": ("허용 지연 초과", "Too late"), "duplicates": ("중복", "Duplicates"),
     "first": ("마감 시 발표", "At the day's end"), "final": ("확정", "Final"), "now": ("현재", "Now"),
     "revised": ("수정 폭", "Revised by"), "measure": ("지표", "Measure"),
-    "data_through": ("집계 반영 시각", "Data through"), "behind_s": ("실시각 대비 (초)", "Behind the wall clock (s)"),
+    "data_through": ("집계 반영 시각", "Data through"), "behind_s": ("실시각 대비", "Behind the wall clock"),
     "lag": ("지연", "Lag"), "events_per_s": ("건/초", "Events/s"), "p50": ("p50", "p50"), "p99": ("p99", "p99"),
     "queries": ("평가 건수", "Queries"), "precision_at_10": ("Precision@10", "Precision@10"),
     "ndcg_at_10": ("NDCG@10", "NDCG@10"), "auc": ("AUC", "AUC"), "recommendations": ("추천 수", "Recommendations"),
@@ -503,6 +503,13 @@ MEASURE_LABELS = {
     "duplicate_posting": ("중복 게시", "Duplicate posting"),
     "model": ("학습 모델", "Learned model"), "rule": ("규칙 기반 (직종·지역·최신순)", "Rule-based"),
     "random": ("무작위", "Random"),
+    # Dead-letter reasons (streams.processing).
+    "missing_field": ("필수 항목 누락", "Missing field"), "invalid_field": ("잘못된 값", "Invalid value"),
+    "future_occurred_at": ("미래 발생 시각", "Occurred in the future"), "too_late": ("허용 지연 초과", "Too late"),
+    "unknown_event_type": ("알 수 없는 이벤트 유형", "Unknown event type"),
+    "unsupported_schema_version": ("지원하지 않는 스키마 버전", "Unsupported schema version"),
+    "pii_detected": ("개인정보 포함", "Personal data found"), "not_an_object": ("JSON 객체 아님", "Not a JSON object"),
+    "malformed_json": ("JSON 형식 오류", "Malformed JSON"),
 }
 LABEL_NAMESPACES = {"region": "regions", "industry": "industries", "occupation": "occupations"}
 

@@ -38,6 +38,7 @@ th { color:var(--muted); font-weight:500; }
 .alerts a { color:#8ab4f8; }
 .alerts { grid-column:span 24; } .alerts td { text-align:left; vertical-align:top; }
 .info { background:none; border:0; color:var(--muted); cursor:pointer; font-size:14px; padding:0 2px; }
+.definition[hidden] { display:none; }
 .definition { display:block; font-size:13px; color:var(--muted); text-align:left; font-weight:normal; max-width:60ch; white-space:normal; }
 .headline-day { margin:0 0 6px; color:var(--muted); } .headline small { color:var(--muted); }
 .change.flat { color:var(--muted); }
@@ -110,6 +111,23 @@ const label = (code, ns) => (code == null ? "" : (ns && state.labels[NS[ns]] || 
 // null is a suppressed count of 1 or 2 persons ("<3") in a column of persons, and missing ("—") elsewhere.
 const fmt = (v, persons = false) => (v === null ? (persons ? t("suppressed") : "—") : typeof v === "number"
   ? (Number.isInteger(v) ? v.toLocaleString() : v.toLocaleString(undefined, { maximumFractionDigits: 3 })) : String(v));
+const DURATIONS = new Set(["behind_s"]); // columns of seconds
+// Seconds as an official reads them: "274일 3시간", "3분 12초" (the largest two units).
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const ko = state.lang === "ko";
+  const units = ko ? [["일", 86400], ["시간", 3600], ["분", 60], ["초", 1]] : [[" d", 86400], [" h", 3600], [" min", 60], [" s", 1]];
+  let rest = Math.max(0, Math.round(seconds));
+  const parts = [];
+  for (const [name, size] of units) {
+    if (rest >= size || (size === 1 && parts.length === 0)) {
+      parts.push(`${Math.floor(rest / size).toLocaleString()}${name}`);
+      rest %= size;
+    }
+    if (parts.length === 2) break;
+  }
+  return parts.join(" ");
+}
 const signed = (v, digits = 0) => (v === null ? "—"
   : `${v > 0 ? "+" : v < 0 ? "−" : "±"}${Math.abs(v).toLocaleString(undefined, { maximumFractionDigits: digits })}`);
 
@@ -129,7 +147,7 @@ function renderTable(el, panel, data) {
     h("thead", {}, h("tr", {}, cols.map((c, i) => h("th", {}, i === 0 ? "" : label(c))))),
     h("tbody", {}, data.rows.map((r) => h("tr", {},
       r.map((v, i) => h("td", {}, i === coded ? label(v, panel.label_column)
-        : fmt(v, (panel.persons || []).includes(cols[i])))))))));
+        : DURATIONS.has(cols[i]) ? duration(v) : fmt(v, (panel.persons || []).includes(cols[i])))))))));
 }
 
 // A figure's definition (meaning, formula, source): on hover as a tooltip, and on a click of "ⓘ" in full.
@@ -239,6 +257,11 @@ function renderSeries(el, panel, data) {
     for (let x = times[0]; x <= times[times.length - 1]; x += DAY_S) all.push(x);
     times = all;
   }
+  if (!daily && times.length > 2) {  // a stretch without buckets is a gap, not a line across it
+    const steps = times.slice(1).map((x, i) => x - times[i]).sort((a, b) => a - b);
+    const step = steps[Math.floor(steps.length / 2)];
+    times = times.flatMap((x, i) => (i > 0 && x - times[i - 1] > 2 * step ? [times[i - 1] + step, x] : [x]));
+  }
   const index = new Map(times.map((x, i) => [x, i]));
   const series = new Map();
   for (const r of data.rows) {
@@ -280,6 +303,9 @@ function renderSeries(el, panel, data) {
     { stroke: "#8da2b5", grid: { stroke: "#24313d" }, label: label(valueCols[0]), size: 70 }],
     legend: { show: true },
     hooks: { drawClear: [shade] },
+    // The axis spans the board's range (one point alone was drawn from 2027 to 2029).
+    scales: { x: { time: true, range: () => [Date.parse(`${state.from}T00:00:00+09:00`) / 1000,
+      Date.parse(`${state.to}T00:00:00+09:00`) / 1000 + (daily ? 0 : DAY_S)] } },
   };
   const aligned = [times, ...series.values()];
   el.replaceChildren();
