@@ -102,7 +102,26 @@ HEADLINE_UNITS = {"ratio.offers_to_seekers": "ratio", "ratio.stock_offers_to_see
                   "openings.posted": "openings", "stock.open_openings": "openings"}
 
 
-def _headline_sql() -> str:
+HEADLINE_DAYS = "(day BETWEEN d - 7 AND d OR day = d - 364)"
+
+
+def _region_headline_rows() -> str:
+    # The headline's (day, indicator, value) rows for the chosen regions (all: national), from the region
+    # totals: counts summed, the two 구인배수 as ratios of the summed numerator and denominator.
+    items = ", ".join(f"('{k}', '{n}', '{dd}')" for k, n, dd in HEADLINE)
+    measures = ", ".join(sorted({f"'{m}'" for _, n, dd in HEADLINE for m in (n, dd) if m}))
+    return f"""(
+    SELECT day, h.1 AS indicator,
+           if(h.3 = '', toFloat64(sumIf(value, measure = h.2)),
+              if(sumIf(value, measure = h.3) = 0, NULL,
+                 round(sumIf(value, measure = h.2) / sumIf(value, measure = h.3), 3))) AS value
+    FROM (SELECT day, measure, value FROM {latest("daily_region_measures", HEADLINE_DAYS)}
+            AND measure IN ({measures}) AND $__conditionalAll(region IN (${{region:singlequote}}), $region))
+    ARRAY JOIN [{items}] AS h
+    GROUP BY day, h)"""
+
+
+def _headline_sql(rows: str | None = None) -> str:
     # The last complete day of the rollup's precomputed headline (counts and both 구인배수) against the day
     # before, the same weekday a week and 52 weeks earlier, and its 7-day average: a pivot of at most 14
     # days × 9 small rows. NULL: missing (no data that day, or a ratio's zero denominator), or a count of 1
@@ -133,7 +152,7 @@ FROM (
   SELECT indicator, indicator IN ({persons}) AS persons,
          {on('d')} AS v0, {on('d - 1')} AS v1, {on('d - 7')} AS v7, {on('d - 364')} AS v364,
          {week} AS week
-  FROM {latest("daily_headline", "(day BETWEEN d - 7 AND d OR day = d - 364)")}
+  FROM {rows or latest("daily_headline", HEADLINE_DAYS)}
   GROUP BY indicator
 )
 ORDER BY indexOf([{order}], indicator)"""
@@ -330,6 +349,10 @@ REGION = Board(
     uid="lmis-region", ko="지역 상세", en="Region drill-down",
     variables=(REGION_VAR, INDUSTRY_VAR, OCCUPATION_VAR),
     panels=(
+        Panel("region_headline", "선택 지역: 최근 완결일과 비교", "Chosen regions: the last complete day compared",
+              "headline", _headline_sql(_region_headline_rows()), "table", HEADLINE_COLUMNS, width=24, height=9,
+              label_column="indicator",
+              description="The national headline for the regions chosen (all: Korea), from the region totals."),
         Panel("region_series", "일별 추이", "Daily counts", "timeseries", _region_series_sql(), "time_series",
               (("time", "time"), ("series", "string"), ("value", "number")), width=24, label_column="series"),
         Panel("region_industries", "산업별", "By industry", "bar",

@@ -109,6 +109,11 @@ def test_every_panel_renders_with_data_without_console_errors(board_url, browser
     assert errors == []
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"board-{board.uid}.png"), full_page=True)
+    page.click("#lang")  # and in English, kept beside it
+    page.wait_for_function("() => document.querySelector('#lang').innerText === '한국어'")
+    page.wait_for_function("() => [...document.querySelectorAll('section.panel')].every(e => e.dataset.state === 'ok')")
+    page.screenshot(path=str(ARTIFACTS / f"board-{board.uid}-en.png"), full_page=True)
+    assert errors == []
     page.close()
 
 

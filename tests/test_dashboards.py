@@ -131,6 +131,8 @@ def test_small_cells_are_suppressed(board_db):
             data = panels.run(board_db, REGION, p, FROM, TO, variables)
             names = [c["name"] for c in data["columns"]]
             for row in data["rows"]:
+                if dict(zip(names, row, strict=True)).get("unit", "persons") != "persons":
+                    continue  # a headline row of openings or a ratio
                 for name, value in zip(names, row, strict=True):
                     if name not in PERSON_COLUMNS:
                         continue
@@ -559,3 +561,25 @@ def test_insured_losses_by_region_and_by_industry_show_the_layoff(board_db):
                        *layoff, {"region": ["48"]})
     by_industry = {r[0]: r[1] or 0 for r in drill["rows"]}
     assert max(by_industry, key=by_industry.get) == "C"
+
+
+def test_the_region_drill_down_has_the_headline_for_the_chosen_region(board_db):
+    """All regions: the national headline exactly; Gyeongnam: its own totals, compared the same way."""
+    national = panels.run(board_db, NATIONAL, NATIONAL.panels[0], FROM, TO, {})
+    regional = panels.run(board_db, REGION, REGION.panels[0], FROM, TO, {})
+    assert REGION.panels[0].id == "region_headline" and regional["rows"] == national["rows"]
+    names = [c["name"] for c in regional["columns"]]
+    rows = {r[0]: dict(zip(names, r, strict=True))
+            for r in panels.run(board_db, REGION, REGION.panels[0], FROM, TO - timedelta(days=1),
+                                {"region": ["48"]})["rows"]}
+
+    def total(measure: str, day: date) -> int:
+        return board_db.query("SELECT sum(value) FROM measures_by_region WHERE region = '48' AND measure = "
+                              "{m:String} AND day = {d:Date}", parameters={"m": measure, "d": day}).result_rows[0][0]
+
+    day = TO - timedelta(days=1)
+    openings = total("openings.posted", day), total("openings.posted", day - timedelta(days=7))
+    assert rows["openings.posted"]["value"] == openings[0]
+    assert rows["openings.posted"]["change_7d"] == openings[0] - openings[1]
+    flow = offers_to_seekers_ratio(openings[0], total("seeker.registered", day))
+    assert rows["ratio.offers_to_seekers"]["value"] == (None if flow is None else round(flow, 3))
