@@ -96,13 +96,14 @@ HEADLINE_PERSONS = tuple(k for k, _, d in HEADLINE if not d and k in PERSON_MEAS
 
 
 HEADLINE_COLUMNS = (("indicator", "string"), ("unit", "string"), ("value", "number"), ("ma7", "number"),
+                    ("ma28", "number"),
                     ("change_1d", "number"), ("pct_1d", "number"), ("change_7d", "number"), ("pct_7d", "number"),
                     ("change_364d", "number"), ("pct_364d", "number"))
 HEADLINE_UNITS = {"ratio.offers_to_seekers": "ratio", "ratio.stock_offers_to_seekers": "ratio",
                   "openings.posted": "openings", "stock.open_openings": "openings"}
 
 
-HEADLINE_DAYS = "(day BETWEEN d - 7 AND d OR day = d - 364)"
+HEADLINE_DAYS = "(day BETWEEN d - 27 AND d OR day = d - 364)"
 
 
 def _region_headline_rows() -> str:
@@ -136,7 +137,10 @@ def _headline_sql(rows: str | None = None) -> str:
     def shown(v: str) -> str:  # a person count of 1 or 2 is not published
         return f"if(persons AND {v} BETWEEN 1 AND {SMALL_CELL - 1}, NULL, {v})"
 
-    week = " + ".join(on(f"d - {k}") for k in range(7))
+    def mean(days: int) -> str:  # over every one of the last ``days`` days, or NULL
+        return (f"if(uniqExactIf(day, day BETWEEN d - {days - 1} AND d) < {days}, NULL, "
+                f"sumIf(value, day BETWEEN d - {days - 1} AND d))")
+
     changes = ",\n       ".join(
         f"{shown('v0')} - {shown(b)} AS change_{lag},\n       "
         f"if({shown(b)} = 0, NULL, round(100 * ({shown('v0')} - {shown(b)}) / {shown(b)}, 1)) AS pct_{lag}"
@@ -147,12 +151,13 @@ SELECT indicator,
        multiIf(persons, 'persons', {units}, 'count') AS unit,
        {shown('v0')} AS value,
        if(unit = 'ratio' OR (persons AND week BETWEEN 1 AND {SMALL_CELL - 1}), NULL, round(week / 7, 1)) AS ma7,
+       if(unit = 'ratio' OR (persons AND month BETWEEN 1 AND {SMALL_CELL - 1}), NULL, round(month / 28, 1)) AS ma28,
        {changes}
 FROM (
   SELECT indicator, indicator IN ({persons}) AS persons,
          {on('d')} AS v0, {on('d - 1')} AS v1, {on('d - 7')} AS v7, {on('d - 364')} AS v364,
-         {week} AS week
-  FROM {rows or latest("daily_headline", HEADLINE_DAYS)}
+         {mean(7)} AS week, {mean(28)} AS month
+  FROM {rows or f"(SELECT DISTINCT day, indicator, value FROM {latest('daily_headline', HEADLINE_DAYS)})"}
   GROUP BY indicator
 )
 ORDER BY indexOf([{order}], indicator)"""
@@ -479,7 +484,7 @@ BOARD_BY_UID = {b.uid: b for b in BOARDS}
 
 COLUMN_LABELS = {
     "today": ("오늘", "Today"), "yesterday": ("어제", "Yesterday"),
-    "unit": ("단위", "Unit"), "ma7": ("7일 평균", "7-day average"),
+    "unit": ("단위", "Unit"), "ma7": ("7일 평균", "7-day average"), "ma28": ("4주 평균", "4-week average"),
     "change_1d": ("전일 대비", "vs the day before"), "change_7d": ("전주 같은 요일 대비", "vs a week earlier"),
     "change_364d": ("52주 전 대비", "vs 52 weeks earlier"),
     "persons": ("명", "persons"), "openings": ("명(구인)", "openings"), "ratio": ("배", "ratio"),

@@ -270,8 +270,9 @@ DEFINITIONS: dict[str, Definition] = {
         "52주(364일) 전 같은 요일 대비: 요일이 맞는 전년 비교", "Against the same weekday 52 weeks (364 days) "
         "earlier: a year-ago comparison with the weekday aligned", "x[t] − x[t−364], (x[t] ÷ x[t−364] − 1) × 100",
         "x[t] − x[t−364], (x[t] ÷ x[t−364] − 1) × 100", LMIS_OWN),
-    "ui_initial_claims_ma28": Definition(
-        "실업급여 신규신청의 4주(28일) 평균", "UI initial claims, 4-week (28-day) average",
+    "ma28": Definition(
+        "최근 4주(28일, 그날 포함)의 평균: 실업급여 신규신청의 추세를 보는 기준",
+        "Mean of the last 4 weeks (28 days, the day included): the trend measure of UI initial claims",
         "(x[t−27] + … + x[t]) ÷ 28", "(x[t−27] + … + x[t]) ÷ 28", DOL_CLAIMS),
 }
 

@@ -169,14 +169,14 @@ def test_the_headline_is_the_last_complete_day_with_its_changes_and_says_missing
     assert page.inner_text("#panel-headline .headline-day") == "기준일 2026-03-28 (최근 완결일)"
     rows = page.eval_on_selector_all("#panel-headline tbody tr", """els => els.map(e => ({
         unit: e.dataset.unit, cells: [...e.querySelectorAll('td')].map(td => td.innerText)}))""")
-    assert len(rows) == 9 and all(len(r["cells"]) == 6 for r in rows)
-    assert all(r["cells"][5] == "—" for r in rows)  # 52 weeks earlier: before the data
+    assert len(rows) == 9 and all(len(r["cells"]) == 7 for r in rows)
+    assert all(r["cells"][6] == "—" for r in rows)  # 52 weeks earlier: before the data
     assert all("<3" not in r["cells"] for r in rows if r["unit"] != "persons")
-    day_before = [r["cells"][3] for r in rows if r["unit"] != "ratio"]
+    day_before = [r["cells"][4] for r in rows if r["unit"] != "ratio"]
     assert all(re.fullmatch(r"[+−±][\d,]+ \([+−±][\d.,]+%\)|[+−±][\d,]+|—", c) for c in day_before), day_before
     assert any(c != "—" for c in day_before)
     headers = page.inner_text("#panel-headline thead")
-    assert "전일 대비" in headers and "7일 평균" in headers and "vs" not in headers
+    assert "전일 대비" in headers and "7일 평균" in headers and "4주 평균" in headers and "vs" not in headers
     # Every indicator's definition: its formula and its source, on a click.
     stock = "#panel-headline tr[data-indicator='ratio.stock_offers_to_seekers']"
     assert page.is_hidden(f"{stock} .definition")

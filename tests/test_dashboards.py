@@ -165,6 +165,8 @@ def test_headline_matches_every_cell_of_the_rollup(board_db):
     headline = rows["ui.initial_claim"]
     assert headline["value"] == shown(claims[0])
     assert headline["ma7"] == round(sum(claims[k] for k in range(7)) / 7, 1)
+    month = sum(_day_total(board_db, "ui.initial_claim", TO - timedelta(days=k)) for k in range(28))
+    assert headline["ma28"] == round(month / 28, 1)  # the 4-week average
     for lag, k in (("1d", 1), ("7d", 7)):  # a change from or to a suppressed count is not given either
         now, base = shown(claims[0]), shown(claims[k])
         assert headline[f"change_{lag}"] == (None if now is None or base is None else now - base)

@@ -84,7 +84,8 @@ def test_every_figure_of_the_headline_has_a_definition_with_formula_and_source_i
     from dashboards.boards import HEADLINE_COLUMNS
     from sinks.rollups import HEADLINE
 
-    keys = [k for k, _, _ in HEADLINE] + [c for c, _ in HEADLINE_COLUMNS if c in ("ma7",) or c.startswith("change_")]
+    keys = [k for k, _, _ in HEADLINE] + [c for c, _ in HEADLINE_COLUMNS
+                                          if c in ("ma7", "ma28") or c.startswith("change_")]
     for lang in ("ko", "en"):
         defs = ind.definitions(lang)
         for key in keys:

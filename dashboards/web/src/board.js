@@ -170,7 +170,7 @@ function defined(key, ...children) {
 function renderHeadline(el, panel, data) {
   const cols = data.columns.map((c) => c.name);
   const at = (r, c) => r[cols.indexOf(c)];
-  const head = ["indicator", "value", "ma7", "change_1d", "change_7d", "change_364d"];
+  const head = ["indicator", "value", "ma7", "ma28", "change_1d", "change_7d", "change_364d"];
   const complete = state.to === state.latestDay ? (state.lang === "ko" ? " (최근 완결일)" : " (the last complete day)") : "";
   el.replaceChildren(h("p", { class: "headline-day" }, `${state.lang === "ko" ? "기준일" : "Day"} ${state.to}${complete}`),
     h("table", { class: "headline" },
@@ -191,6 +191,7 @@ function renderHeadline(el, panel, data) {
             h("small", {}, ` ${label(unit)}`))),
           h("td", { class: "value" }, fmt(at(r, "value"), persons)),
           h("td", {}, fmt(at(r, "ma7"), persons && unit !== "ratio")),
+          h("td", {}, fmt(at(r, "ma28"), persons && unit !== "ratio")),
           change("1d"), change("7d"), change("364d"));
       }))));
 }
