@@ -84,6 +84,15 @@ def fill_rate(vacancies_filled: Number | None, vacancies_closed: Number | None) 
     return _ratio(vacancies_filled, vacancies_closed)
 
 
+def placement_rate(hires: Number | None, new_job_seekers: Number | None) -> float | None:
+    """Placement rate (취업률).
+
+    Definition: hires (applications with the outcome hired) ÷ new job seekers registered, same period.
+    Source: LMIS's own definition (``DEFINITIONS["placement_rate"]``).
+    """
+    return _ratio(hires, new_job_seekers)
+
+
 def claims_per_opening(ui_initial_claims: Number | None, openings_posted: Number | None) -> float | None:
     """UI initial claims per new opening.
 
@@ -173,6 +182,7 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("stock_offers_to_seekers_ratio", stock_offers_to_seekers_ratio, ("open_openings", "active_job_seekers"),
               "구인배수(저량)", "Job-offers-to-applicants ratio (stock)"),
     Indicator("fill_rate", fill_rate, ("vacancies_filled", "vacancies_closed"), "충족률", "Fill rate"),
+    Indicator("placement_rate", placement_rate, ("hires", "new_job_seekers"), "취업률", "Placement rate"),
     Indicator("claims_per_opening", claims_per_opening, ("ui_initial_claims", "openings_posted"),
               "구인 1건당 실업급여 신청", "UI initial claims per opening"),
     Indicator("insured_net_change", insured_net_change, ("insured_acquisitions", "insured_losses"),
@@ -257,6 +267,9 @@ DEFINITIONS: dict[str, Definition] = {
         f"open openings ÷ job seekers registered in the last {ACTIVE_SEEKER_DAYS} days",
         (f"{MHLW_PLACEMENT[0]} (有効求人数 ÷ 有効求職者数)", f"{MHLW_PLACEMENT[1]} (active openings ÷ active "
                                                             "applications)")),
+    "placement_rate": Definition(
+        "취업률: 신규 구직자 1명당 채용 건수", "Placement rate: hires per new job seeker",
+        "채용 ÷ 신규 구직자 (같은 기간)", "hires ÷ new job seekers (same period)", LMIS_OWN),
     "ma7": Definition(
         "최근 7일(그날 포함)의 평균: 요일 효과를 없앤 수준", "Mean of the last 7 days (the day included): "
         "the level without the weekday pattern", "(x[t−6] + … + x[t]) ÷ 7", "(x[t−6] + … + x[t]) ÷ 7", LMIS_OWN),
