@@ -203,7 +203,9 @@ def test_charts_an_official_can_read(board_url, browser):
     assert values and all(re.fullmatch(r"[\d,]+|<3|—", v) for v in values) and any(v not in ("<3", "—", "0")
                                                                                    for v in values)
     trend = page.inner_text("#panel-trend_ui")
-    assert "날짜" in trend and "Time" not in trend and re.search(r"\b3/\d{1,2}\b", trend), trend[:300]
+    assert "날짜" in trend and "Time" not in trend, trend[:300]
+    ticks = page.get_attribute("#panel-trend_ui .body", "data-xticks").split()
+    assert ticks and all(re.fullmatch(r"3/\d{1,2}", t) for t in ticks), ticks
     assert page.get_attribute("#panel-trend_ui .body", "data-holidays") == "1"
     assert errors == []
     region, errors = open_board(browser, f"{board_url}/?board=lmis-region&from=2026-03-02&to=2026-03-29&region=48")
