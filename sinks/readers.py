@@ -47,6 +47,12 @@ def _measure_source(measures: list[str], lo: date, hi: date, by: tuple[str, ...]
         # cells summed per region) -- a row per day and region instead of every cell's newest row.
         return (f"(SELECT day, region, measure, value FROM daily_region_measures WHERE measure IN ({ms}) "
                 f"AND day BETWEEN {_d(lo)} AND {_d(hi)} AND (day, version) IN ({latest_versions(_d(lo), _d(hi))}))")
+    if tuple(by) == ("region", "industry"):
+        # Region × industry: the board's per-industry product of each region (one row per day, region, industry
+        # and measure, not every cell's): the detectors read 120 days of it daily (1.2 s → see benchmarks).
+        return (f"(SELECT day, region, code AS industry, measure, value FROM daily_dimension_measures "
+                f"WHERE dimension = 'industry|occupation' AND filter = '' AND region != '' AND measure IN ({ms}) "
+                f"AND day BETWEEN {_d(lo)} AND {_d(hi)} AND (day, version) IN ({latest_versions(_d(lo), _d(hi))}))")
     return f"({recorded_measures('daily_measures', 'day', f'measure IN ({ms})', _d(lo), _d(hi))})"
 
 

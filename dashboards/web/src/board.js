@@ -164,6 +164,8 @@ function defined(key, ...children) {
   return h("span", { class: "defined", title: text }, ...children, " ", button, box);
 }
 
+const dayShift = (iso, days) => new Date(Date.parse(`${iso}T00:00:00Z`) - days * DAY_S * 1000).toISOString().slice(0, 10);
+
 // The headline: each indicator's value on the last complete day, its 7-day average, and its change (and %)
 // against the day before, the same weekday a week earlier and 52 weeks earlier. A row's unit says whether
 // its nulls are suppressed counts of persons ("<3") or missing ("—").
@@ -183,8 +185,13 @@ function renderHeadline(el, panel, data) {
           const c = at(r, `change_${lag}`);
           const pct = at(r, `pct_${lag}`);
           const cls = c === null || c === 0 ? "flat" : c > 0 ? "up" : "down";
-          return h("td", { class: `change ${cls}`, dataset: { lag } }, signed(c, digits),
-            pct === null ? "" : ` (${signed(pct, 1)}%)`);
+          // A public holiday on one side of the comparison only: marked, with its name.
+          const base = dayShift(state.to, { "1d": 1, "7d": 7, "364d": 364 }[lag]);
+          const off = [state.to, base].filter((d) => (state.holidays || {})[d]);
+          const mark = off.length === 1 && c !== null;
+          return h("td", { class: `change ${cls}`, dataset: { lag, holiday: mark ? "yes" : "no" },
+            title: mark ? `${off[0]} ${state.lang === "ko" ? "공휴일" : state.holidays[off[0]]}` : null },
+          signed(c, digits), pct === null ? "" : ` (${signed(pct, 1)}%)`, mark ? " †" : "");
         };
         return h("tr", { dataset: { indicator: at(r, "indicator"), unit } },
           h("td", {}, defined(at(r, "indicator"), label(at(r, "indicator"), panel.label_column),
