@@ -97,22 +97,27 @@ class SameWeekdayBaseline:
         edge = month_edge(day)
         if edge:
             ratios = self._edge_ratios[edge]
-            base = self._plain(day)
-            if base is not None and base[0] > 0 and not (ratios and ratios[-1][0] >= day):
-                ratios.append((day, adjusted / base[0]))
+            values = None if ratios and ratios[-1][0] >= day else self._values(day)
+            base = None if values is None else _median(values)  # the level alone: no spread needed here
+            if base is not None and base > 0:
+                ratios.append((day, adjusted / base))
             return
         past = self._by_weekday[day.weekday()]
         if past and past[-1][0] >= day:
             return  # each day once, in order (a replay gives the same days again)
         past.append((day, adjusted))
 
+    def _values(self, day: date) -> list[float] | None:
+        since = day - timedelta(weeks=self.weeks)
+        values = [v for d, v in self._by_weekday[day.weekday()] if since <= d < day]
+        return values if len(values) >= self.min_weeks else None
+
     def _plain(self, day: date) -> tuple[float, float] | None:
-        values = [v for d, v in self._by_weekday[day.weekday()] if day - timedelta(weeks=self.weeks) <= d < day]
-        if len(values) < self.min_weeks:
+        values = self._values(day)
+        if values is None:
             return None
-        median = statistics.median(values)
-        mad = statistics.median(abs(v - median) for v in values)
-        return median, MAD_TO_SIGMA * mad
+        median = _median(values)
+        return median, MAD_TO_SIGMA * _median([abs(v - median) for v in values])
 
     def expected(self, day: date) -> tuple[float, float] | None:
         if is_holiday(day):
@@ -249,6 +254,13 @@ class EmployerBurst:
             if recent >= self.min_count and recent >= self.ratio * max(self.usual(employer, day), 1.0):
                 out.append((employer, recent))
         return sorted(out)
+
+
+def _median(values: list[float]) -> float:
+    """statistics.median without its generality (the detectors take a median ~100,000 times a cycle)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _towards(z: float, direction: str) -> bool:
