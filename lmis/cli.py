@@ -315,7 +315,7 @@ def demo(
     except httpx.HTTPError:
         alerts = []
     console.print(f"\n[bold]Alerts[/] ({len(alerts)}; delivered through Alertmanager at {alertmanager.url(s)})")
-    for a in alerts[:12]:
+    for a in sorted(alerts, key=lambda a: a["starts_at"])[:20]:  # the story in the order it happened
         console.print(f"  {a['state']:<9} {a['starts_at'][:16]} {a['summary_en']}")
     try:
         briefings = httpx.get(f"{base}/api/briefings", timeout=10).json()["briefings"]
