@@ -22,6 +22,7 @@ import heapq
 import math
 import random
 import struct
+from array import array
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -88,8 +89,9 @@ class Seeker:
     registered_ms: int = 0
     hired: bool = False
     number: int = 0  # the matcher's own compact id (see ``ServedPairs``)
-    # Recent applications, (vacancy number, event time): rankings are judged as of when the seeker applied.
-    applied: list[tuple[int, int]] | None = None
+    # Recent applications as [vacancy number, event time ms, ...] (16 bytes each: ~2.5 M of them nationally):
+    # rankings are judged as of when the seeker applied.
+    applied: array | None = None
 
 
 @dataclass(slots=True)
@@ -535,8 +537,9 @@ class Matcher:
         elif etype == "application.submitted":
             s, v = self.seekers.get(p.seeker_id), self.vacancies.get(p.vacancy_id)
             if s is not None and v is not None:
-                recent = [a for a in (getattr(s, "applied", None) or ()) if a[0] != v.number]
-                s.applied = [*recent[-(APPLIED_KEEP - 1):], (v.number, occurred_ms)]
+                before = getattr(s, "applied", None) or ()
+                kept = [x for i in range(0, len(before), 2) if before[i] != v.number for x in before[i:i + 2]]
+                s.applied = array("q", [*kept[-2 * (APPLIED_KEEP - 1):], v.number, occurred_ms])
         elif etype == "application.outcome":
             self.outcome(p.seeker_id, p.vacancy_id, p.outcome, occurred_ms)
 
@@ -749,7 +752,8 @@ class Matcher:
         day = seoul_day(now_ms)
         good = outcome in ("interview", "hired")
         # Judged and learned as the seeker saw the vacancy when applying (the outcome comes days later).
-        applied = min(now_ms, next((at for number, at in getattr(s, "applied", None) or () if number == v.number),
+        recent = getattr(s, "applied", None) or ()
+        applied = min(now_ms, next((recent[i + 1] for i in range(0, len(recent), 2) if recent[i] == v.number),
                                    now_ms))
         x = features(s, v, applied)
         proba = self.model.predict_proba_one(x).get(True, 0.0)
