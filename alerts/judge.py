@@ -118,12 +118,14 @@ def _shift(values: list[tuple[date, float]], rules: Rules, season) -> list:
 
 def shift_totals(values: list[tuple[date, float]], episode: list, threshold: float
                  ) -> tuple[float, float, float, float]:
-    """A shift's total over its days (``values`` from its first day on) against the expected total, and
-    that total's interval (the days' spreads added as independent ones): what a sustained shift amounts to,
-    not its last day alone. A day the detector could not judge (a public holiday) counts as expected."""
+    """A shift's total over its days (those of ``values`` from the episode's first day on) against the
+    expected total, and that total's interval (the days' spreads added as independent ones): what a
+    sustained shift amounts to, not its last day alone. A day the detector could not judge (a public
+    holiday) counts as expected. No episode: all zeros."""
     judged = {v.day: v for v in episode}
-    observed = sum(v for _, v in values)
-    expected = sum(judged[d].expected if d in judged else v for d, v in values)
+    span = [(d, v) for d, v in values if episode and d >= episode[0].day]
+    observed = sum(v for _, v in span)
+    expected = sum(judged[d].expected if d in judged else v for d, v in span)
     half = threshold * math.sqrt(sum(v.spread ** 2 for v in episode))
     return observed, expected, max(0.0, expected - half), expected + half
 
@@ -153,8 +155,7 @@ def labour_market(day: date, series: dict[tuple[str, str, str], dict[date, int]]
         shifting = False
         if not industry:
             episode = _shift(values, rules, season)
-            span = [(d, v) for d, v in values if episode and d >= episode[0].day]
-            total, expected, lower, upper = shift_totals(span, episode, rules.shift_threshold)
+            total, expected, lower, upper = shift_totals(values, episode, rules.shift_threshold)
             # An alert's own numbers say why it fired: a shift whose total is still inside its interval (one
             # spike's echo in the weighted scores) is left to the spike.
             if episode and not lower <= total <= upper:

@@ -147,14 +147,17 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
 
     session = None if token is None else hmac.new(token.encode(), b"lmis board session", hashlib.sha256).hexdigest()
 
+    def bearer(request: Request) -> bool:
+        """The API token itself in the request (not the board's session)."""
+        header = request.headers.get("authorization", "")
+        return token is not None and secrets.compare_digest(header.encode(), f"Bearer {token}".encode())
+
     def allowed(request: Request) -> bool:
         """The bearer token, or the board's session cookie (given for the token by ``/api/session``)."""
         if token is None:
             return True
-        header = request.headers.get("authorization", "")
         cookie = request.cookies.get(SESSION_COOKIE, "")
-        return (secrets.compare_digest(header.encode(), f"Bearer {token}".encode())
-                or secrets.compare_digest(cookie.encode(), str(session).encode()))
+        return bearer(request) or secrets.compare_digest(cookie.encode(), str(session).encode())
 
     def authorised(request: Request) -> None:
         if not allowed(request):
@@ -167,8 +170,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
         caller who asked: the API token itself in the request (not the board's session), with ``raw=true``."""
         if not raw:
             return suppress(rows), SUPPRESSED
-        header = request.headers.get("authorization", "")
-        if token is None or not secrets.compare_digest(header.encode(), f"Bearer {token}".encode()):
+        if not bearer(request):
             raise HTTPException(status_code=403, detail="raw=true (exact small counts of persons) needs the API "
                                                         "token (LMIS_API_TOKEN) as a bearer token")
         return rows, UNSUPPRESSED

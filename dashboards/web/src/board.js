@@ -295,9 +295,11 @@ function renderSeries(el, panel, data) {
     }
     ctx.restore();
   };
+  const clock = new Intl.DateTimeFormat(ko ? "ko-KR" : "en-GB", { timeZone: "Asia/Seoul", month: "numeric",
+    day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
+  const at = (ts) => clock.format(new Date(ts * 1000));
   const when = (u, ts) => (ts == null ? "" : daily ? `${dayOf(ts)}${holidays[dayOf(ts)] ? ` (${ko ? "공휴일" : holidays[dayOf(ts)]})` : ""}`
-    : new Intl.DateTimeFormat(ko ? "ko-KR" : "en-GB", { timeZone: "Asia/Seoul", month: "numeric", day: "numeric",
-      hour: "2-digit", minute: "2-digit", hour12: false }).format(new Date(ts * 1000)));
+    : at(ts));
   const opts = {
     width: Math.max(300, el.clientWidth - 10), height: 260,
     // Days are Asia/Seoul days whatever the viewer's time zone.
@@ -306,9 +308,7 @@ function renderSeries(el, panel, data) {
       ...[...series.keys()].map((k, i) => ({ label: label(k), stroke: colour(k, i), width: 2, spanGaps: false }))],
     axes: [{ stroke: "#8da2b5", grid: { stroke: "#24313d" },
       values: (u, splits) => {
-        const ticks = daily ? splits.map(monthDay) : splits.map((ts) => new Intl.DateTimeFormat(ko ? "ko-KR" : "en-GB",
-          { timeZone: "Asia/Seoul", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false })
-          .format(new Date(ts * 1000)));
+        const ticks = splits.map(daily ? monthDay : at);
         el.dataset.xticks = ticks.join(" "); // drawn on the canvas: kept here for whoever checks them
         return ticks;
       } },
