@@ -357,16 +357,52 @@ def learn_month(scale: float, seed: int = 11, log=print):
     return matcher
 
 
+@dataclass(frozen=True)
+class MatchingQuality:
+    """How the three rankers did over one simulated month: precision@10, NDCG@10 and AUC of each."""
+
+    scale: float
+    seed: int
+    precision_at_10: dict[str, float]
+    ndcg_at_10: dict[str, float]
+    auc: dict[str, float]
+
+    def line(self) -> str:
+        cells = " ".join(f"{k}_p10={self.precision_at_10[k]:.4f} {k}_auc={self.auc[k]:.3f}" for k in RANKERS)
+        return f"scale={self.scale} seed={self.seed} {cells}"
+
+
+RANKERS = ("model", "rule", "random")
+
+
+def matching_quality(matcher, scale: float, seed: int) -> MatchingQuality:
+    m = {k: matcher.metrics[k] for k in RANKERS}
+    return MatchingQuality(scale, seed, {k: v.precision_at_10 for k, v in m.items()},
+                           {k: v.ndcg_at_10 for k, v in m.items()}, {k: float(v.auc.get()) for k, v in m.items()})
+
+
+def run_matching_grid(scales: list[float], seeds: list[int], log=print) -> list[MatchingQuality]:
+    """The three rankers over a simulated month for every scale and seed (one month in memory at a time)."""
+    grid = []
+    for scale in scales:
+        for seed in seeds:
+            quality = matching_quality(learn_month(scale, seed=seed, log=log), scale, seed)
+            log(quality.line())
+            grid.append(quality)
+    return grid
+
+
 def run_matching_bench(scale: float = 0.03, open_vacancies: int = 130_000, requests: int = 2000,
-                       log=print) -> MatchingBench:
+                       seed: int = 11, log=print) -> MatchingBench:
     """Precision@10 by progressive validation over a simulated month, then recommendation latency with the
     open stock filled up to ``open_vacancies``: the month's open vacancies cloned (new ids, posting times
     spread over the last 30 days), which keeps the simulator's occupation × region mix."""
     import dataclasses
     import random
 
-    matcher = learn_month(scale, log=log)
-    model, rule, rnd = (matcher.metrics[k] for k in ("model", "rule", "random"))
+    matcher = learn_month(scale, seed=seed, log=log)
+    log(matching_quality(matcher, scale, seed).line())
+    model, rule, rnd = (matcher.metrics[k] for k in RANKERS)
     rng = random.Random(5)
     now = matcher.clock_ms
     templates = [v for v in matcher.vacancies.values() if v.closed_ms is None]

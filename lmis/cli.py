@@ -721,15 +721,26 @@ def bench_board(repeats: int = typer.Option(20, help="Queries per panel.")) -> N
 
 @bench_app.command("matching")
 def bench_matching(
-    scale: float = typer.Option(0.03, help="Scale of the simulated month the model learns from."),
+    scale: list[float] = typer.Option([0.03], help="Scale of the simulated month the model learns from "
+                                      "(repeat for a grid: --scale 0.03 --scale 0.5)."),
+    seed: list[int] = typer.Option([11], help="Simulator seed (repeat for a grid)."),
     open_vacancies: int = typer.Option(130_000, help="Open vacancies to recommend from (the seed's number)."),
     requests: int = typer.Option(2000, help="Recommendation requests timed."),
 ) -> None:
-    """Precision@10 after a simulated month (model vs the rule-based matcher) and recommendation latency over
-    a national stock of open vacancies."""
-    from lmis.bench import run_matching_bench
+    """Precision@10 and AUC after a simulated month (the model vs the rule-based and random rankers), then
+    recommendation latency over a national stock of open vacancies. With several scales or seeds, the
+    rankers over each month, and the latency over the first."""
+    from lmis.bench import run_matching_bench, run_matching_grid
 
-    result = run_matching_bench(scale=scale, open_vacancies=open_vacancies, requests=requests, log=console.print)
+    grid = run_matching_grid(scale, seed, log=console.print) if len(scale) * len(seed) > 1 else []
+    result = run_matching_bench(scale=scale[0], open_vacancies=open_vacancies, requests=requests, seed=seed[0],
+                                log=console.print)
+    if grid:
+        def beats(a: str, b: str) -> str:
+            return f"{sum(q.precision_at_10[a] > q.precision_at_10[b] for q in grid)}/{len(grid)}"
+
+        print(f"months={len(grid)} rule_beats_random={beats('rule', 'random')} "
+              f"model_beats_rule={beats('model', 'rule')}")
     print(result.line())
 
 
