@@ -8,8 +8,11 @@ every entry (tests/test_indicators.py).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 Number = float | int
 Series = Sequence[Number | None]
@@ -46,6 +49,10 @@ MEASURES: dict[str, str] = {
 }
 STOCKS = {"open_vacancies", "open_openings", "active_job_seekers"}
 ACTIVE_SEEKER_DAYS = 90  # 구직 유효기간: a registration is valid for three months
+# A seeker is placed (취업) by a hire through an application or by a UI claim ending in re-employment (a job
+# found without Work-net, known to the job centre). No feed reports a seeker withdrawing their registration.
+PLACEMENT_EVENTS = (("application.outcome", "hired"), ("ui.claim_ended", "reemployed"))
+SEOUL = ZoneInfo("Asia/Seoul")
 
 
 def _ratio(numerator: Number | None, denominator: Number | None) -> float | None:
@@ -67,11 +74,42 @@ def offers_to_seekers_ratio(openings_posted: Number | None, new_job_seekers: Num
 def stock_offers_to_seekers_ratio(open_openings: Number | None, active_job_seekers: Number | None) -> float | None:
     """Stock job-offers-to-applicants ratio.
 
-    Definition: openings open at the end of the day ÷ job seekers with a valid registration (registered in the
-    last 90 days). Source: the active opening-to-application ratio of Japan's MHLW 「一般職業紹介状況」
-    (有効求人数 ÷ 有効求職者数), applied to Work-net registrations (``DEFINITIONS["ratio.stock_offers_to_seekers"]``).
+    Definition: openings open at the end of the day ÷ job seekers with a valid registration at its end
+    (:func:`active_job_seekers`: registered in the last 90 days and not placed since). Source: the active
+    opening-to-application ratio of Japan's MHLW 「一般職業紹介状況」 (有効求人数 ÷ 有効求職者数), applied
+    to Work-net registrations (``DEFINITIONS["ratio.stock_offers_to_seekers"]``).
     """
     return _ratio(open_openings, active_job_seekers)
+
+
+def active_job_seekers(registrations: Iterable[tuple[str, datetime, str]],
+                       placements: Iterable[tuple[str, datetime]], day: date) -> dict[str, int]:
+    """Job seekers with a valid registration (유효구직자) at the end of ``day``, per region.
+
+    Definition: seekers whose newest registration up to ``day`` is at most 89 days old (구직 유효기간, 90
+    days) and who have not been placed since it -- hired through an application, or re-employed as their
+    UI claim's end reports (``PLACEMENT_EVENTS``); counted in the region of that registration. Days are
+    Asia/Seoul days. ``registrations``: (seeker_id, registered_at, region); ``placements``: (seeker_id,
+    placed_at). Source: the concept of 有効求職者 in Japan's MHLW 「一般職業紹介状況」 (a registration valid
+    until placed or expired), with Work-net's 90-day validity (``DEFINITIONS["stock.active_seekers"]``).
+
+    >>> from datetime import datetime, date, timezone
+    >>> t = lambda d: datetime(2026, 3, d, 3, tzinfo=timezone.utc)
+    >>> regs = [("S1", t(2), "11"), ("S2", t(2), "11"), ("S3", t(3), "26")]
+    >>> active_job_seekers(regs, [("S2", t(4))], date(2026, 3, 3))
+    {'11': 2, '26': 1}
+    >>> active_job_seekers(regs, [("S2", t(4))], date(2026, 3, 4))
+    {'11': 1, '26': 1}
+    """
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), SEOUL)
+    newest: dict[str, tuple[datetime, str]] = {}
+    for seeker, at, region in registrations:
+        if at < end and (seeker not in newest or at > newest[seeker][0]):
+            newest[seeker] = (at, region)
+    placed = {seeker for seeker, at in placements if seeker in newest and newest[seeker][0] <= at < end}
+    oldest = day - timedelta(days=ACTIVE_SEEKER_DAYS - 1)
+    return dict(Counter(region for seeker, (at, region) in newest.items()
+                        if seeker not in placed and at.astimezone(SEOUL).date() >= oldest))
 
 
 def fill_rate(vacancies_filled: Number | None, vacancies_closed: Number | None) -> float | None:
@@ -260,11 +298,21 @@ DEFINITIONS: dict[str, Definition] = {
         "신규 구인인원 ÷ 신규 구직자 (같은 날)", "openings posted ÷ new job seekers (same day)",
         (f"{MOEL_TRENDS[0]} — 워크넷 구인배수 (신규구인인원 ÷ 신규구직건수)",
          f"{MOEL_TRENDS[1]} — Work-net offers-to-seekers ratio (new openings ÷ new job seekers)")),
+    "stock.active_seekers": Definition(
+        "그날 끝에 구직 등록이 유효한 구직자 수 (유효구직자): 등록 후 90일이 지나지 않았고 그 뒤 취업하지 않은 사람",
+        "Job seekers whose registration is valid at the end of the day: registered in the last 90 days and not "
+        "placed since",
+        f"구직자별 가장 최근 등록이 {ACTIVE_SEEKER_DAYS - 1}일 이내이고 그 뒤 채용(application.outcome = hired) 또는 "
+        "재취업(ui.claim_ended = reemployed)이 없는 사람의 수, 그 등록의 시도 기준",
+        f"seekers whose newest registration is at most {ACTIVE_SEEKER_DAYS - 1} days old with no hire "
+        "(application.outcome = hired) or re-employment (ui.claim_ended = reemployed) since, in that "
+        "registration's region",
+        (f"{MHLW_PLACEMENT[0]} — 有効求職者数의 개념 (워크넷 구직 유효기간 90일 적용)",
+         f"{MHLW_PLACEMENT[1]} — the concept of active applications (with Work-net's 90-day validity)")),
     "ratio.stock_offers_to_seekers": Definition(
-        "구인배수(저량): 유효 구직자 1명당 유효 구인인원",
+        "구인배수(저량): 유효구직자 1명당 유효 구인인원",
         "Offers-to-seekers ratio (stock): open openings per seeker with a valid registration",
-        f"유효 구인인원 ÷ 최근 {ACTIVE_SEEKER_DAYS}일 안에 등록한 구직자",
-        f"open openings ÷ job seekers registered in the last {ACTIVE_SEEKER_DAYS} days",
+        "유효 구인인원 ÷ 유효구직자 (같은 날 끝)", "open openings ÷ active job seekers (at the same day's end)",
         (f"{MHLW_PLACEMENT[0]} (有効求人数 ÷ 有効求職者数)", f"{MHLW_PLACEMENT[1]} (active openings ÷ active "
                                                             "applications)")),
     "placement_rate": Definition(

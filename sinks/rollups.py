@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sinks.clickhouse import release_memory
+from sinks.indicators import ACTIVE_SEEKER_DAYS, PLACEMENT_EVENTS
 
 FAR = "toDate('2149-06-06')"
 FAR_TIME = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
@@ -523,27 +524,54 @@ class Rollup:
 
     def _active_seekers(self, client, days: set[date], version: int,
                         recorded: dict[date, tuple[int, int]]) -> None:
-        # Job seekers with a valid registration (registered in the last 90 days), per region: a stock, summed
-        # from the days' registrations -- as of this rollup for the days it rewrites, as recorded for the
-        # others.
+        # 유효구직자 per region at the end of each day, as ``indicators.active_job_seekers`` defines them: a
+        # seeker's newest registration is valid for 90 days and ends at their placement. Each registration
+        # is a spell (from its day to the day before its seeker's next registration or placement, or 89
+        # days on); a region's stock on a day is the spells begun by then minus those ended, a running sum.
         lo, hi = min(days), max(days)
-        d = _days(days)
-        registered = newest_rows("daily_measures", "day", f"measure = 'seeker.registered' AND day IN ({d})",
-                                 str(version))
+        first, last = f"toDate('{lo.isoformat()}') - {ACTIVE_SEEKER_DAYS - 1}", f"toDate('{hi.isoformat()}')"
+        never = "toDate('2299-12-31')"
+        placed = " OR ".join(f"(event_type = '{t}' AND subtype = '{s}')" for t, s in PLACEMENT_EVENTS)
         new_values = f"""
-            SELECT target AS day, 'stock.active_seekers' AS measure, region, '' AS industry, '' AS occupation,
-                   '' AS age_band, '' AS sex, '' AS size_band, sum(value) AS value
-            FROM (
-                SELECT day, region, value FROM ({registered})
-                UNION ALL
-                -- the other days' region totals: a row per day and region, not one per breakdown cell
-                SELECT day, region, value FROM measures_by_region
-                WHERE measure = 'seeker.registered' AND day NOT IN ({d})
-                  AND day BETWEEN toDate('{lo.isoformat()}') - 89 AND toDate('{hi.isoformat()}')
+            WITH spells AS (
+                SELECT s.2 AS region, s.3 AS start,
+                       least(s.3 + {ACTIVE_SEEKER_DAYS - 1}, if(i < length(regs), regs[i + 1].3 - 1, {never}),
+                             if(p > 0, toDate(placed_at[p], 'Asia/Seoul') - 1, {never})) AS finish
+                FROM (
+                    SELECT r.regs AS regs, p.placed_at AS placed_at
+                    FROM (
+                        -- copies of an event are identical: one tuple each
+                        SELECT entity_id AS seeker_id, arraySort(groupUniqArray((occurred_at, region, day))) AS regs
+                        FROM events
+                        WHERE event_type = 'seeker.registered' AND day BETWEEN {first} AND {last}
+                        GROUP BY seeker_id
+                    ) AS r
+                    LEFT JOIN (
+                        SELECT JSONExtractString(message, 'payload', 'seeker_id') AS seeker_id,
+                               arraySort(groupArray(occurred_at)) AS placed_at
+                        FROM events
+                        WHERE day BETWEEN {first} AND {last} AND ({placed})
+                        GROUP BY seeker_id
+                    ) AS p USING seeker_id
+                )
+                ARRAY JOIN regs AS s, arrayEnumerate(regs) AS i,
+                           arrayMap(x -> arrayFirstIndex(h -> h >= x.1, placed_at), regs) AS p
+                WHERE finish >= start
             )
-            ARRAY JOIN arrayMap(k -> day + k, range(90)) AS target
-            WHERE target IN ({d})
-            GROUP BY target, region"""
+            SELECT day, 'stock.active_seekers' AS measure, region, '' AS industry, '' AS occupation,
+                   '' AS age_band, '' AS sex, '' AS size_band, value
+            FROM (
+                SELECT day, region,
+                       sum(sum(delta)) OVER (PARTITION BY region ORDER BY day ROWS UNBOUNDED PRECEDING) AS value
+                FROM (
+                    SELECT start AS day, region, 1 AS delta FROM spells
+                    UNION ALL SELECT finish + 1, region, -1 FROM spells
+                    UNION ALL SELECT d, region, 0 FROM (SELECT DISTINCT region FROM spells)
+                              ARRAY JOIN arrayMap(k -> {first} + k, range(dateDiff('day', {first}, {last}) + 1)) AS d
+                )
+                GROUP BY day, region
+            )
+            WHERE day IN ({_days(days)}) AND value != 0"""
         self._replace(client, "daily_measures", "day", new_values, days, "measure = 'stock.active_seekers'",
                       version, recorded)
 

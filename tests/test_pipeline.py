@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from lmis.truthcheck import compare
+from sinks.indicators import PLACEMENT_EVENTS, active_job_seekers
 from sinks.readers import dead_letter_counts, duplicate_count
 from streams.native import decode_rows
 from streams.pipeline import TrendPipeline
@@ -77,17 +79,22 @@ def test_a_month_with_every_scenario_equals_the_truth(client, month, classify_in
     daily = client.query("SELECT day, measure, sum(value) FROM measures_daily WHERE NOT startsWith(measure, "
                          "'stock.') GROUP BY day, measure").result_rows
     assert sorted(hourly) == sorted(daily) and len(daily) > 100
-    # Active job seekers: each region's registrations of the 90 days up to the day.
-    registered: dict[tuple, int] = {}
-    for day, region, n in client.query("SELECT day, region, sum(value) FROM measures_daily WHERE measure = "
-                                       "'seeker.registered' GROUP BY day, region").result_rows:
-        registered[day, region] = n
+    # Active job seekers (유효구직자): each region's, as the pure definition counts them from the stored events.
     active = {(day, region): n for day, region, n in client.query(
         "SELECT day, region, value FROM measures_daily WHERE measure = 'stock.active_seekers'").result_rows}
-    regions = {region for _, region in registered}
-    expected = {(day, region): sum(registered.get((day - timedelta(days=k), region), 0) for k in range(90))
-                for day in {day for day, _ in active} for region in regions}
-    assert active == {key: n for key, n in expected.items() if n} and len(active) > 100
+    regs, placed = [], []
+    for (message,) in client.query("SELECT message FROM events WHERE event_type IN ('seeker.registered', "
+                                   "'application.outcome', 'ui.claim_ended') LIMIT 1 BY event_id").result_rows:
+        e = json.loads(message)
+        at, p = datetime.fromisoformat(e["occurred_at"]), e["payload"]
+        if e["event_type"] == "seeker.registered":
+            regs.append((p["seeker_id"], at, p["region"]))
+        elif (e["event_type"], p.get("outcome") or p.get("reason")) in PLACEMENT_EVENTS:
+            placed.append((p["seeker_id"], at))
+    for day in sorted({day for day, _ in active})[::5]:
+        expected = active_job_seekers(regs, placed, day)
+        assert {r: n for (d, r), n in active.items() if d == day} == expected, day
+    assert len(active) > 100 and len(placed) > 100
 
 
 def test_classifier_processes_give_what_the_pipeline_thread_gives(month, classifier_pool):
