@@ -745,7 +745,9 @@ def bench_matching(
 
 
 @app.command("settings")
-def show_settings(markdown: bool = typer.Option(False, help="The README's table of LMIS_* variables.")) -> None:
+def show_settings(
+    markdown: bool = typer.Option(False, help="The table of LMIS_* variables (docs/operations.md)."),
+) -> None:
     """Show the effective settings (secrets hidden)."""
     if markdown:
         print(settings_table())

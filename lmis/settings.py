@@ -150,7 +150,7 @@ def get_settings() -> Settings:
 
 
 def settings_table() -> str:
-    """The README's settings table, generated from the declarations above."""
+    """The settings table of docs/operations.md, generated from the declarations above."""
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]  # noqa: E501
     for name, f in Settings.model_fields.items():
         default = f.default
