@@ -404,6 +404,7 @@ def create_api(client_factory: Callable[[], object], token: str | None = None,
                         "refresh_seconds": max(5, b.refresh_seconds), "variables": variables,
                         "panels": [{"id": p.id, "ko": p.ko, "en": p.en, "kind": p.kind, "format": p.format,
                                     "width": p.width, "label_column": p.label_column, "persons": list(p.person_columns),
+                                    "y_unit": p.y_unit, "time_axis": p.time_axis,
                                     "columns": [{"name": n, "kind": k} for n, k in p.columns]} for p in b.panels]})
         return {"boards": out, "latest_day": panels.latest_day(client).isoformat()}
 

@@ -59,6 +59,10 @@ class Panel:
     height: int = 8
     description: str = ""
     label_column: str | None = None  # a column of codes to show with their labels
+    y_unit: str = ""  # what the value axis counts: a key of COLUMN_LABELS (persons, messages, seconds, ...)
+    # board: the x-axis spans the board's range; data: the data's own span (the sources' time on a board whose
+    # range is the wall clock's, as in a replay)
+    time_axis: Literal["board", "data"] = "board"
 
     @property
     def person_columns(self) -> tuple[str, ...]:
@@ -304,20 +308,21 @@ NATIONAL = Board(
               description="The last day of the range (the last complete day by default): its value, 7-day "
                           "average, and change and % against the day before, the same weekday a week earlier "
                           "and 52 weeks earlier. 구인배수 flow = openings ÷ new seekers, stock = open openings "
-                          "÷ seekers registered in the last 90 days. — missing; <3 a count of 1 or 2 persons."),
+                          "÷ job seekers with a valid registration (registered in the last 90 days, not placed "
+                          "since). — missing; <3 a count of 1 or 2 persons."),
         Panel("trend_ui", "실업급여 신규신청 (7일 평균, 전년 대비)", "UI initial claims (7-day average, vs last year)",
               "timeseries", _trend_sql("ui.initial_claim"), "time_series",
-              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series"),
+              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series", y_unit="persons"),
         Panel("trend_openings", "신규 구인인원 (7일 평균, 전년 대비)",
               "New openings posted (7-day average, vs last year)",
               "timeseries", _trend_sql("openings.posted"), "time_series",
-              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series"),
+              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series", y_unit="openings"),
         Panel("trend_seekers", "신규 구직자 (7일 평균, 전년 대비)", "New job seekers (7-day average, vs last year)",
               "timeseries", _trend_sql("seeker.registered"), "time_series",
-              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series"),
+              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series", y_unit="persons"),
         Panel("trend_hires", "채용 (7일 평균, 전년 대비)", "Hires (7-day average, vs last year)",
               "timeseries", _trend_sql("application.outcome:hired"), "time_series",
-              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series"),
+              (("time", "time"), ("series", "string"), ("ma7", "number")), label_column="series", y_unit="persons"),
         Panel("regions", "17개 시도", "The 17 regions", "grid", REGIONS_SQL, "table",
               (("region", "string"), ("ui_initial_claims", "number"), ("ui_initial_claims_7d", "number"),
                ("ui_change_wow_pct", "number"), ("openings_posted_7d", "number"), ("new_job_seekers_7d", "number"),
@@ -359,7 +364,8 @@ REGION = Board(
               label_column="indicator",
               description="The national headline for the regions chosen (all: Korea), from the region totals."),
         Panel("region_series", "일별 추이", "Daily counts", "timeseries", _region_series_sql(), "time_series",
-              (("time", "time"), ("series", "string"), ("value", "number")), width=24, label_column="series"),
+              (("time", "time"), ("series", "string"), ("value", "number")), width=24, label_column="series",
+              y_unit="persons"),
         Panel("region_industries", "산업별", "By industry", "bar",
               _breakdown_sql("industry", ("ui_initial_claims", "openings_posted", "new_job_seekers", "hires"),
                              filtered=True), "table",
@@ -392,17 +398,34 @@ FROM pipeline_health WHERE $__timeFilter(ts) AND event_time IS NOT NULL""", "tab
 SELECT $__timeInterval(ts) AS time, topic AS series, max(lag) AS lag
 FROM pipeline_health WHERE $__timeFilter(ts)
 GROUP BY time, series ORDER BY time, series""", "time_series",
-              (("time", "time"), ("series", "string"), ("lag", "number"))),
+              (("time", "time"), ("series", "string"), ("lag", "number")), y_unit="messages"),
         Panel("rate", "처리량 (건/초)", "Events per second", "timeseries", """
 SELECT $__timeInterval(ts) AS time, topic AS series, sum(events) / $__interval_s AS events_per_s
 FROM pipeline_health WHERE $__timeFilter(ts)
 GROUP BY time, series ORDER BY time, series""", "time_series",
-              (("time", "time"), ("series", "string"), ("events_per_s", "number"))),
+              (("time", "time"), ("series", "string"), ("events_per_s", "number")), y_unit="events_per_s"),
         Panel("freshness", "반영 지연 p50/p99 (초)", "Freshness p50/p99 (s)", "timeseries", """
-SELECT $__timeInterval(ts) AS time, max(freshness_p50_s) AS p50, max(freshness_p99_s) AS p99
-FROM pipeline_health WHERE $__timeFilter(ts) AND events > 0
+SELECT $__timeInterval(ts) AS time, quantileExactWeighted(0.5)(freshness_p50_s, fresh_events) AS p50,
+       max(freshness_p99_s) AS p99
+FROM pipeline_health WHERE $__timeFilter(ts) AND fresh_events > 0
 GROUP BY time ORDER BY time""", "time_series",
-              (("time", "time"), ("p50", "number"), ("p99", "number"))),
+              (("time", "time"), ("p50", "number"), ("p99", "number")), y_unit="seconds",
+              description="How long an event took from its arrival to the board, over the events that became "
+                          "visible in each interval (the median of the worker's ticks weighted by their events, "
+                          "and the worst tick's p99); an interval in which no rollup finished has no point."),
+        Panel("source_volumes", "소스별 수신 메시지 (시간별, 자료 시각 최근 7일)",
+              "Messages by source (hourly, the last 7 days of the sources' time)", "timeseries", """
+WITH (SELECT max(event_time) FROM pipeline_health) AS upto
+SELECT toStartOfHour(emitted_at) AS time, source AS series, count() AS received
+FROM events
+WHERE day BETWEEN toDate(upto - INTERVAL 10 DAY, 'Asia/Seoul') AND toDate(upto + INTERVAL 1 DAY, 'Asia/Seoul')
+  AND emitted_at > upto - INTERVAL 7 DAY AND emitted_at <= upto
+GROUP BY time, series ORDER BY time, series""", "time_series",
+              (("time", "time"), ("series", "string"), ("received", "number")), width=24,
+              y_unit="messages", time_axis="data", label_column="series",
+              description="Messages each portal or agency sent per hour (by their emission time), over the "
+                          "last 7 days up to the time the aggregates hold: a source that falls silent shows as "
+                          "a gap in its line while the others go on."),
         Panel("dead_letters", "오류 메시지 사유별", "Dead letters by reason", "bar", """
 SELECT reason, uniqExact(topic, partition, offset) AS messages
 FROM dead_letters WHERE $__timeFilter(received_at)
@@ -488,7 +511,7 @@ COLUMN_LABELS = {
     "change_1d": ("전일 대비", "vs the day before"), "change_7d": ("전주 같은 요일 대비", "vs a week earlier"),
     "change_364d": ("52주 전 대비", "vs 52 weeks earlier"),
     "persons": ("명", "persons"), "openings": ("명(구인)", "openings"), "ratio": ("배", "ratio"),
-    "count": ("건", "count"),
+    "count": ("건", "count"), "seconds": ("초", "seconds"), "received": ("수신", "Received"),
     "same_day_last_week": ("지난주 같은 요일", "Same day last week"),
     "same_day_last_year": ("작년 같은 요일", "Same day last year"),
     "ui_initial_claims": ("실업급여 신규신청", "UI initial claims"),
@@ -501,7 +524,7 @@ COLUMN_LABELS = {
     "open_openings": ("유효 구인인원", "Open openings"),
     "insured_losses": ("피보험자격 상실", "Insured losses"),
     "insured_acquisitions": ("피보험자격 취득", "Insured acquisitions"),
-    "insured_net_change": ("순증", "Net change"),
+    "insured_net_change": ("순증", "Net change"), "insured_stock": ("피보험자 수", "Insured persons"),
     "hires": ("채용", "Hires"), "vacancies": ("구인 건수", "Vacancies"), "messages": ("메시지", "Messages"),
     "too_late": ("허용 지연 초과", "Too late"), "duplicates": ("중복", "Duplicates"),
     "first": ("마감 시 발표", "At the day's end"), "final": ("확정", "Final"), "now": ("현재", "Now"),
@@ -523,6 +546,7 @@ MEASURE_LABELS = {
     "insurance.acquisition": ("피보험자격 취득", "Insured acquisitions"),
     "insurance.loss": ("피보험자격 상실", "Insured losses"),
     "stock.open_openings": ("유효 구인인원", "Open openings"),
+    "stock.insured": ("피보험자 수", "Insured persons"),
     "ratio.offers_to_seekers": ("구인배수(유량)", "Offers-to-seekers ratio (flow)"),
     "ratio.stock_offers_to_seekers": ("구인배수(저량)", "Offers-to-seekers ratio (stock)"),
     "this_year": ("올해", "This year"), "last_year": ("작년 같은 요일", "A year earlier"),
@@ -549,6 +573,7 @@ def labels(lang: str = "ko") -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {
         ns: {c.code: (c.ko, c.en)[i] for c in code_list(name)} for ns, name in LABEL_NAMESPACES.items()}
     out["measure"] = {k: v[i] for k, v in MEASURE_LABELS.items()}
+    out["measure"].update({c.code: (c.ko, c.en)[i] for c in code_list("sources")})  # the per-source series
     out["column"] = {k: v[i] for k, v in COLUMN_LABELS.items()}
     return out
 

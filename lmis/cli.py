@@ -180,11 +180,16 @@ def simulate(
     out: Path | None = typer.Option(None, help="Write JSON lines here."),
     kafka: bool = typer.Option(False, "--kafka", help="Produce to Kafka (LMIS_KAFKA_BOOTSTRAP)."),
     truth: Path | None = typer.Option(None, help="Write the exact expected counts here."),
+    insured_stock: Path | None = typer.Option(None, help="Write the EI database's insured stock at the start "
+                                              "here (CSV by region and industry; the worker loads "
+                                              "LMIS_INSURED_STOCK_FILE)."),
     count_only: bool = typer.Option(False, help="Print daily totals only (fast, national scale)."),
 ) -> None:
     """Generate a calibrated stream of labour-market events with injected scenarios."""
+    from simulator.calibration import insured_snapshot
     from simulator.engine import SimConfig, Simulator
     from simulator.output import paced, send_kafka, write_jsonl
+    from sinks.insured import write_snapshot
 
     try:
         from simulator.scenarios import parse
@@ -194,6 +199,8 @@ def simulate(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     sim = Simulator(cfg)
+    if insured_stock is not None:
+        write_snapshot(insured_stock, insured_snapshot(cfg.start, scale))
     if count_only:
         totals = sim.count_only()
         report = {k: int(v.sum()) for k, v in sorted(totals.items()) if not k.startswith("stock.")}
@@ -274,8 +281,15 @@ def demo(
     s.data_dir.mkdir(parents=True, exist_ok=True)
     truth = s.data_dir / "demo-truth.json"
     before = sum(procs.end_and_committed(s)[0].values())
+    # The EI database's insured stock at the go-live, which the worker carries forward with the flows.
+    from simulator.calibration import insured_snapshot
+    from sinks.insured import write_snapshot
+
+    insured_file = s.data_dir / "demo-insured-stock.csv"
+    write_snapshot(insured_file, insured_snapshot(date.fromisoformat(start), scale))
     # The simulated go-live: before it the stream holds only the history of what was still open then.
-    worker_proc = procs.WorkerProcess({"LMIS_ALERT_HISTORY_FROM": start, "LMIS_BRIEFING_FROM": start},
+    worker_proc = procs.WorkerProcess({"LMIS_ALERT_HISTORY_FROM": start, "LMIS_BRIEFING_FROM": start,
+                                       "LMIS_INSURED_STOCK_FILE": str(insured_file)},
                                       s.data_dir / "worker.log", loglevel="info")
     pid_file = s.data_dir / "worker.pid"
     if not (pid_file.exists() and stack.pid_alive(int(pid_file.read_text()))):

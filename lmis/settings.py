@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     alert_history_from: date | None = Field(
         None, description="Labour-market baselines use no day before this (YYYY-MM-DD): a go-live before which only "
         "the history of what was still open was loaded. Unset: from where each feed's national count is whole.")
+    insured_stock_file: Path | None = Field(
+        None, description="The EI database's insured stock by region and industry (CSV: as_of,region,industry,"
+        "insured), loaded when the worker starts: the daily 피보험자 수 is it plus the feed's acquisitions less its "
+        "losses. Unset: no insured stock.")
     alertmanager_url: str | None = Field(
         None, description="The site's Prometheus Alertmanager (`http(s)://host:9093`): the worker posts alerts "
         "there and `lmis stack up` starts none. Unset: the local one.")

@@ -17,6 +17,7 @@ from lmis.procs import proc_status
 from lmis.settings import Settings
 from lmis.stack import port_free
 from schemas.calendar import seoul_midnight
+from sinks import insured
 from sinks.clickhouse import connect, limit_reads, migrate
 from sinks.published import FINAL, FIRST, publish_day
 from sinks.rollups import Rollup
@@ -40,6 +41,14 @@ def build(settings: Settings):
     # on the embedded engine: a small query beside a 0.9 s one took 1.08 s on one client, 3 ms on two).
     client = connect(settings.clickhouse_url)  # the pipeline's writes and health rows
     migrate(client)
+    if settings.insured_stock_file is not None:
+        try:  # a bad file is said, and the rest runs: the flows do not need it
+            rows = insured.read_snapshot(settings.insured_stock_file)
+            insured.load_snapshot(client, rows)
+            log.info("insured stock: %d rows as of %s from %s", len(rows),
+                     ", ".join(sorted({r[0].isoformat() for r in rows})), settings.insured_stock_file)
+        except (OSError, ValueError) as exc:
+            log.error("the insured stock was not loaded: %s", exc)
     rollup_client = connect(settings.clickhouse_url)  # and more if its statements are to run at once
     api_client = limit_reads(connect(settings.clickhouse_url), settings.query_max_memory_mb, settings.query_max_seconds)
     policy = Policy(allowed_lateness=timedelta(hours=settings.allowed_lateness_hours),

@@ -166,3 +166,30 @@ def year_shape_total(flow: str, year: int) -> float:
 def daily_rate(flow: str, annual: float, d: date) -> float:
     """Expected count on ``d`` for an annual total of ``annual`` (scale 1)."""
     return annual * daily_shape(flow, d) / year_shape_total(flow, d.year)
+
+
+def insured_snapshot(start: date, scale: float) -> list[tuple[date, str, str, int]]:
+    """The EI database's count of insured persons at the end of the day before ``start``, by region and
+    industry (the regions' shares, each with its industry structure), in whole persons that add up to the
+    national stock exactly (largest remainders): what the simulated run starts from.
+
+    >>> rows = insured_snapshot(date(2026, 3, 2), 0.01)
+    >>> sum(n for *_, n in rows) == round(INSURED_STOCK * 0.01), rows[0][0].isoformat()
+    (True, '2026-03-01')
+    """
+    from datetime import timedelta
+
+    total = round(INSURED_STOCK * scale)
+    weights = {}
+    for region, share in REGION_SHARES.items():
+        tilt = REGION_INDUSTRY_TILT.get(region, {})
+        mix = {k: v * tilt.get(k, 1.0) for k, v in INDUSTRY_SHARES.items()}
+        norm = sum(mix.values())
+        weights.update({(region, k): share * v / norm for k, v in mix.items()})
+    norm = sum(weights.values())
+    exact = {cell: total * w / norm for cell, w in weights.items()}
+    whole = {cell: int(x) for cell, x in exact.items()}
+    for cell in sorted(exact, key=lambda c: whole[c] - exact[c])[:total - sum(whole.values())]:
+        whole[cell] += 1
+    as_of = start - timedelta(days=1)
+    return [(as_of, region, industry, n) for (region, industry), n in sorted(whole.items())]

@@ -22,7 +22,7 @@ PERSON_MEASURES = frozenset({
     "application.submitted", "application.outcome:interview", "application.outcome:hired",
     "application.outcome:rejected", "application.outcome:withdrawn",
     "seeker.registered", "stock.active_seekers", "ui.initial_claim", "ui.continued_claim", "ui.claim_ended",
-    "insurance.acquisition", "insurance.loss",
+    "insurance.acquisition", "insurance.loss", "stock.insured",
 })
 PERSON_FIELDS = frozenset(name for name, key in MEASURES.items() if key in PERSON_MEASURES)
 SUPPRESSED = (f"counts of 1 or 2 persons are null (suppressed, shown as <{SMALL_CELL}), and every figure computed "

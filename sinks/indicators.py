@@ -35,6 +35,7 @@ MEASURES: dict[str, str] = {
     "open_vacancies": "stock.open_vacancies",
     "open_openings": "stock.open_openings",
     "active_job_seekers": "stock.active_seekers",
+    "insured_stock": "stock.insured",
     "applications": "application.submitted",
     "interviews": "application.outcome:interview",
     "hires": "application.outcome:hired",
@@ -47,7 +48,7 @@ MEASURES: dict[str, str] = {
     "insured_acquisitions": "insurance.acquisition",
     "insured_losses": "insurance.loss",
 }
-STOCKS = {"open_vacancies", "open_openings", "active_job_seekers"}
+STOCKS = {"open_vacancies", "open_openings", "active_job_seekers", "insured_stock"}
 ACTIVE_SEEKER_DAYS = 90  # 구직 유효기간: a registration is valid for three months
 # A seeker is placed (취업) by a hire through an application or by a UI claim ending in re-employment (a job
 # found without Work-net, known to the job centre). No feed reports a seeker withdrawing their registration.
@@ -293,6 +294,14 @@ DEFINITIONS: dict[str, Definition] = {
         "Openings of the vacancies still open at the end of the day",
         "Σ openings, 게시 후 마감(충원·만료·철회) 전인 공고", "Σ openings of vacancies posted and not yet closed",
         (f"{MHLW_PLACEMENT[0]} — 有効求人数의 개념", f"{MHLW_PLACEMENT[1]} — the concept of active openings")),
+    "stock.insured": Definition(
+        "그날 끝의 고용보험 피보험자 수: 고용보험 DB의 최근 집계에 그 뒤의 취득과 상실을 더하고 뺀 값",
+        "Persons insured by employment insurance at the end of the day: the EI database's latest count plus the "
+        "acquisitions and less the losses since",
+        "최근 피보험자 수 집계(기준일 끝) + Σ insurance.acquisition − Σ insurance.loss (기준일 다음 날부터 그날까지)",
+        "latest insured count (at the end of its day) + Σ insurance.acquisition − Σ insurance.loss (from the day "
+        "after it up to the day)",
+        (f"{MOEL_TRENDS[0]} — 고용보험 피보험자 수", f"{MOEL_TRENDS[1]} — insured persons (employment insurance)")),
     "ratio.offers_to_seekers": Definition(
         "구인배수(유량): 구직자 1명당 신규 구인인원", "Offers-to-seekers ratio (flow): new openings per new seeker",
         "신규 구인인원 ÷ 신규 구직자 (같은 날)", "openings posted ÷ new job seekers (same day)",

@@ -32,6 +32,7 @@ from datetime import date, timedelta
 
 from sinks.clickhouse import release_memory
 from sinks.indicators import ACTIVE_SEEKER_DAYS, PLACEMENT_EVENTS
+from sinks.insured import anchors as insured_anchors
 
 FAR = "toDate('2149-06-06')"
 FAR_TIME = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
@@ -62,6 +63,7 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("insurance.acquisition", "insurance.acquisition", ""),
     ("insurance.loss", "insurance.loss", ""),
     ("stock.open_openings", "stock.open_openings", ""),
+    ("stock.insured", "stock.insured", ""),
     ("ratio.offers_to_seekers", "openings.posted", "seeker.registered"),
     ("ratio.stock_offers_to_seekers", "stock.open_openings", "stock.active_seekers"),
 )
@@ -301,7 +303,8 @@ class Rollup:
         self._together(self._lanes(len(days)),
                        lambda c: (self._hourly_counts(c, count_days, cells, version, recorded),
                                   self._daily_counts(c, count_days, cells, version, recorded),
-                                  self._active_seekers(c, days, version, recorded)),
+                                  self._active_seekers(c, days, version, recorded),
+                                  self._insured_stock(c, days, version, recorded)),
                        lambda c: (vacancies_changed and self._vacancy_states(c, dirty, review_days, version,
                                                                              touched_vacancies),
                                   self._stocks(c, stock_days, version, recorded)))
@@ -573,6 +576,48 @@ class Rollup:
             )
             WHERE day IN ({_days(days)}) AND value != 0"""
         self._replace(client, "daily_measures", "day", new_values, days, "measure = 'stock.active_seekers'",
+                      version, recorded)
+
+    def _insured_stock(self, client, days: set[date], version: int,
+                       recorded: dict[date, tuple[int, int]]) -> None:
+        # 피보험자 수 per region at the end of each day: the latest EI-database snapshot on or before it plus
+        # the acquisitions less the losses after the snapshot, up to the day. No snapshot before a day: no
+        # stock that day (the measure's rows there become 0).
+        known = insured_anchors(client)
+        if not known:
+            return
+        anchored: dict[date, list[date]] = {}
+        for day in days:
+            before = [a for a in known if a <= day]
+            if before:
+                anchored.setdefault(before[-1], []).append(day)
+        d = _days(days)
+        flows = "measure IN ('insurance.acquisition', 'insurance.loss')"
+        sign = "if(measure = 'insurance.acquisition', 1, -1) * toInt64(value)"
+        parts = []
+        for anchor, targets in sorted(anchored.items()):
+            a, hi = f"toDate('{anchor.isoformat()}')", f"toDate('{max(targets).isoformat()}')"
+            current = newest_rows("daily_measures", "day", f"{flows} AND day IN ({d}) AND day > {a}", str(version))
+            parts.append(f"""
+            SELECT t AS day, region, sum(v) AS value
+            FROM (
+                SELECT {a} AS flow_day, region, toInt64(sum(insured)) AS v
+                FROM insured_stock_base FINAL WHERE as_of = {a} GROUP BY region
+                UNION ALL
+                SELECT day, region, {sign} FROM ({current})
+                UNION ALL
+                -- the other days' region totals, as recorded
+                SELECT day, region, {sign} FROM measures_by_region
+                WHERE {flows} AND day NOT IN ({d}) AND day > {a} AND day <= {hi}
+            )
+            ARRAY JOIN [{_days(targets)}] AS t
+            WHERE flow_day <= t  -- (not ``day``: the alias of t above)
+            GROUP BY t, region""")
+        new_values = ("SELECT day, 'stock.insured' AS measure, region, '' AS industry, '' AS occupation, "
+                      "'' AS age_band, '' AS sex, '' AS size_band, value FROM ("
+                      + (" UNION ALL ".join(parts) or "SELECT toDate(0) AS day, '' AS region, toInt64(0) AS value")
+                      + ") WHERE value != 0")
+        self._replace(client, "daily_measures", "day", new_values, days, "measure = 'stock.insured'",
                       version, recorded)
 
     def board_products(self, days: set[date], version: int, slots: dict[date, int],

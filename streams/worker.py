@@ -591,6 +591,8 @@ class Ingest(mode.Service):
         lag = await self.lag()
         fresh = self.pipeline.take_freshness()
         p50, p99 = weighted_quantile(fresh, 0.5), weighted_quantile(fresh, 0.99)
+        fresh_events = sum(n for _, n in fresh)
+        stamp = datetime.now(UTC)  # one tick, one time: its rows (a row per topic) read together
         rows = []
         current = {}
         visible = None if self.clock["visible"] is None else from_ms(self.clock["visible"])
@@ -599,11 +601,11 @@ class Ingest(mode.Service):
             current[topic] = (t.events, t.dead_letters, t.too_late)
             e0, d0, l0 = before.get(topic, (0, 0, 0))
             events = t.events - e0
-            rows.append([datetime.now(UTC), topic, lag.get(topic, 0), events, events / max(now - then, 1e-9),
-                         t.dead_letters - d0, t.too_late - l0, p50, p99, visible])
+            rows.append([stamp, topic, lag.get(topic, 0), events, events / max(now - then, 1e-9),
+                         t.dead_letters - d0, t.too_late - l0, p50, p99, visible, fresh_events])
         self._health_mark = (now, current)
         cols = ["ts", "topic", "lag", "events", "events_per_s", "dead_letters", "too_late", "freshness_p50_s",
-                "freshness_p99_s", "event_time"]
+                "freshness_p99_s", "event_time", "fresh_events"]
         await self._on(self.writer, lambda: self.pipeline.client.insert("pipeline_health", rows, column_names=cols))
 
     async def on_stop(self) -> None:

@@ -57,9 +57,11 @@ def judged(engine_dsn, month_run):
     """The month stored, then every alert instant judged in order (the alerts' and the briefings' tests)."""
     from alerts.jobs import AlertJobs
     from schemas.calendar import seoul_midnight
+    from simulator.calibration import insured_snapshot
     from simulator.output import read_jsonl
     from sinks import alert_log
     from sinks.clickhouse import connect, migrate
+    from sinks.insured import load_snapshot
     from streams.pipeline import TrendPipeline
     from streams.processing import Policy
     from tests.test_alerts import DAYS, START, judge_all
@@ -68,6 +70,7 @@ def judged(engine_dsn, month_run):
     client = connect(engine_dsn, database=f"a_{uuid.uuid4().hex[:12]}")
     migrate(client)
     path, _, sim = month_run
+    load_snapshot(client, insured_snapshot(sim.cfg.start, sim.cfg.scale))  # the EI database's count at the start
     records = sorted(as_records(read_jsonl(path)), key=lambda r: r.timestamp)
     pipeline = TrendPipeline(client, Policy())
     for i in range(0, len(records), 20_000):

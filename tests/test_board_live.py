@@ -14,7 +14,9 @@ import pytest
 from dashboards.boards import BOARDS
 from lmis import procs
 from lmis.settings import Settings
+from simulator.calibration import insured_snapshot
 from simulator.output import read_jsonl, send_kafka
+from sinks.insured import write_snapshot
 from tests.conftest import ARTIFACTS, ROOT, run_lmis
 
 pytestmark = pytest.mark.kafka
@@ -50,7 +52,9 @@ def board_url(tmp_path_factory, month_run):
     env = {"LMIS_DATA_DIR": str(folder / "data"), "LMIS_KAFKA_BOOTSTRAP": "127.0.0.1:29492",
            "LMIS_KAFKA_CONTROLLER_PORT": "29493", "LMIS_ALERTMANAGER_PORT": "29494",
            "LMIS_WEB_PORT": str(PORT), "LMIS_TOPIC_PARTITIONS": "2",
-           "LMIS_HEALTH_INTERVAL_SECONDS": "1"}
+           "LMIS_HEALTH_INTERVAL_SECONDS": "1", "LMIS_INSURED_STOCK_FILE": str(folder / "insured.csv")}
+    sim = month_run[2]
+    write_snapshot(folder / "insured.csv", insured_snapshot(sim.cfg.start, sim.cfg.scale))
     run_lmis("stack", "up", env=env, timeout=300)
     worker = procs.WorkerProcess(env, folder / "worker.log")
     try:
@@ -169,7 +173,7 @@ def test_the_headline_is_the_last_complete_day_with_its_changes_and_says_missing
     assert page.inner_text("#panel-headline .headline-day") == "기준일 2026-03-28 (최근 완결일)"
     rows = page.eval_on_selector_all("#panel-headline tbody tr", """els => els.map(e => ({
         unit: e.dataset.unit, cells: [...e.querySelectorAll('td')].map(td => td.innerText)}))""")
-    assert len(rows) == 9 and all(len(r["cells"]) == 7 for r in rows)
+    assert len(rows) == 10 and all(len(r["cells"]) == 7 for r in rows)
     assert all(r["cells"][6] == "—" for r in rows)  # 52 weeks earlier: before the data
     assert all("<3" not in r["cells"] for r in rows if r["unit"] != "persons")
     day_before = [r["cells"][4] for r in rows if r["unit"] != "ratio"]
@@ -207,7 +211,31 @@ def test_charts_an_official_can_read(board_url, browser):
     ticks = page.get_attribute("#panel-trend_ui .body", "data-xticks").split()
     assert ticks and all(re.fullmatch(r"3/\d{1,2}", t) for t in ticks), ticks
     assert page.get_attribute("#panel-trend_ui .body", "data-holidays") == "1"
+    assert page.get_attribute("#panel-trend_ui .body", "data-ylabel") == "7일 평균 (명)"  # the unit on the axis
+    assert page.get_attribute("#panel-trend_openings .body", "data-ylabel") == "7일 평균 (명(구인))"
     assert errors == []
+    # A comparison with a public holiday on one side only is marked, and says which day: 3/9 against 3/2
+    # (the substitute holiday), not against 3/8.
+    marked, errors = open_board(browser, f"{board_url}/?board=lmis-national&from=2026-03-02&to=2026-03-09")
+    week = marked.eval_on_selector_all("#panel-headline td.change[data-lag='7d']", """els => els.map(e =>
+        [e.dataset.holiday, e.innerText, e.title])""")
+    assert week and all(h == "yes" and t.endswith("†") and title == "2026-03-02 공휴일" for h, t, title in week
+                        if t != "—"), week
+    assert marked.eval_on_selector_all("#panel-headline td.change[data-lag='1d']",
+                                       "els => els.filter(e => e.dataset.holiday === 'yes').length") == 0
+    assert errors == []
+    marked.close()
+    # The pipeline board: a line per source in the sources' time, its axis over the data, units on the axes.
+    pipeline, errors = open_board(browser, f"{board_url}/?board=lmis-pipeline")
+    pipeline.wait_for_function("() => document.getElementById('panel-source_volumes').dataset.state === 'ok'")
+    legend = pipeline.inner_text("#panel-source_volumes")
+    assert all(name in legend for name in ("워크넷", "사람인", "고용센터")) and "saramin" not in legend, legend[:300]
+    assert pipeline.get_attribute("#panel-source_volumes .body", "data-ylabel") == "수신 (메시지)"
+    assert pipeline.get_attribute("#panel-freshness .body", "data-ylabel") == "p50 (초)"
+    ticks = pipeline.get_attribute("#panel-source_volumes .body", "data-xticks")
+    assert re.search(r"3\.\s?2[2-9]|3/2[2-9]", ticks), ticks  # the sources' last week, not the wall clock's
+    assert errors == []
+    pipeline.close()
     region, errors = open_board(browser, f"{board_url}/?board=lmis-region&from=2026-03-02&to=2026-03-29&region=48")
     keys = region.eval_on_selector_all("#panel-region_industries .legend .key", """els => els.map(e =>
         [e.dataset.measure, getComputedStyle(e.querySelector('.swatch')).backgroundColor])""")

@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,11 +40,14 @@ FROM, TO = date(2026, 3, 2), date(2026, 3, 29)
 def board_db(engine_dsn, month_run):
     import uuid
 
+    from simulator.calibration import insured_snapshot
     from simulator.output import read_jsonl
     from sinks.clickhouse import connect, migrate
+    from sinks.insured import load_snapshot
 
     client = connect(engine_dsn, database=f"b_{uuid.uuid4().hex[:10]}")
     migrate(client)
+    load_snapshot(client, insured_snapshot(FROM, 0.01))
     matching = MatchingService(client, Path("/nonexistent/not-checkpointed"), Matcher(seed=0))
     run(TrendPipeline(client, observers=[matching]), as_records(read_jsonl(month_run[0])))
     assert matching.write_observatory() > 20
@@ -94,10 +98,7 @@ def test_every_panel_runs_with_the_plugins_macros_and_returns_its_columns(board_
     lo, hi = FROM, TO
     if board.uid == "lmis-pipeline":  # health is written by a running worker, in processing time
         lo = hi = datetime.now(SEOUL).date()  # the board's days are Asia/Seoul days (UTC lags until 09:00 KST)
-        board_db.insert("pipeline_health", [[datetime.now(UTC), "lmis.seekers", 12, 500, 100.0, 3, 1, 0.4, 1.2,
-                                             datetime.now(UTC) - timedelta(seconds=3)]],
-                        column_names=["ts", "topic", "lag", "events", "events_per_s", "dead_letters", "too_late",
-                                      "freshness_p50_s", "freshness_p99_s", "event_time"])
+        _health_tick(board_db)
     if board.variables:
         variable_sets = [{}, {"region": ["48"]}, {"region": ["11", "41"], "industry": ["C"], "occupation": ["85"]}]
     for variables in variable_sets:
@@ -110,6 +111,39 @@ def test_every_panel_runs_with_the_plugins_macros_and_returns_its_columns(board_
             assert kinds[0] == "time", "a time-series panel's first column must be its time"
         if panel.id != "late_duplicates":  # late and duplicate events are by event day, not processing day
             assert data["rows"], f"{panel.id} returned no rows for {variables}"
+
+
+DATA_THROUGH = datetime(2026, 3, 19, tzinfo=UTC)  # the sources' time a worker's health ticks report
+
+
+def _health_tick(client, fresh_events: int = 500) -> None:
+    client.insert("pipeline_health", [[datetime.now(UTC), "lmis.seekers", 12, 500, 100.0, 3, 1, 0.4, 1.2,
+                                       DATA_THROUGH, fresh_events]],
+                  column_names=["ts", "topic", "lag", "events", "events_per_s", "dead_letters", "too_late",
+                                "freshness_p50_s", "freshness_p99_s", "event_time", "fresh_events"])
+
+
+def test_the_pipeline_board_shows_each_source_and_the_one_that_fell_silent(board_db, month_run):
+    """Messages per source and hour over the 7 days up to the data's time: the sum is every message sent then,
+    and saramin's 36-hour outage (from 3/16 09:00 KST) is a gap in its line while the other sources go on."""
+    from dashboards.boards import PIPELINE
+
+    _health_tick(board_db)
+    panel = next(p for p in PIPELINE.panels if p.id == "source_volumes")
+    assert panel.time_axis == "data" and panel.y_unit == "messages"
+    today = datetime.now(SEOUL).date()
+    data = panels.run(board_db, PIPELINE, panel, today, today, {})
+    counts = {(t, s): n for t, s, n in data["rows"]}
+    (expected,), = board_db.query(
+        "SELECT count() FROM events WHERE emitted_at > toDateTime64('2026-03-12 00:00:00', 3, 'UTC') "
+        "AND emitted_at <= toDateTime64('2026-03-19 00:00:00', 3, 'UTC')").result_rows
+    assert sum(counts.values()) == expected > 1000
+    assert {s for _, s in counts} >= {"worknet", "saramin", "jobkorea", "job-centre", "ei-db"}
+    lo = datetime(2026, 3, 16, 9, tzinfo=SEOUL).timestamp() * 1000
+    hi = lo + 36 * 3_600_000
+    during = Counter(s for (t, s), n in counts.items() if lo <= t < hi for _ in range(n))
+    assert during["saramin"] == 0 and sum(during.values()) > 100, during
+    assert sum(n for (t, s), n in counts.items() if s == "saramin" and t < lo) > 10
 
 
 def test_the_drill_down_changes_the_numbers(board_db):

@@ -90,6 +90,12 @@ def recomputed(judged):
                   for e in _events(client, *{t for t, _ in ind.PLACEMENT_EVENTS})
                   if (e["event_type"], e["payload"].get("outcome") or e["payload"].get("reason"))
                   in ind.PLACEMENT_EVENTS]
+    # Insured persons: the EI database's count at the end of the day before the month, plus the month's
+    # acquisitions, less its losses, up to the day.
+    (base,), = client.query("SELECT sum(insured) FROM insured_stock_base FINAL").result_rows
+    net = Counter(series["insurance.acquisition"])
+    net.subtract(series["insurance.loss"])
+    series["stock.insured"] = {day: base + sum(net[d] for d in DAYS if d <= day) for day in DAYS}
     series["stock.active_seekers"] = {day: sum(ind.active_job_seekers(registrations, placements, day).values())
                                       for day in DAYS}
     return client, series
@@ -101,6 +107,7 @@ PUBLISHED_AS = {
     "seeker.registered": "new_job_seekers", "application.outcome:hired": "hires",
     "insurance.acquisition": "insured_acquisitions", "insurance.loss": "insured_losses",
     "stock.open_openings": "open_openings", "stock.active_seekers": "active_job_seekers",
+    "stock.insured": "insured_stock",
     "ratio.offers_to_seekers": "offers_to_seekers_ratio",
     "ratio.stock_offers_to_seekers": "stock_offers_to_seekers_ratio", "placement_rate": "placement_rate",
 }
@@ -113,7 +120,7 @@ def test_every_definition_is_checked_here():
     assert set(PUBLISHED_AS) | set(HEADLINE_AS) == set(ind.DEFINITIONS)
 
 
-def test_each_daily_figure_is_its_formula_over_the_events(recomputed):
+def test_each_daily_figure_is_its_formula_over_the_events(recomputed, month_run):
     client, series = recomputed
     published = {date.fromisoformat(r["day"]): r for r in indicator_table(client, FROM, TO)}
     ratios = {"ratio.offers_to_seekers": ("openings.posted", "seeker.registered"),
@@ -132,6 +139,10 @@ def test_each_daily_figure_is_its_formula_over_the_events(recomputed):
     naive = {day: sum(series["seeker.registered"].get(day - timedelta(days=k), 0) for k in range(90))
              for day in DAYS}
     assert all(series["stock.active_seekers"][d] < naive[d] for d in DAYS[7:])
+    # The insured stock is the simulator's truth (its opening stock and flows), and it moves.
+    truth = month_run[1]["stocks"]["insured_persons"]
+    assert {d: series["stock.insured"][d] for d in DAYS} == {d: truth[d.isoformat()] for d in DAYS}
+    assert len(set(series["stock.insured"].values())) > 20
 
 
 def test_the_headline_compares_by_its_definitions(recomputed):

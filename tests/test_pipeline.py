@@ -12,7 +12,9 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from lmis.truthcheck import compare
+from simulator.calibration import insured_snapshot
 from sinks.indicators import PLACEMENT_EVENTS, active_job_seekers
+from sinks.insured import load_snapshot
 from sinks.readers import dead_letter_counts, duplicate_count
 from streams.native import decode_rows
 from streams.pipeline import TrendPipeline
@@ -63,9 +65,14 @@ def classifier_pool():
 def test_a_month_with_every_scenario_equals_the_truth(client, month, classify_in, request):
     records, truth = month
     pool = request.getfixturevalue("classifier_pool") if classify_in == "classifier processes" else None
+    load_snapshot(client, insured_snapshot(date.fromisoformat(truth["start"]), truth["scale"]))
     pipeline = TrendPipeline(client, classifier=pool)
     run(pipeline, records)
     result = compare(client, truth)
+    # Insured persons: the EI database's count at the start carried forward by the flows, rollup by rollup.
+    insured = dict(client.query("SELECT day, sum(value) FROM measures_daily WHERE measure = 'stock.insured' "
+                                "AND day >= toDate('2026-03-02') GROUP BY day").result_rows)
+    assert {d.isoformat(): n for d, n in insured.items()} == truth["stocks"]["insured_persons"]
     assert result["mismatches"] == {}
     assert result["measures"] >= 30
     expected_dead = {}

@@ -364,15 +364,18 @@ def test_a_simulated_month_is_exact_in_clickhouse(env, tmp_path, month_run):
     # up to every message it read): stored events plus dead letters are the topic's messages; none left.
     health = query_store(env, "SELECT topic, sum(events), sum(dead_letters), sum(too_late), "
                               "argMax(lag, ts), countIf(events > 0 AND freshness_p99_s >= freshness_p50_s), "
-                              "countIf(events > 0), argMax(event_time, ts) IS NOT NULL "
+                              "countIf(events > 0), argMax(event_time, ts) IS NOT NULL, "
+                              "countIf(fresh_events > 0), countIf(fresh_events > 0 AND freshness_p50_s <= 0) "
                               "FROM pipeline_health GROUP BY topic ORDER BY topic")
     produced = Counter(m.topic for m in messages)
     dead_by_topic = Counter(m["source_topic"] for m in dlq)
     assert [(t, e + d) for t, e, d, *_ in health] == sorted(produced.items())
     assert {t: d for t, _, d, *_ in health if d} == dict(dead_by_topic)
     assert sum(row[3] for row in health) == expected["too_late"]
-    assert all(lag == 0 and ordered == busy > 0 and clock for _, _, _, _, lag, ordered, busy, clock in health), \
+    assert all(lag == 0 and ordered == busy > 0 and clock for _, _, _, _, lag, ordered, busy, clock, *_ in health), \
         health
+    # Freshness is given for the ticks in which events became visible, never as 0 s for a tick without any.
+    assert all(fresh > 0 and zero == 0 for *_, fresh, zero in health), health
 
 
 def test_exact_after_six_sigkills_and_a_broker_restart(env, tmp_path, month_run):

@@ -312,18 +312,23 @@ function renderSeries(el, panel, data) {
         el.dataset.xticks = ticks.join(" "); // drawn on the canvas: kept here for whoever checks them
         return ticks;
       } },
-    { stroke: "#8da2b5", grid: { stroke: "#24313d" }, label: label(valueCols[0]), size: 70 }],
+    { stroke: "#8da2b5", grid: { stroke: "#24313d" }, size: 70,
+      label: panel.y_unit ? `${label(valueCols[0])} (${label(panel.y_unit)})` : label(valueCols[0]) }],
     legend: { show: true },
     hooks: { drawClear: [shade] },
-    // The axis spans the board's range (one point alone was drawn from 2027 to 2029).
-    scales: { x: { time: true, range: () => [Date.parse(`${state.from}T00:00:00+09:00`) / 1000,
-      Date.parse(`${state.to}T00:00:00+09:00`) / 1000 + (daily ? 0 : DAY_S)] } },
+    // The axis spans the board's range (one point alone was drawn from 2027 to 2029), or the data's own
+    // span for a panel in the sources' time on a board of the wall clock's.
+    scales: { x: { time: true, range: () => (panel.time_axis === "data" && times.length
+      ? [times[0], times[times.length - 1] + (times.length > 1 ? 0 : 3600)]
+      : [Date.parse(`${state.from}T00:00:00+09:00`) / 1000,
+        Date.parse(`${state.to}T00:00:00+09:00`) / 1000 + (daily ? 0 : DAY_S)]) } },
   };
   const aligned = [times, ...series.values()];
   el.replaceChildren();
   if (state.charts[panel.id]) state.charts[panel.id].destroy();
   state.charts[panel.id] = new uPlot(opts, aligned, el);
   el.dataset.daily = String(daily);
+  el.dataset.ylabel = opts.axes[1].label; // drawn on the canvas: kept here for whoever checks it
   el.dataset.holidays = String(daily ? times.filter((x) => holidays[dayOf(x)]).length : 0);
 }
 
