@@ -38,11 +38,12 @@ class PipelineBench:
     messages: int
     seconds: float
     live_events: int
+    reader: str = "compiled"  # which reader the worker used: compiled (native/) or python
 
     def line(self) -> str:
         return (f"events_per_s={self.events_per_s:.0f} freshness_p50_s={self.freshness_p50_s:.2f} "
                 f"freshness_p99_s={self.freshness_p99_s:.2f} rss_mb={self.rss_mb:.0f} "
-                f"exact={'true' if self.exact else 'false'}")
+                f"exact={'true' if self.exact else 'false'} reader={self.reader}")
 
 
 def _query(dsn: str, sql: str) -> list:
@@ -171,8 +172,10 @@ def run_pipeline_bench(base: Settings, scale: float = 0.5, days: int = 3, live_s
             f"{max((r[1] for r in rows), default=0.0):.2f}s over {len(rows)} health rows")
         if not since_start.get("samples"):
             raise RuntimeError(f"the worker reported no freshness samples: {health}")
+        from streams.native import available
+
         return PipelineBench(produced / seconds, since_start["p50_s"], since_start["p99_s"], rss, exact,
-                             produced, seconds, len(window))
+                             produced, seconds, len(window), "compiled" if available() else "python")
     finally:
         worker.kill()
         stack.down(s, log=log)

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     alert_history_from: date | None = Field(
         None, description="Labour-market baselines use no day before this (YYYY-MM-DD): a go-live before which only "
         "the history of what was still open was loaded. Unset: from where each feed's national count is whole.")
+    compiled_reader: bool = Field(True, description="Read the messages with the compiled reader when it is built "
+                                  "(`native/`); false: every message the Python way (same results, slower).")
     insured_stock_file: Path | None = Field(
         None, description="The EI database's insured stock by region and industry (CSV: as_of,region,industry,"
         "insured), loaded when the worker starts: the daily 피보험자 수 is it plus the feed's acquisitions less its "

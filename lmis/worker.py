@@ -22,6 +22,7 @@ from sinks.clickhouse import connect, limit_reads, migrate
 from sinks.published import FINAL, FIRST, publish_day
 from sinks.rollups import Rollup
 from sinks.schedule_log import ClickHouseRunLog
+from streams import native
 from streams.classifier import ClassifierPool
 from streams.matching import Matcher
 from streams.matching_process import MatchingProcess
@@ -49,6 +50,8 @@ def build(settings: Settings):
                      ", ".join(sorted({r[0].isoformat() for r in rows})), settings.insured_stock_file)
         except (OSError, ValueError) as exc:
             log.error("the insured stock was not loaded: %s", exc)
+    log.info("messages read by the %s", "compiled reader" if native.available() else "Python reader "
+             "(the compiled one is not built, or LMIS_COMPILED_READER=false)")
     rollup_client = connect(settings.clickhouse_url)  # and more if its statements are to run at once
     api_client = limit_reads(connect(settings.clickhouse_url), settings.query_max_memory_mb, settings.query_max_seconds)
     policy = Policy(allowed_lateness=timedelta(hours=settings.allowed_lateness_hours),

@@ -20,8 +20,9 @@ from typing import Any
 
 import aiokafka
 import aiokafka.consumer.fetcher as fetcher
-import lmis_native
 from aiokafka.record.memory_records import MemoryRecords
+
+from streams.native import available, lmis_native
 
 log = logging.getLogger("lmis.kafka")
 
@@ -74,6 +75,8 @@ class NativePartitionRecords(fetcher.PartitionRecords):
 def install() -> bool:
     """Read the fetches of this process's aiokafka consumers in compiled code (idempotent). Not with another
     aiokafka than the pinned one: its fetcher may differ."""
+    if not available():
+        return False
     if aiokafka.__version__ != PINNED:
         log.warning("aiokafka %s, not %s: its own reading of fetched messages is used", aiokafka.__version__, PINNED)
         return False

@@ -20,6 +20,7 @@ rather than being checked less strictly there.
 from __future__ import annotations
 
 import functools
+import os
 import struct
 import types
 import typing
@@ -27,7 +28,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, Union
 
 import annotated_types as at
-import lmis_native
 from pydantic import AwareDatetime, BaseModel, StringConstraints
 from pydantic.fields import FieldInfo
 from pydantic.functional_validators import AfterValidator
@@ -37,6 +37,19 @@ from schemas.codes import code_list, minimum_wage, wage_hours
 from schemas.events import EVENT_MODELS, KEY_FIELD, Event, VacancyUpdatedPayload, _screen
 from schemas.fastpath import _ID_PATTERN, _unwrap
 from schemas.pii import find_pii
+
+try:
+    import lmis_native
+except ImportError:  # not built (no Rust toolchain when installed): every message goes the Python way
+    lmis_native = None
+
+OFF = {"0", "false", "no", "off"}
+
+
+def available() -> bool:
+    """Whether the compiled reader is built and not turned off (``LMIS_COMPILED_READER=false``: the Python
+    path, for a comparison or a suspicion). Read from the environment, which the classifier processes inherit."""
+    return lmis_native is not None and os.environ.get("LMIS_COMPILED_READER", "true").strip().lower() not in OFF
 
 # Model validators the compiled reader states as a rule: (model, validator) → "at least one of these fields
 # is given and not null".
@@ -208,14 +221,18 @@ def spec() -> dict[str, Any]:
 
 
 @functools.cache
-def reader() -> lmis_native.Classifier:
-    """The compiled reader, made once per process (at the first batch: the spec needs
-    :mod:`streams.processing`, which uses it)."""
+def reader() -> Any:
+    """The compiled reader (``lmis_native.Classifier``), made once per process (at the first batch: the spec
+    needs :mod:`streams.processing`, which uses it)."""
+    if lmis_native is None:
+        raise RuntimeError("the compiled reader is not built (make python-deps with Rust 1.74 or newer)")
     return lmis_native.Classifier(spec(), find_pii)
 
 
-encode_rows = lmis_native.encode_rows
-native_block = lmis_native.native_block
+# RowBinary rows and Native blocks of the events' rows, in compiled code; None without it (the sink then
+# inserts the rows as clickhouse-connect encodes them).
+encode_rows = None if lmis_native is None else lmis_native.encode_rows
+native_block = None if lmis_native is None else lmis_native.native_block
 
 
 def decode_rows(data: bytes) -> list[tuple]:

@@ -264,11 +264,16 @@ class Classified:
 
 
 def classify_batch(records: Iterable[Record], policy: Policy = Policy(), keep_accepted: bool = False,
-                   native: bool = True) -> Classified:
+                   native: bool | None = None) -> Classified:
     """:func:`classify` for a batch: a pure function of the messages, so it may run in another process (the
     worker's classifier pool) with the same result. Consecutive messages of a topic-partition form one run.
-    The events are read by the compiled reader (``native``: the rows encoded) and the fast path, unless they
-    are kept for another consumer (who gets pydantic's events and tuples)."""
+    The events are read by the compiled reader (``native``, by default when it is available: the rows
+    encoded) and the fast path, unless they are kept for another consumer (who gets pydantic's events and
+    tuples)."""
+    if native is None:
+        from streams.native import available
+
+        native = available()
     if native and not keep_accepted:
         return _classify_batch_native(records, policy)
     fast = not keep_accepted

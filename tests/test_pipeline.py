@@ -16,7 +16,7 @@ from simulator.calibration import insured_snapshot
 from sinks.indicators import PLACEMENT_EVENTS, active_job_seekers
 from sinks.insured import load_snapshot
 from sinks.readers import dead_letter_counts, duplicate_count
-from streams.native import decode_rows
+from streams.native import available, decode_rows
 from streams.pipeline import TrendPipeline
 from streams.processing import Policy, Record, classify_batch
 
@@ -61,9 +61,14 @@ def classifier_pool():
     pool.close()
 
 
-@pytest.mark.parametrize("classify_in", ["pipeline thread", "classifier processes"])
-def test_a_month_with_every_scenario_equals_the_truth(client, month, classify_in, request):
+@pytest.mark.parametrize("classify_in", ["pipeline thread", "classifier processes", "python reader"])
+def test_a_month_with_every_scenario_equals_the_truth(client, month, classify_in, request, monkeypatch):
+    """Also without the compiled reader (not built, or turned off): every message the Python way, the rows
+    inserted as clickhouse-connect encodes them -- the same numbers."""
     records, truth = month
+    if classify_in == "python reader":
+        monkeypatch.setenv("LMIS_COMPILED_READER", "false")
+        assert not available()
     pool = request.getfixturevalue("classifier_pool") if classify_in == "classifier processes" else None
     load_snapshot(client, insured_snapshot(date.fromisoformat(truth["start"]), truth["scale"]))
     pipeline = TrendPipeline(client, classifier=pool)

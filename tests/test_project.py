@@ -81,3 +81,19 @@ def test_nothing_imports_the_cli():
                 elif isinstance(node, ast.ImportFrom):
                     assert node.module != "lmis.cli", py
                     assert not (node.module == "lmis" and any(a.name == "cli" for a in node.names)), py
+
+
+def test_the_compiled_reader_is_built_wherever_rust_is():
+    """It is optional (the worker reads in Python without it), so its tests skip where it is missing: where
+    Rust 1.74 or newer is installed, as in CI, `make` must have built it and they must run."""
+    import importlib.util
+    import shutil
+    import subprocess
+
+    rustc = shutil.which("rustc") or shutil.which(str(Path.home() / ".cargo" / "bin" / "rustc"))
+    if rustc is None:
+        return
+    version = subprocess.run([rustc, "--version"], capture_output=True, text=True, check=True).stdout.split()[1]
+    major, minor = (int(x) for x in version.split(".")[:2])
+    if (major, minor) >= (1, 74):
+        assert importlib.util.find_spec("lmis_native") is not None, f"rustc {version} is installed: run make"
