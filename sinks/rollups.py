@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from schemas.codes import code_list
 from sinks.clickhouse import release_memory
 from sinks.indicators import ACTIVE_SEEKER_DAYS, PLACEMENT_EVENTS
 from sinks.insured import anchors as insured_anchors
@@ -535,42 +536,49 @@ class Rollup:
         first, last = f"toDate('{lo.isoformat()}') - {ACTIVE_SEEKER_DAYS - 1}", f"toDate('{hi.isoformat()}')"
         never = "toDate('2299-12-31')"
         placed = " OR ".join(f"(event_type = '{t}' AND subtype = '{s}')" for t, s in PLACEMENT_EVENTS)
+        regions = ", ".join(f"'{c.code}'" for c in code_list("regions"))
         new_values = f"""
-            WITH spells AS (
-                SELECT s.2 AS region, s.3 AS start,
-                       least(s.3 + {ACTIVE_SEEKER_DAYS - 1}, if(i < length(regs), regs[i + 1].3 - 1, {never}),
-                             if(p > 0, toDate(placed_at[p], 'Asia/Seoul') - 1, {never})) AS finish
-                FROM (
-                    SELECT r.regs AS regs, p.placed_at AS placed_at
-                    FROM (
-                        -- copies of an event are identical: one tuple each
-                        SELECT entity_id AS seeker_id, arraySort(groupUniqArray((occurred_at, region, day))) AS regs
-                        FROM events
-                        WHERE event_type = 'seeker.registered' AND day BETWEEN {first} AND {last}
-                        GROUP BY seeker_id
-                    ) AS r
-                    LEFT JOIN (
-                        SELECT JSONExtractString(message, 'payload', 'seeker_id') AS seeker_id,
-                               arraySort(groupArray(occurred_at)) AS placed_at
-                        FROM events
-                        WHERE day BETWEEN {first} AND {last} AND ({placed})
-                        GROUP BY seeker_id
-                    ) AS p USING seeker_id
-                )
-                ARRAY JOIN regs AS s, arrayEnumerate(regs) AS i,
-                           arrayMap(x -> arrayFirstIndex(h -> h >= x.1, placed_at), regs) AS p
-                WHERE finish >= start
-            )
             SELECT day, 'stock.active_seekers' AS measure, region, '' AS industry, '' AS occupation,
                    '' AS age_band, '' AS sex, '' AS size_band, value
             FROM (
                 SELECT day, region,
                        sum(sum(delta)) OVER (PARTITION BY region ORDER BY day ROWS UNBOUNDED PRECEDING) AS value
                 FROM (
-                    SELECT start AS day, region, 1 AS delta FROM spells
-                    UNION ALL SELECT finish + 1, region, -1 FROM spells
-                    UNION ALL SELECT d, region, 0 FROM (SELECT DISTINCT region FROM spells)
-                              ARRAY JOIN arrayMap(k -> {first} + k, range(dateDiff('day', {first}, {last}) + 1)) AS d
+                    -- each spell once (a CTE would be computed for every reference): +1 on its first day,
+                    -- -1 on the day after its last
+                    SELECT e.1 AS day, region, e.2 AS delta
+                    FROM (
+                        SELECT s.2 AS region, s.3 AS start,
+                               least(s.3 + {ACTIVE_SEEKER_DAYS - 1},
+                                     if(i < length(regs), regs[i + 1].3 - 1, {never}),
+                                     if(p > 0, toDate(placed_at[p], 'Asia/Seoul') - 1, {never})) AS finish
+                        FROM (
+                            SELECT r.regs AS regs, p.placed_at AS placed_at
+                            FROM (
+                                -- copies of an event are identical: one tuple each
+                                SELECT entity_id AS seeker_id,
+                                       arraySort(groupUniqArray((occurred_at, region, day))) AS regs
+                                FROM events
+                                WHERE event_type = 'seeker.registered' AND day BETWEEN {first} AND {last}
+                                GROUP BY seeker_id
+                            ) AS r
+                            LEFT JOIN (
+                                SELECT JSONExtractString(message, 'payload', 'seeker_id') AS seeker_id,
+                                       arraySort(groupArray(occurred_at)) AS placed_at
+                                FROM events
+                                WHERE day BETWEEN {first} AND {last} AND ({placed})
+                                GROUP BY seeker_id
+                            ) AS p USING seeker_id
+                        )
+                        ARRAY JOIN regs AS s, arrayEnumerate(regs) AS i,
+                                   arrayMap(x -> arrayFirstIndex(h -> h >= x.1, placed_at), regs) AS p
+                    )
+                    ARRAY JOIN [(start, 1), (finish + 1, -1)] AS e
+                    WHERE finish >= start
+                    UNION ALL
+                    -- every day of every region, so that each has its running sum
+                    SELECT d, region, 0 FROM (SELECT arrayJoin([{regions}]) AS region)
+                    ARRAY JOIN arrayMap(k -> {first} + k, range(dateDiff('day', {first}, {last}) + 1)) AS d
                 )
                 GROUP BY day, region
             )

@@ -97,3 +97,26 @@ def test_the_compiled_reader_is_built_wherever_rust_is():
     major, minor = (int(x) for x in version.split(".")[:2])
     if (major, minor) >= (1, 74):
         assert importlib.util.find_spec("lmis_native") is not None, f"rustc {version} is installed: run make"
+
+
+def test_the_worker_runs_where_the_compiled_reader_was_never_built():
+    """As on a machine without Rust: the module cannot be imported at all, and the worker's modules load and
+    classify a message the Python way (its row as a tuple, for clickhouse-connect to encode)."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+sys.modules["lmis_native"] = None  # what an interpreter without the built module sees: ImportError
+import lmis.worker, streams.kafka_records as kafka_records, streams.native as native
+from streams.processing import Record, classify_batch
+from simulator.engine import SimConfig, Simulator
+from datetime import date
+m = next(iter(Simulator(SimConfig(seed=1, start=date(2026, 3, 2), days=1, scale=0.001)).messages()))
+out = classify_batch([Record(m.topic, 0, 0, m.emit_ms, None, m.value)])
+(run,) = out.runs
+print(native.available(), kafka_records.install(), run.n_encoded, len(run.rows), type(run.rows[0]).__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "0", "1", "tuple"]
