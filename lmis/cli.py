@@ -302,7 +302,7 @@ def demo(
         console.print(f"worker already running (pid {pid_file.read_text()})")
     # The worker reads while the simulator writes (two cores: the stream and its processing side by side).
     simulate(seed=1, start=start, days=days, scale=scale, scenario=DEMO_SCENARIOS, speed="max", out=None,
-             kafka=True, truth=truth, count_only=False)
+             kafka=True, truth=truth, insured_stock=None, count_only=False)
     ends = sum(procs.end_and_committed(s)[0].values())
     with console.status(f"the worker is processing {ends - before} new messages ..."):
         if worker_proc.proc is not None:
