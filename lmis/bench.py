@@ -330,16 +330,14 @@ def run_board_bench(base: Settings, repeats: int = 20, log=print) -> BoardBench:
 class MatchingBench:
     p50_ms: float
     p99_ms: float
-    precision_at_10: float
-    baseline_precision_at_10: float
-    random_precision_at_10: float
-    queries: int
+    quality: MatchingQuality  # of the month learned
     open_vacancies: int
     candidates: float
 
     def line(self) -> str:
-        return (f"p50_ms={self.p50_ms:.2f} p99_ms={self.p99_ms:.2f} precision_at_10={self.precision_at_10:.4f} "
-                f"baseline_precision_at_10={self.baseline_precision_at_10:.4f}")
+        return (f"p50_ms={self.p50_ms:.2f} p99_ms={self.p99_ms:.2f} "
+                f"precision_at_10={self.quality.precision_at_10['model']:.4f} "
+                f"baseline_precision_at_10={self.quality.precision_at_10['rule']:.4f}")
 
 
 def learn_month(scale: float, seed: int = 11, log=print):
@@ -384,14 +382,13 @@ def matching_quality(matcher, scale: float, seed: int) -> MatchingQuality:
                            {k: v.ndcg_at_10 for k, v in m.items()}, {k: float(v.auc.get()) for k, v in m.items()})
 
 
-def run_matching_grid(scales: list[float], seeds: list[int], log=print) -> list[MatchingQuality]:
-    """The three rankers over a simulated month for every scale and seed (one month in memory at a time)."""
+def run_matching_grid(months: list[tuple[float, int]], log=print) -> list[MatchingQuality]:
+    """The three rankers over a simulated month for every (scale, seed) (one month in memory at a time)."""
     grid = []
-    for scale in scales:
-        for seed in seeds:
-            quality = matching_quality(learn_month(scale, seed=seed, log=log), scale, seed)
-            log(quality.line())
-            grid.append(quality)
+    for scale, seed in months:
+        quality = matching_quality(learn_month(scale, seed=seed, log=log), scale, seed)
+        log(quality.line())
+        grid.append(quality)
     return grid
 
 
@@ -404,8 +401,8 @@ def run_matching_bench(scale: float = 0.03, open_vacancies: int = 130_000, reque
     import random
 
     matcher = learn_month(scale, seed=seed, log=log)
-    log(matching_quality(matcher, scale, seed).line())
-    model, rule, rnd = (matcher.metrics[k] for k in RANKERS)
+    quality = matching_quality(matcher, scale, seed)
+    log(quality.line())
     rng = random.Random(5)
     now = matcher.clock_ms
     templates = [v for v in matcher.vacancies.values() if v.closed_ms is None]
@@ -429,6 +426,5 @@ def run_matching_bench(scale: float = 0.03, open_vacancies: int = 130_000, reque
             timings.append(elapsed)
             sizes.append(len(matcher.candidates(matcher.seekers[sid])))
     timings.sort()
-    return MatchingBench(timings[len(timings) // 2], timings[int(0.99 * (len(timings) - 1))],
-                         model.precision_at_10, rule.precision_at_10, rnd.precision_at_10, model.queries, stock,
+    return MatchingBench(timings[len(timings) // 2], timings[int(0.99 * (len(timings) - 1))], quality, stock,
                          sum(sizes) / len(sizes))

@@ -746,9 +746,11 @@ def bench_matching(
     rankers over each month, and the latency over the first."""
     from lmis.bench import run_matching_bench, run_matching_grid
 
-    grid = run_matching_grid(scale, seed, log=console.print) if len(scale) * len(seed) > 1 else []
     result = run_matching_bench(scale=scale[0], open_vacancies=open_vacancies, requests=requests, seed=seed[0],
                                 log=console.print)
+    # The first month is the one just learned; the others one at a time.
+    months = [(sc, sd) for sc in scale for sd in seed][1:]
+    grid = [result.quality, *run_matching_grid(months, log=console.print)] if months else []
     if grid:
         def beats(a: str, b: str) -> str:
             return f"{sum(q.precision_at_10[a] > q.precision_at_10[b] for q in grid)}/{len(grid)}"

@@ -6,7 +6,7 @@ holidays, day of month) is normalised over the year, so shapes move events betwe
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 
 from schemas.calendar import is_holiday, month_factor
@@ -177,8 +177,6 @@ def insured_snapshot(start: date, scale: float) -> list[tuple[date, str, str, in
     >>> sum(n for *_, n in rows) == round(INSURED_STOCK * 0.01), rows[0][0].isoformat()
     (True, '2026-03-01')
     """
-    from datetime import timedelta
-
     total = round(INSURED_STOCK * scale)
     weights = {}
     for region, share in REGION_SHARES.items():

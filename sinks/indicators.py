@@ -12,7 +12,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+
+from schemas.calendar import SEOUL
 
 Number = float | int
 Series = Sequence[Number | None]
@@ -53,7 +54,6 @@ ACTIVE_SEEKER_DAYS = 90  # 구직 유효기간: a registration is valid for thre
 # A seeker is placed (취업) by a hire through an application or by a UI claim ending in re-employment (a job
 # found without Work-net, known to the job centre). No feed reports a seeker withdrawing their registration.
 PLACEMENT_EVENTS = (("application.outcome", "hired"), ("ui.claim_ended", "reemployed"))
-SEOUL = ZoneInfo("Asia/Seoul")
 
 
 def _ratio(numerator: Number | None, denominator: Number | None) -> float | None:

@@ -534,7 +534,6 @@ class Rollup:
         # days on); a region's stock on a day is the spells begun by then minus those ended, a running sum.
         lo, hi = min(days), max(days)
         first, last = f"toDate('{lo.isoformat()}') - {ACTIVE_SEEKER_DAYS - 1}", f"toDate('{hi.isoformat()}')"
-        never = "toDate('2299-12-31')"
         placed = " OR ".join(f"(event_type = '{t}' AND subtype = '{s}')" for t, s in PLACEMENT_EVENTS)
         regions = ", ".join(f"'{c.code}'" for c in code_list("regions"))
         new_values = f"""
@@ -550,8 +549,8 @@ class Rollup:
                     FROM (
                         SELECT s.2 AS region, s.3 AS start,
                                least(s.3 + {ACTIVE_SEEKER_DAYS - 1},
-                                     if(i < length(regs), regs[i + 1].3 - 1, {never}),
-                                     if(p > 0, toDate(placed_at[p], 'Asia/Seoul') - 1, {never})) AS finish
+                                     if(i < length(regs), regs[i + 1].3 - 1, {FAR}),
+                                     if(p > 0, toDate(placed_at[p], 'Asia/Seoul') - 1, {FAR})) AS finish
                         FROM (
                             SELECT r.regs AS regs, p.placed_at AS placed_at
                             FROM (

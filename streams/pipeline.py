@@ -19,7 +19,7 @@ from typing import Protocol
 
 from sinks.rollups import Rollup, RollupReport, record_clean_stop
 from sinks.sink import BatchingSink, ClickHouseTable, SinkCut, TopicPartition
-from streams.native import available, encode_rows, native_block
+from streams.native import encode_rows, native_block
 from streams.processing import (
     DEAD_LETTER_COLUMNS,
     EVENT_COLUMNS,
@@ -124,8 +124,7 @@ class TrendPipeline:
         self.classifier = classifier
         self.policy = policy
         self.sink = BatchingSink({
-            "events": (ClickHouseTable(client, "events", **(
-                {"encode": encode_rows, "to_native": native_block} if available() else {})), EVENT_COLUMNS),
+            "events": (ClickHouseTable(client, "events", encode=encode_rows, to_native=native_block), EVENT_COLUMNS),
             "dead_letters": (ClickHouseTable(client, "dead_letters"), DEAD_LETTER_COLUMNS),
         }, max_rows=max_rows, max_seconds=max_seconds)
         self.rollup_job = rollup or Rollup(client)

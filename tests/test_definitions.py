@@ -16,6 +16,7 @@ from dashboards.boards import NATIONAL, SMALL_CELL
 from schemas.calendar import SEOUL
 from sinks import indicators as ind
 from sinks.readers import first_day, indicator_table
+from tests.test_pipeline import registrations_and_placements
 
 FROM, TO = date(2026, 3, 2), date(2026, 3, 29)
 DAYS = [FROM + timedelta(days=k) for k in range((TO - FROM).days + 1)]
@@ -84,12 +85,7 @@ def recomputed(judged):
             if _day(sub) <= day and all(day < end for end in ends):
                 open_openings[day] += openings
     series["stock.open_openings"] = open_openings
-    registrations = [(e["payload"]["seeker_id"], _at(e), e["payload"]["region"])
-                     for e in _events(client, "seeker.registered")]
-    placements = [(e["payload"]["seeker_id"], _at(e))
-                  for e in _events(client, *{t for t, _ in ind.PLACEMENT_EVENTS})
-                  if (e["event_type"], e["payload"].get("outcome") or e["payload"].get("reason"))
-                  in ind.PLACEMENT_EVENTS]
+    registrations, placements = registrations_and_placements(client)
     # Insured persons: the EI database's count at the end of the day before the month, plus the month's
     # acquisitions, less its losses, up to the day.
     (base,), = client.query("SELECT sum(insured) FROM insured_stock_base FINAL").result_rows

@@ -35,6 +35,20 @@ def as_records(messages, partitions: int = 3) -> list[Record]:
     return out
 
 
+def registrations_and_placements(client) -> tuple[list, list]:
+    """From the stored events (each once): the inputs of ``sinks.indicators.active_job_seekers``."""
+    regs, placed = [], []
+    for (message,) in client.query("SELECT message FROM events WHERE event_type IN ('seeker.registered', "
+                                   "'application.outcome', 'ui.claim_ended') LIMIT 1 BY event_id").result_rows:
+        e = json.loads(message)
+        at, p = datetime.fromisoformat(e["occurred_at"]), e["payload"]
+        if e["event_type"] == "seeker.registered":
+            regs.append((p["seeker_id"], at, p["region"]))
+        elif (e["event_type"], p.get("outcome") or p.get("reason")) in PLACEMENT_EVENTS:
+            placed.append((p["seeker_id"], at))
+    return regs, placed
+
+
 @pytest.fixture(scope="module")
 def month(month_run):
     from simulator.output import read_jsonl
@@ -94,15 +108,7 @@ def test_a_month_with_every_scenario_equals_the_truth(client, month, classify_in
     # Active job seekers (유효구직자): each region's, as the pure definition counts them from the stored events.
     active = {(day, region): n for day, region, n in client.query(
         "SELECT day, region, value FROM measures_daily WHERE measure = 'stock.active_seekers'").result_rows}
-    regs, placed = [], []
-    for (message,) in client.query("SELECT message FROM events WHERE event_type IN ('seeker.registered', "
-                                   "'application.outcome', 'ui.claim_ended') LIMIT 1 BY event_id").result_rows:
-        e = json.loads(message)
-        at, p = datetime.fromisoformat(e["occurred_at"]), e["payload"]
-        if e["event_type"] == "seeker.registered":
-            regs.append((p["seeker_id"], at, p["region"]))
-        elif (e["event_type"], p.get("outcome") or p.get("reason")) in PLACEMENT_EVENTS:
-            placed.append((p["seeker_id"], at))
+    regs, placed = registrations_and_placements(client)
     for day in sorted({day for day, _ in active})[::5]:
         expected = active_job_seekers(regs, placed, day)
         assert {r: n for (d, r), n in active.items() if d == day} == expected, day
